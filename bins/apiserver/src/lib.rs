@@ -1,0 +1,2 @@
+//! apiserver
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

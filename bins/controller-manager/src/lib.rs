@@ -1,0 +1,2 @@
+//! controller-manager
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

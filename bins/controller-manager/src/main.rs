@@ -1,0 +1,3 @@
+fn main() {
+    let _ = controller_manager::VERSION;
+}

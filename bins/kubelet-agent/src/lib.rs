@@ -1,0 +1,2 @@
+//! kubelet-agent
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,3 @@
+fn main() {
+    let _ = kubelet_agent::VERSION;
+}

@@ -1,0 +1,2 @@
+//! lab
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
