@@ -1,1 +1,23 @@
-//! rbac
+//! Authorization for the apiserver: Kubernetes RBAC evaluation over a replaceable policy,
+//! the Node authorizer, the privileged-groups and always-allow authorizers, the chain that
+//! combines them, the default bootstrap policy, and the exact 403 message.
+//!
+//! Pure functions over `protocol` types: no I/O, no clock.
+
+mod attributes;
+mod authorizer;
+pub mod bootstrap;
+mod forbidden;
+mod live;
+mod node;
+mod policy;
+pub mod rule;
+pub mod user;
+
+pub use attributes::Attributes;
+pub use authorizer::{AlwaysAllow, Authorizer, Chain, Decision, PrivilegedGroups};
+pub use forbidden::forbidden_message;
+pub use live::RbacAuthorizer;
+pub use node::{NODE_LEASE_NAMESPACE, NodeAuthorizer};
+pub use policy::Policy;
+pub use user::UserInfo;

@@ -1,0 +1,256 @@
+//! An immutable snapshot of the RBAC objects, indexed by subject so a request only looks at
+//! the bindings that name its user, one of its groups, or its service account.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use protocol::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
+
+use crate::attributes::Attributes;
+use crate::authorizer::{Authorizer, Decision};
+use crate::forbidden::go_quote;
+use crate::rule::rules_allow;
+use crate::user::{UserInfo, service_account_username};
+
+/// The RBAC objects at one moment, ready to evaluate requests against. Build a new one on
+/// every RBAC write and hand it to [`crate::RbacAuthorizer::set_policy`].
+#[derive(Debug, Default)]
+pub struct Policy {
+    cluster: BindingSet,
+    namespaced: HashMap<String, BindingSet>,
+}
+
+/// Bindings of one scope (cluster-wide, or one namespace) and their subject index.
+#[derive(Debug, Default)]
+struct BindingSet {
+    bindings: Vec<ResolvedBinding>,
+    /// Username (users and service accounts) -> (binding, subject) positions.
+    by_user: HashMap<String, Vec<(usize, usize)>>,
+    /// Group name -> (binding, subject) positions.
+    by_group: HashMap<String, Vec<(usize, usize)>>,
+}
+
+/// A binding with its role reference already resolved.
+#[derive(Debug)]
+struct ResolvedBinding {
+    /// `ClusterRoleBinding "x"` or `RoleBinding "x/ns"`, as upstream describes the source.
+    description: String,
+    /// `ClusterRole "y"` or `Role "y"`.
+    role: String,
+    /// How each subject is named in reasons (`Group "z"`, `ServiceAccount "name/ns"`).
+    subjects: Vec<String>,
+    /// The role's rules, or upstream's error text when the role cannot be resolved.
+    rules: Result<Arc<[PolicyRule]>, String>,
+}
+
+/// Where a subject points, once normalised for lookup.
+enum SubjectKey {
+    User(String),
+    Group(String),
+}
+
+impl Policy {
+    /// Indexes the given objects. Bindings keep their given order, which decides which
+    /// binding is named in an Allow reason when several would allow.
+    pub fn new(
+        cluster_roles: &[ClusterRole],
+        cluster_role_bindings: &[ClusterRoleBinding],
+        roles: &[Role],
+        role_bindings: &[RoleBinding],
+    ) -> Self {
+        let cluster_rules: HashMap<&str, Arc<[PolicyRule]>> = cluster_roles
+            .iter()
+            .map(|r| (object_name(&r.metadata), Arc::from(r.rules.clone())))
+            .collect();
+        let role_rules: HashMap<(&str, &str), Arc<[PolicyRule]>> = roles
+            .iter()
+            .map(|r| {
+                let key = (object_namespace(&r.metadata), object_name(&r.metadata));
+                (key, Arc::from(r.rules.clone()))
+            })
+            .collect();
+        let resolve = |kind: &str, name: &str, namespace: &str| match kind {
+            "ClusterRole" => cluster_rules.get(name).cloned().ok_or_else(|| {
+                format!("clusterrole.rbac.authorization.k8s.io {} not found", go_quote(name))
+            }),
+            "Role" => role_rules.get(&(namespace, name)).cloned().ok_or_else(|| {
+                format!("role.rbac.authorization.k8s.io {} not found", go_quote(name))
+            }),
+            other => Err(format!(
+                "unsupported role reference kind: {}",
+                go_quote(other)
+            )),
+        };
+
+        let mut policy = Policy::default();
+        for binding in cluster_role_bindings {
+            let name = object_name(&binding.metadata);
+            let role_ref = &binding.role_ref;
+            policy.cluster.add(
+                ResolvedBinding {
+                    description: format!("ClusterRoleBinding {}", go_quote(name)),
+                    role: format!("{} {}", role_ref.kind, go_quote(&role_ref.name)),
+                    subjects: describe_subjects(&binding.subjects, ""),
+                    // A Role reference resolves in namespace "" and so is never found, as upstream.
+                    rules: resolve(&role_ref.kind, &role_ref.name, ""),
+                },
+                &binding.subjects,
+                "",
+            );
+        }
+        for binding in role_bindings {
+            let namespace = object_namespace(&binding.metadata);
+            if namespace.is_empty() {
+                continue; // Not a valid RoleBinding; the apiserver's validation rejects it.
+            }
+            let name = object_name(&binding.metadata);
+            let role_ref = &binding.role_ref;
+            policy.namespaced.entry(namespace.to_string()).or_default().add(
+                ResolvedBinding {
+                    description: format!("RoleBinding {}", go_quote(&format!("{name}/{namespace}"))),
+                    role: format!("{} {}", role_ref.kind, go_quote(&role_ref.name)),
+                    subjects: describe_subjects(&binding.subjects, namespace),
+                    rules: resolve(&role_ref.kind, &role_ref.name, namespace),
+                },
+                &binding.subjects,
+                namespace,
+            );
+        }
+        policy
+    }
+
+    /// Decides like upstream's RBAC authorizer: Allow with the first allowing binding named
+    /// in the reason, otherwise NoOpinion (RBAC never denies), with the reason listing role
+    /// references that could not be resolved for bindings that apply to the user.
+    pub fn evaluate(&self, attributes: &Attributes) -> (Decision, String) {
+        let mut errors: Vec<&str> = Vec::new();
+        let mut sets = vec![&self.cluster];
+        if !attributes.namespace.is_empty() {
+            if let Some(set) = self.namespaced.get(&attributes.namespace) {
+                sets.push(set);
+            }
+        }
+        for set in sets {
+            for (binding_index, subject_index) in set.applicable(&attributes.user) {
+                let binding = &set.bindings[binding_index];
+                match &binding.rules {
+                    Ok(rules) if rules_allow(attributes, rules) => {
+                        let reason = format!(
+                            "RBAC: allowed by {} of {} to {}",
+                            binding.description, binding.role, binding.subjects[subject_index]
+                        );
+                        return (Decision::Allow, reason);
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        if !errors.contains(&error.as_str()) {
+                            errors.push(error);
+                        }
+                    }
+                }
+            }
+        }
+        let reason = match errors.as_slice() {
+            [] => String::new(),
+            [one] => format!("RBAC: {one}"),
+            many => format!("RBAC: [{}]", many.join(", ")),
+        };
+        (Decision::NoOpinion, reason)
+    }
+
+    /// Number of bindings indexed (cluster-wide plus namespaced), for logs and metrics.
+    pub fn binding_count(&self) -> usize {
+        self.cluster.bindings.len()
+            + self.namespaced.values().map(|s| s.bindings.len()).sum::<usize>()
+    }
+}
+
+impl Authorizer for Policy {
+    fn authorize(&self, attributes: &Attributes) -> (Decision, String) {
+        self.evaluate(attributes)
+    }
+}
+
+impl BindingSet {
+    fn add(&mut self, binding: ResolvedBinding, subjects: &[Subject], binding_namespace: &str) {
+        let binding_index = self.bindings.len();
+        for (subject_index, subject) in subjects.iter().enumerate() {
+            let entry = (binding_index, subject_index);
+            match subject_key(subject, binding_namespace) {
+                Some(SubjectKey::User(name)) => self.by_user.entry(name).or_default().push(entry),
+                Some(SubjectKey::Group(name)) => {
+                    self.by_group.entry(name).or_default().push(entry)
+                }
+                None => {}
+            }
+        }
+        self.bindings.push(binding);
+    }
+
+    /// The bindings that apply to `user`, each once with its first matching subject, in
+    /// binding order.
+    fn applicable(&self, user: &UserInfo) -> Vec<(usize, usize)> {
+        let mut hits: Vec<(usize, usize)> = Vec::new();
+        if let Some(found) = self.by_user.get(&user.name) {
+            hits.extend_from_slice(found);
+        }
+        for group in &user.groups {
+            if let Some(found) = self.by_group.get(group) {
+                hits.extend_from_slice(found);
+            }
+        }
+        hits.sort_unstable();
+        hits.dedup_by_key(|(binding, _)| *binding);
+        hits
+    }
+}
+
+/// The lookup key of a subject, as upstream's `appliesToUser` matches it: users by name,
+/// groups by name, service accounts by `system:serviceaccount:<ns>:<name>` with the namespace
+/// defaulting to the binding's. Unknown kinds and namespace-less service accounts match nobody.
+fn subject_key(subject: &Subject, binding_namespace: &str) -> Option<SubjectKey> {
+    match subject.kind.as_str() {
+        "User" => Some(SubjectKey::User(subject.name.clone())),
+        "Group" => Some(SubjectKey::Group(subject.name.clone())),
+        "ServiceAccount" => {
+            let namespace = subject_namespace(subject, binding_namespace);
+            (!namespace.is_empty())
+                .then(|| SubjectKey::User(service_account_username(namespace, &subject.name)))
+        }
+        _ => None,
+    }
+}
+
+/// Upstream's `describeSubject`: `Kind "name"`, and `ServiceAccount "name/namespace"`.
+fn describe_subjects(subjects: &[Subject], binding_namespace: &str) -> Vec<String> {
+    subjects
+        .iter()
+        .map(|subject| match subject.kind.as_str() {
+            "ServiceAccount" => format!(
+                "{} {}",
+                subject.kind,
+                go_quote(&format!(
+                    "{}/{}",
+                    subject.name,
+                    subject_namespace(subject, binding_namespace)
+                ))
+            ),
+            _ => format!("{} {}", subject.kind, go_quote(&subject.name)),
+        })
+        .collect()
+}
+
+fn subject_namespace<'a>(subject: &'a Subject, binding_namespace: &'a str) -> &'a str {
+    match subject.namespace.as_deref() {
+        Some(ns) if !ns.is_empty() => ns,
+        _ => binding_namespace,
+    }
+}
+
+fn object_name(meta: &protocol::meta::ObjectMeta) -> &str {
+    meta.name.as_deref().unwrap_or("")
+}
+
+fn object_namespace(meta: &protocol::meta::ObjectMeta) -> &str {
+    meta.namespace.as_deref().unwrap_or("")
+}

@@ -1,0 +1,111 @@
+//! The durable part of the embedded backend: one redb database file.
+//!
+//! Table `objects` maps the encoded key to `(resource version, JSON bytes)`; table `meta`
+//! holds the global revision, so it survives restarts even when the newest change was a
+//! delete. Every commit is `Durability::Immediate` (fsync before `commit` returns).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde_json::Value;
+
+use crate::key::Key;
+use crate::{StoreError, Stored};
+
+const OBJECTS: TableDefinition<'_, &str, (u64, &[u8])> = TableDefinition::new("objects");
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+const REVISION: &str = "revision";
+
+/// The database file's name inside the data directory.
+pub const FILE_NAME: &str = "store.redb";
+
+/// One change to make durable.
+pub(crate) enum Mutation {
+    Put { key: String, rv: u64, json: Vec<u8> },
+    Remove { key: String },
+}
+
+/// What was on disk at open.
+pub(crate) struct Loaded {
+    pub(crate) revision: u64,
+    pub(crate) objects: Vec<(Key, Stored)>,
+}
+
+pub(crate) struct RedbFile {
+    db: Database,
+}
+
+fn backend_error(error: impl Into<redb::Error>) -> StoreError {
+    StoreError::Backend(error.into().to_string())
+}
+
+impl RedbFile {
+    /// Opens (or creates) the database in `data_dir`, repairing it after a crash if needed.
+    pub(crate) fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let db = Database::create(data_dir.join(FILE_NAME)).map_err(backend_error)?;
+        // Create the tables up front so read transactions can always open them.
+        let txn = db.begin_write().map_err(backend_error)?;
+        txn.open_table(OBJECTS).map_err(backend_error)?;
+        txn.open_table(META).map_err(backend_error)?;
+        txn.commit().map_err(backend_error)?;
+        Ok(RedbFile { db })
+    }
+
+    /// Reads every object and the revision.
+    pub(crate) fn load(&self) -> Result<Loaded, StoreError> {
+        let txn = self.db.begin_read().map_err(backend_error)?;
+        let meta = txn.open_table(META).map_err(backend_error)?;
+        let revision = meta
+            .get(REVISION)
+            .map_err(backend_error)?
+            .map(|guard| guard.value())
+            .unwrap_or(0);
+        let table = txn.open_table(OBJECTS).map_err(backend_error)?;
+        let mut objects = Vec::new();
+        for entry in table.iter().map_err(backend_error)? {
+            let (key, value) = entry.map_err(backend_error)?;
+            let key = Key::decode(key.value())?;
+            let (rv, json) = value.value();
+            let object: Value = serde_json::from_slice(json)
+                .map_err(|e| StoreError::Corrupt(format!("object {key}: {e}")))?;
+            if rv > revision {
+                return Err(StoreError::Corrupt(format!(
+                    "object {key} has resource version {rv} above the store revision {revision}"
+                )));
+            }
+            objects.push((
+                key,
+                Stored {
+                    rv,
+                    object: Arc::new(object),
+                },
+            ));
+        }
+        Ok(Loaded { revision, objects })
+    }
+
+    /// Applies a batch and the new revision in one durable transaction.
+    pub(crate) fn commit(&self, mutations: &[Mutation], revision: u64) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(backend_error)?;
+        {
+            let mut objects = txn.open_table(OBJECTS).map_err(backend_error)?;
+            for mutation in mutations {
+                match mutation {
+                    Mutation::Put { key, rv, json } => {
+                        objects
+                            .insert(key.as_str(), (*rv, json.as_slice()))
+                            .map_err(backend_error)?;
+                    }
+                    Mutation::Remove { key } => {
+                        objects.remove(key.as_str()).map_err(backend_error)?;
+                    }
+                }
+            }
+            let mut meta = txn.open_table(META).map_err(backend_error)?;
+            meta.insert(REVISION, revision).map_err(backend_error)?;
+        }
+        txn.commit().map_err(backend_error)
+    }
+}

@@ -1,0 +1,122 @@
+//! The in-memory copy of every stored object, so reads and lists never touch disk.
+//!
+//! Only the writer changes it, after each durable commit, together with the revision, so a
+//! list is a consistent snapshot at the revision it reports.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{PoisonError, RwLock};
+
+use crate::key::Key;
+use crate::Stored;
+
+type Names = BTreeMap<String, Stored>;
+type Namespaces = BTreeMap<String, Names>;
+
+pub(crate) struct Cache {
+    state: RwLock<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    /// resource -> namespace -> name -> object; sorted like Kubernetes lists are.
+    objects: HashMap<String, Namespaces>,
+    revision: u64,
+}
+
+impl CacheState {
+    fn get(&self, key: &Key) -> Option<&Stored> {
+        self.objects
+            .get(&key.resource)?
+            .get(&key.namespace)?
+            .get(&key.name)
+    }
+
+    fn put(&mut self, key: &Key, stored: Stored) {
+        self.objects
+            .entry(key.resource.clone())
+            .or_default()
+            .entry(key.namespace.clone())
+            .or_default()
+            .insert(key.name.clone(), stored);
+    }
+
+    fn remove(&mut self, key: &Key) {
+        let Some(namespaces) = self.objects.get_mut(&key.resource) else {
+            return;
+        };
+        if let Some(names) = namespaces.get_mut(&key.namespace) {
+            names.remove(&key.name);
+            if names.is_empty() {
+                namespaces.remove(&key.namespace);
+            }
+        }
+        if namespaces.is_empty() {
+            self.objects.remove(&key.resource);
+        }
+    }
+}
+
+impl Cache {
+    /// A cache holding what was loaded from disk.
+    pub(crate) fn new(objects: Vec<(Key, Stored)>, revision: u64) -> Self {
+        let mut state = CacheState {
+            objects: HashMap::new(),
+            revision,
+        };
+        for (key, stored) in objects {
+            state.put(&key, stored);
+        }
+        Cache {
+            state: RwLock::new(state),
+        }
+    }
+
+    pub(crate) fn get(&self, key: &Key) -> Option<Stored> {
+        self.read(|state| state.get(key).cloned())
+    }
+
+    /// The objects of a resource (all namespaces, or one) and the revision they are current at.
+    pub(crate) fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Stored>, u64) {
+        self.read(|state| {
+            let items = match state.objects.get(resource) {
+                None => Vec::new(),
+                Some(namespaces) => match namespace {
+                    Some(namespace) => namespaces
+                        .get(namespace)
+                        .map(|names| names.values().cloned().collect())
+                        .unwrap_or_default(),
+                    None => namespaces
+                        .values()
+                        .flat_map(|names| names.values().cloned())
+                        .collect(),
+                },
+            };
+            (items, state.revision)
+        })
+    }
+
+    pub(crate) fn revision(&self) -> u64 {
+        self.read(|state| state.revision)
+    }
+
+    /// Runs `f` with a lookup function over the current state (one read lock for a whole batch).
+    pub(crate) fn with_lookup<R>(&self, f: impl FnOnce(&dyn Fn(&Key) -> Option<Stored>) -> R) -> R {
+        self.read(|state| f(&|key: &Key| state.get(key).cloned()))
+    }
+
+    /// Applies a committed batch: `None` removes the key.
+    pub(crate) fn apply(&self, changes: Vec<(Key, Option<Stored>)>, revision: u64) {
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        for (key, change) in changes {
+            match change {
+                Some(stored) => state.put(&key, stored),
+                None => state.remove(&key),
+            }
+        }
+        state.revision = revision;
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&CacheState) -> R) -> R {
+        f(&self.state.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
