@@ -9,17 +9,10 @@
 //! `coordination::v1`, `authorization::v1`); `envelope` is the protobuf `k8s\0` framing,
 //! `discovery` the served resources and discovery documents, `table` the server-side printing.
 
-pub mod authorization;
 pub mod certificates;
-pub mod coordination;
-pub mod core;
-pub mod discovery;
-pub mod envelope;
 pub mod meta;
 pub mod rbac;
 mod resource;
 mod serde_helpers;
-pub mod table;
 
-pub use envelope::ProtocolError;
 pub use resource::{ListResource, Resource};

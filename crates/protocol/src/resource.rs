@@ -45,12 +45,19 @@ macro_rules! typed_json {
                 ) -> Result<S::Ok, S::Error> {
                     <$ty>::serialize(*value, serializer)
                 }
-                Typed { kind: $kind, api_version: $api_version, inner: self }.serialize(serializer)
+                Typed {
+                    kind: $kind,
+                    api_version: $api_version,
+                    inner: self,
+                }
+                .serialize(serializer)
             }
         }
 
         impl<'de> ::serde::Deserialize<'de> for $ty {
-            fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            fn deserialize<D: ::serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> Result<Self, D::Error> {
                 <$ty>::deserialize(deserializer)
             }
         }
@@ -86,3 +93,21 @@ macro_rules! resource {
 
 pub(crate) use resource;
 pub(crate) use typed_json;
+
+/// Declares `<Kind>List { metadata, items }` (protobuf: metadata = 1, items = 2).
+macro_rules! list_type {
+    ($list:ident, $item:ty) => {
+        #[derive(Clone, PartialEq, ::prost::Message, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(rename_all = "camelCase", remote = "Self")]
+        pub struct $list {
+            #[prost(message, required, tag = "1")]
+            #[serde(default)]
+            pub metadata: $crate::meta::ListMeta,
+            #[prost(message, repeated, tag = "2")]
+            #[serde(default, deserialize_with = "crate::serde_helpers::null_as_default")]
+            pub items: Vec<$item>,
+        }
+    };
+}
+
+pub(crate) use list_type;

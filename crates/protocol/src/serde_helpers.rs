@@ -45,7 +45,9 @@ pub mod base64_map {
             .map(|(key, value)| {
                 let bytes = STANDARD
                     .decode(value.unwrap_or_default().as_bytes())
-                    .map_err(|e| D::Error::custom(format!("illegal base64 data at key {key:?}: {e}")))?;
+                    .map_err(|e| {
+                        D::Error::custom(format!("illegal base64 data at key {key:?}: {e}"))
+                    })?;
                 Ok((key, bytes))
             })
             .collect()

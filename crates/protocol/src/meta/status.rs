@@ -52,7 +52,11 @@ pub struct StatusDetails {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub uid: String,
     #[prost(message, repeated, tag = "4")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub causes: Vec<StatusCause>,
     #[prost(int32, tag = "5")]
     #[serde(default, skip_serializing_if = "is_zero_i32")]
@@ -76,7 +80,11 @@ pub struct StatusCause {
 
 /// `resource.group` as upstream error messages spell a resource (`nodes` for the core group).
 fn qualified(group: &str, resource: &str) -> String {
-    if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") }
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
 }
 
 fn details(group: &str, resource: &str, name: &str) -> Option<StatusDetails> {
@@ -107,7 +115,11 @@ impl Status {
         if let Some(d) = details.as_mut() {
             d.uid = uid.to_string();
         }
-        Status { status: "Success".to_string(), details, ..Default::default() }
+        Status {
+            status: "Success".to_string(),
+            details,
+            ..Default::default()
+        }
     }
 
     pub fn with_details(mut self, details: StatusDetails) -> Status {
@@ -118,13 +130,19 @@ impl Status {
     /// 404 `certificatesigningrequests.certificates.k8s.io "x" not found`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Status {
         let message = format!("{} {name:?} not found", qualified(group, resource));
-        Status { details: details(group, resource, name), ..Status::failure(404, "NotFound", message) }
+        Status {
+            details: details(group, resource, name),
+            ..Status::failure(404, "NotFound", message)
+        }
     }
 
     /// 409 `... "x" already exists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Status {
         let message = format!("{} {name:?} already exists", qualified(group, resource));
-        Status { details: details(group, resource, name), ..Status::failure(409, "AlreadyExists", message) }
+        Status {
+            details: details(group, resource, name),
+            ..Status::failure(409, "AlreadyExists", message)
+        }
     }
 
     /// 409 optimistic-concurrency failure, worded like upstream.
@@ -134,7 +152,10 @@ impl Status {
              please apply your changes to the latest version and try again",
             qualified(group, resource)
         );
-        Status { details: details(group, resource, name), ..Status::failure(409, "Conflict", message) }
+        Status {
+            details: details(group, resource, name),
+            ..Status::failure(409, "Conflict", message)
+        }
     }
 
     /// 422 `Kind.group "name" is invalid: <field>: <message>, ...`; `causes` are
@@ -142,7 +163,13 @@ impl Status {
     pub fn invalid(group: &str, kind: &str, name: &str, causes: Vec<StatusCause>) -> Status {
         let summary: Vec<String> = causes
             .iter()
-            .map(|c| if c.field.is_empty() { c.message.clone() } else { format!("{}: {}", c.field, c.message) })
+            .map(|c| {
+                if c.field.is_empty() {
+                    c.message.clone()
+                } else {
+                    format!("{}: {}", c.field, c.message)
+                }
+            })
             .collect();
         let subject = qualified(group, kind);
         let message = match summary.len() {
@@ -157,12 +184,23 @@ impl Status {
             causes,
             ..Default::default()
         };
-        Status { details: Some(details), ..Status::failure(422, "Invalid", message) }
+        Status {
+            details: Some(details),
+            ..Status::failure(422, "Invalid", message)
+        }
     }
 
     /// 403 with an authorizer's message (see `rbac::forbidden_message`).
-    pub fn forbidden(group: &str, resource: &str, name: &str, message: impl Into<String>) -> Status {
-        Status { details: details(group, resource, name), ..Status::failure(403, "Forbidden", message) }
+    pub fn forbidden(
+        group: &str,
+        resource: &str,
+        name: &str,
+        message: impl Into<String>,
+    ) -> Status {
+        Status {
+            details: details(group, resource, name),
+            ..Status::failure(403, "Forbidden", message)
+        }
     }
 
     /// 401 `Unauthorized`.
@@ -188,7 +226,13 @@ impl Status {
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Status {
-        Status::failure(415, "UnsupportedMediaType", format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf; got {content_type}"))
+        Status::failure(
+            415,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf; got {content_type}"
+            ),
+        )
     }
 
     pub fn request_entity_too_large(message: impl Into<String>) -> Status {
@@ -196,28 +240,55 @@ impl Status {
     }
 
     pub fn too_many_requests(message: impl Into<String>, retry_after_seconds: i32) -> Status {
-        let details = StatusDetails { retry_after_seconds, ..Default::default() };
-        Status { details: Some(details), ..Status::failure(429, "TooManyRequests", message) }
+        let details = StatusDetails {
+            retry_after_seconds,
+            ..Default::default()
+        };
+        Status {
+            details: Some(details),
+            ..Status::failure(429, "TooManyRequests", message)
+        }
     }
 
     /// 500 `Internal error occurred: <message>`.
     pub fn internal_error(message: impl std::fmt::Display) -> Status {
-        let causes = vec![StatusCause { reason: String::new(), message: message.to_string(), field: String::new() }];
-        let details = StatusDetails { causes, ..Default::default() };
-        Status { details: Some(details), ..Status::failure(500, "InternalError", format!("Internal error occurred: {message}")) }
+        let causes = vec![StatusCause {
+            reason: String::new(),
+            message: message.to_string(),
+            field: String::new(),
+        }];
+        let details = StatusDetails {
+            causes,
+            ..Default::default()
+        };
+        Status {
+            details: Some(details),
+            ..Status::failure(
+                500,
+                "InternalError",
+                format!("Internal error occurred: {message}"),
+            )
+        }
     }
 
     /// 404 for an unknown URL (no `details`), `the server could not find the requested resource`.
     pub fn path_not_found() -> Status {
         Status {
             details: Some(StatusDetails::default()),
-            ..Status::failure(404, "NotFound", "the server could not find the requested resource")
+            ..Status::failure(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
         }
     }
 
     /// The HTTP status code as a `u16` (500 when the code is out of range).
     pub fn http_code(&self) -> u16 {
-        u16::try_from(self.code).ok().filter(|c| (100..600).contains(c)).unwrap_or(500)
+        u16::try_from(self.code)
+            .ok()
+            .filter(|c| (100..600).contains(c))
+            .unwrap_or(500)
     }
 }
 
@@ -233,8 +304,16 @@ impl StatusCause {
 
     /// `field: Required value`, reason `FieldValueRequired`.
     pub fn required(field: &str, detail: &str) -> StatusCause {
-        let message = if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") };
-        StatusCause { reason: "FieldValueRequired".to_string(), message, field: field.to_string() }
+        let message = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
+        StatusCause {
+            reason: "FieldValueRequired".to_string(),
+            message,
+            field: field.to_string(),
+        }
     }
 
     /// `field: Unsupported value: "v": supported values: ...`, reason `FieldValueNotSupported`.
@@ -242,14 +321,21 @@ impl StatusCause {
         let quoted: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
         StatusCause {
             reason: "FieldValueNotSupported".to_string(),
-            message: format!("Unsupported value: {value:?}: supported values: {}", quoted.join(", ")),
+            message: format!(
+                "Unsupported value: {value:?}: supported values: {}",
+                quoted.join(", ")
+            ),
             field: field.to_string(),
         }
     }
 
     /// `field: Forbidden: detail`, reason `FieldValueForbidden`.
     pub fn forbidden(field: &str, detail: &str) -> StatusCause {
-        StatusCause { reason: "FieldValueForbidden".to_string(), message: format!("Forbidden: {detail}"), field: field.to_string() }
+        StatusCause {
+            reason: "FieldValueForbidden".to_string(),
+            message: format!("Forbidden: {detail}"),
+            field: field.to_string(),
+        }
     }
 }
 
@@ -273,7 +359,10 @@ mod tests {
             "certificates.k8s.io",
             "CertificateSigningRequest",
             "n",
-            vec![StatusCause::required("spec.signerName", ""), StatusCause::required("spec.usages", "")],
+            vec![
+                StatusCause::required("spec.signerName", ""),
+                StatusCause::required("spec.usages", ""),
+            ],
         );
         assert_eq!(
             status.message,

@@ -19,6 +19,13 @@ use time::{OffsetDateTime, UtcOffset};
 /// Go's `time.Time{}` as Unix seconds.
 const GO_ZERO_UNIX_SECONDS: i64 = -62_135_596_800;
 
+/// prost offers no stable constructor for a custom decode error; `new` is only deprecated
+/// (still public in 0.14), so it is confined to this one helper.
+#[allow(deprecated)]
+fn invalid_timestamp(message: &'static str) -> DecodeError {
+    DecodeError::new(message)
+}
+
 fn go_zero() -> OffsetDateTime {
     // Year 1 is inside the time crate's default range, so this never fails.
     OffsetDateTime::from_unix_timestamp(GO_ZERO_UNIX_SECONDS).unwrap_or(OffsetDateTime::UNIX_EPOCH)
@@ -47,7 +54,11 @@ macro_rules! timestamp_type {
             /// Converts to UTC and truncates to this type's precision.
             pub fn from_offset(value: OffsetDateTime) -> Self {
                 let utc = value.to_offset(UtcOffset::UTC);
-                let nanos = if $keep_nanos { utc.nanosecond() / 1_000 * 1_000 } else { 0 };
+                let nanos = if $keep_nanos {
+                    utc.nanosecond() / 1_000 * 1_000
+                } else {
+                    0
+                };
                 // nanos is below 1e9, so replacing it cannot fail.
                 Self(utc.replace_nanosecond(nanos).unwrap_or(utc))
             }
@@ -159,11 +170,11 @@ macro_rules! timestamp_type {
                         let mut seconds = 0i64;
                         int64::merge(wire_type, &mut seconds, buf, ctx)?;
                         let date = OffsetDateTime::from_unix_timestamp(seconds)
-                            .map_err(|_| DecodeError::new("timestamp seconds out of range"))?;
+                            .map_err(|_| invalid_timestamp("timestamp seconds out of range"))?;
                         let nanos = if $keep_nanos { self.0.nanosecond() } else { 0 };
                         self.0 = date
                             .replace_nanosecond(nanos)
-                            .map_err(|_| DecodeError::new("timestamp nanos out of range"))?;
+                            .map_err(|_| invalid_timestamp("timestamp nanos out of range"))?;
                         Ok(())
                     }
                     2 => {
@@ -174,11 +185,11 @@ macro_rules! timestamp_type {
                             let nanos = u32::try_from(nanos)
                                 .ok()
                                 .filter(|n| *n < 1_000_000_000)
-                                .ok_or_else(|| DecodeError::new("timestamp nanos out of range"))?;
+                                .ok_or_else(|| invalid_timestamp("timestamp nanos out of range"))?;
                             self.0 = self
                                 .0
                                 .replace_nanosecond(nanos / 1_000 * 1_000)
-                                .map_err(|_| DecodeError::new("timestamp nanos out of range"))?;
+                                .map_err(|_| invalid_timestamp("timestamp nanos out of range"))?;
                         }
                         Ok(())
                     }
@@ -190,7 +201,8 @@ macro_rules! timestamp_type {
                 if self.is_zero() {
                     return 0;
                 }
-                int64::encoded_len(1, &self.0.unix_timestamp()) + int32::encoded_len(2, &self.proto_nanos())
+                int64::encoded_len(1, &self.0.unix_timestamp())
+                    + int32::encoded_len(2, &self.proto_nanos())
             }
 
             fn clear(&mut self) {
@@ -229,13 +241,19 @@ mod tests {
     #[test]
     fn time_json_is_seconds_with_z() {
         let t = Time::parse("2024-05-01T12:00:00.987654+02:00").unwrap();
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2024-05-01T10:00:00Z\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2024-05-01T10:00:00Z\""
+        );
     }
 
     #[test]
     fn micro_time_json_has_six_digits() {
         let t = MicroTime::parse("2024-05-01T10:00:00.5Z").unwrap();
-        assert_eq!(serde_json::to_string(&t).unwrap(), "\"2024-05-01T10:00:00.500000Z\"");
+        assert_eq!(
+            serde_json::to_string(&t).unwrap(),
+            "\"2024-05-01T10:00:00.500000Z\""
+        );
     }
 
     #[test]

@@ -1,0 +1,3 @@
+//! The core (legacy, `/api/v1`) group.
+
+pub mod v1;

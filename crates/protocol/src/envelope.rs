@@ -1,0 +1,3 @@
+//! placeholder
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {}

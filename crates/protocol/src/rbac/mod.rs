@@ -1,0 +1,3 @@
+//! `rbac.authorization.k8s.io`.
+
+pub mod v1;
