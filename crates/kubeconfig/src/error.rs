@@ -46,6 +46,14 @@ pub enum KubeconfigError {
         source: base64::DecodeError,
     },
 
+    /// A certificate or key (inline or from a file) holds no PEM block.
+    #[error("{field} of {kind} {name:?} does not contain PEM data")]
+    NotPem {
+        kind: &'static str,
+        name: String,
+        field: &'static str,
+    },
+
     /// No context was asked for and `current-context` is empty.
     #[error("no context chosen: current-context is not set and no context name was given")]
     NoCurrentContext,
