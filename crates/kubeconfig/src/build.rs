@@ -6,7 +6,9 @@ use std::path::Path;
 use url::Url;
 
 use crate::data;
-use crate::model::{Cluster, Context, Extra, Kubeconfig, NamedCluster, NamedContext, NamedUser, User};
+use crate::model::{
+    Cluster, Context, Extra, Kubeconfig, NamedCluster, NamedContext, NamedUser, User,
+};
 use crate::resolve::ResolvedConfig;
 
 /// Names the kubelet uses in the kubeconfig it writes after bootstrapping.

@@ -24,7 +24,10 @@ impl Kubeconfig {
     }
 
     /// Parses kubeconfig text; relative paths inside it will be resolved against `base_dir`.
-    pub fn from_yaml(text: &str, base_dir: impl AsRef<Path>) -> Result<Kubeconfig, KubeconfigError> {
+    pub fn from_yaml(
+        text: &str,
+        base_dir: impl AsRef<Path>,
+    ) -> Result<Kubeconfig, KubeconfigError> {
         Self::parse(text, base_dir.as_ref().to_path_buf(), None)
     }
 
@@ -95,7 +98,12 @@ impl Kubeconfig {
                 "client-certificate-data",
                 &user.client_certificate_data,
             )?;
-            check_base64("user", &named.name, "client-key-data", &user.client_key_data)?;
+            check_base64(
+                "user",
+                &named.name,
+                "client-key-data",
+                &user.client_key_data,
+            )?;
         }
         Ok(())
     }
@@ -127,14 +135,16 @@ fn check_base64(
     value: &Option<String>,
 ) -> Result<(), KubeconfigError> {
     match value {
-        Some(text) => data::decode(text)
-            .map(drop)
-            .map_err(|source| KubeconfigError::InvalidBase64 {
-                kind,
-                name: name.to_owned(),
-                field,
-                source,
-            }),
+        Some(text) => {
+            data::decode(text)
+                .map(drop)
+                .map_err(|source| KubeconfigError::InvalidBase64 {
+                    kind,
+                    name: name.to_owned(),
+                    field,
+                    source,
+                })
+        }
         None => Ok(()),
     }
 }

@@ -27,7 +27,11 @@ pub struct Kubeconfig {
     pub clusters: Vec<NamedCluster>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub contexts: Vec<NamedContext>,
-    #[serde(rename = "current-context", default, deserialize_with = "null_as_default")]
+    #[serde(
+        rename = "current-context",
+        default,
+        deserialize_with = "null_as_default"
+    )]
     pub current_context: String,
     #[serde(default)]
     pub kind: String,
@@ -55,7 +59,10 @@ pub struct NamedCluster {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Cluster {
     /// Path of a CA bundle file, relative to the kubeconfig's folder unless absolute.
-    #[serde(rename = "certificate-authority", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "certificate-authority",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub certificate_authority: Option<String>,
     /// Base64 of the CA bundle PEM, exactly as written in the file.
     #[serde(

@@ -140,7 +140,10 @@ impl Kubeconfig {
         let source = PemSource::pick(
             "cluster",
             name,
-            ("certificate-authority-data", &cluster.certificate_authority_data),
+            (
+                "certificate-authority-data",
+                &cluster.certificate_authority_data,
+            ),
             ("certificate-authority", &cluster.certificate_authority),
         )?;
         let insecure = cluster.insecure_skip_tls_verify.unwrap_or(false);
@@ -206,7 +209,10 @@ impl Kubeconfig {
             return self.read_token_file(name, &file).map(Identity::Token);
         }
         for (present, method) in [
-            (user.username.is_some() || user.password.is_some(), "basic-auth"),
+            (
+                user.username.is_some() || user.password.is_some(),
+                "basic-auth",
+            ),
             (user.extra.contains_key("exec"), "exec"),
             (user.extra.contains_key("auth-provider"), "auth-provider"),
         ] {

@@ -162,9 +162,9 @@ fn may_resolve_to_number_or_time(s: &str) -> bool {
     let radix_prefixed = ["0x", "0o", "0b"].iter().any(|p| lower.starts_with(p));
     let decimal_or_float = without_underscores.parse::<f64>().is_ok();
     let time_or_sexagesimal = (s.contains(':') || s.contains('-'))
-        && s
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '-' | ':' | '.' | 'T' | 't' | 'Z' | 'z' | '+' | '_'));
+        && s.chars().all(|c| {
+            c.is_ascii_digit() || matches!(c, '-' | ':' | '.' | 'T' | 't' | 'Z' | 'z' | '+' | '_')
+        });
     radix_prefixed || decimal_or_float || time_or_sexagesimal
 }
 
@@ -205,16 +205,54 @@ preferences: {}
     #[test]
     fn quotes_what_yaml_1_1_would_misread() {
         for word in [
-            "yes", "No", "ON", "off", "y", "N", "true", "null", "~", "012", "1e3", "-", "- x",
-            ".inf", "2024-01-01", "2001-12-14t21:59:43.10-05:00", "190:20:30", "0x1F", "0b101",
-            "1_000", "6.8523015e+5", "1.", "0o17", "+1", "-a", "a: b", "a #b", "x:", "", " lead", "multi\nline", "'q'",
+            "yes",
+            "No",
+            "ON",
+            "off",
+            "y",
+            "N",
+            "true",
+            "null",
+            "~",
+            "012",
+            "1e3",
+            "-",
+            "- x",
+            ".inf",
+            "2024-01-01",
+            "2001-12-14t21:59:43.10-05:00",
+            "190:20:30",
+            "0x1F",
+            "0b101",
+            "1_000",
+            "6.8523015e+5",
+            "1.",
+            "0o17",
+            "+1",
+            "-a",
+            "a: b",
+            "a #b",
+            "x:",
+            "",
+            " lead",
+            "multi\nline",
+            "'q'",
         ] {
             let yaml = emit(&json!({ "k": word })).unwrap();
             assert!(yaml.starts_with("k: \""), "{word:?} written as {yaml:?}");
             let back: serde_json::Value = serde_yaml_ng::from_str(&yaml).unwrap();
             assert_eq!(back["k"], word, "{word:?} did not survive");
         }
-        for word in ["bootstrap", "https://x:6443/p", "LS0tLS1CRU+/=", "system:node:n1", "a.b-c_d@e", "07401b.f395accd246ae52d", "1a", "3rd"] {
+        for word in [
+            "bootstrap",
+            "https://x:6443/p",
+            "LS0tLS1CRU+/=",
+            "system:node:n1",
+            "a.b-c_d@e",
+            "07401b.f395accd246ae52d",
+            "1a",
+            "3rd",
+        ] {
             assert_eq!(emit(&json!({ "k": word })).unwrap(), format!("k: {word}\n"));
         }
     }

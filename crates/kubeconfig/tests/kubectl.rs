@@ -20,8 +20,12 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn unb64(value: &serde_json::Value) -> Vec<u8> {
-    let text = value.as_str().unwrap_or_else(|| panic!("not a string: {value}"));
-    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a string: {value}"));
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
 }
 
 #[test]
@@ -39,16 +43,33 @@ fn bootstrap_kubeconfig_made_by_the_seeds_commands_resolves() {
         "--embed-certs=true",
         "--server=https://127.0.0.1:6443",
     ]);
-    run(&["config", "set-credentials", "kubelet-bootstrap", &format!("--token={BOOTSTRAP_TOKEN}")]);
-    run(&["config", "set-context", "bootstrap", "--user=kubelet-bootstrap", "--cluster=bootstrap"]);
+    run(&[
+        "config",
+        "set-credentials",
+        "kubelet-bootstrap",
+        &format!("--token={BOOTSTRAP_TOKEN}"),
+    ]);
+    run(&[
+        "config",
+        "set-context",
+        "bootstrap",
+        "--user=kubelet-bootstrap",
+        "--cluster=bootstrap",
+    ]);
     run(&["config", "use-context", "bootstrap"]);
 
     let loaded = Kubeconfig::load(&file).unwrap();
     let resolved = loaded.resolve(None).unwrap();
     assert_eq!(resolved.context, "bootstrap");
-    assert_eq!(resolved.server, Url::parse("https://127.0.0.1:6443").unwrap());
+    assert_eq!(
+        resolved.server,
+        Url::parse("https://127.0.0.1:6443").unwrap()
+    );
     assert_eq!(resolved.ca_pem.as_deref(), Some(pki.cert_pem.as_slice()));
-    assert_eq!(resolved.identity, Identity::Token(BOOTSTRAP_TOKEN.to_owned()));
+    assert_eq!(
+        resolved.identity,
+        Identity::Token(BOOTSTRAP_TOKEN.to_owned())
+    );
     assert!(!resolved.insecure_skip_tls_verify);
     assert_eq!(resolved.tls_server_name, None);
 
@@ -82,8 +103,18 @@ fn relative_file_references_written_by_kubectl_resolve_against_the_files_folder(
 
     // Run from another folder with absolute paths: kubectl stores them relative to the file.
     let run = |args: &[&str]| kubectl(&elsewhere, &file, args);
-    run(&["config", "set-cluster", "c1", "--server=https://10.0.0.1:6443"]);
-    run(&["config", "set-cluster", "c1", &format!("--certificate-authority={}", abs("pki/ca.pem"))]);
+    run(&[
+        "config",
+        "set-cluster",
+        "c1",
+        "--server=https://10.0.0.1:6443",
+    ]);
+    run(&[
+        "config",
+        "set-cluster",
+        "c1",
+        &format!("--certificate-authority={}", abs("pki/ca.pem")),
+    ]);
     run(&[
         "config",
         "set-credentials",
@@ -92,8 +123,21 @@ fn relative_file_references_written_by_kubectl_resolve_against_the_files_folder(
         &format!("--client-key={}", abs("pki/client-key.pem")),
     ]);
     run(&["config", "set", "users.tokened.tokenFile", "tokens/node"]);
-    run(&["config", "set-context", "cert", "--cluster=c1", "--user=node", "--namespace=ns1"]);
-    run(&["config", "set-context", "tok", "--cluster=c1", "--user=tokened"]);
+    run(&[
+        "config",
+        "set-context",
+        "cert",
+        "--cluster=c1",
+        "--user=node",
+        "--namespace=ns1",
+    ]);
+    run(&[
+        "config",
+        "set-context",
+        "tok",
+        "--cluster=c1",
+        "--user=tokened",
+    ]);
     run(&["config", "use-context", "cert"]);
     let text = fs::read_to_string(&file).unwrap();
     assert!(text.contains("certificate-authority: pki/ca.pem"), "{text}");
@@ -115,7 +159,11 @@ fn relative_file_references_written_by_kubectl_resolve_against_the_files_folder(
     assert_eq!(token, Identity::Token("abcdef.0123456789abcdef".to_owned()));
 
     // kubectl's own reading of the same references agrees with ours.
-    let flat = kubectl(&elsewhere, &file, &["config", "view", "--raw", "--flatten", "-o", "json"]);
+    let flat = kubectl(
+        &elsewhere,
+        &file,
+        &["config", "view", "--raw", "--flatten", "-o", "json"],
+    );
     let flat: serde_json::Value = serde_json::from_str(&flat).unwrap();
     let cluster = &entry(&flat, "clusters", "c1")["cluster"];
     assert_eq!(unb64(&cluster["certificate-authority-data"]), pki.cert_pem);
@@ -131,8 +179,13 @@ fn files_we_write_are_read_back_by_kubectl_with_the_same_values() {
     let server = Url::parse("https://127.0.0.1:6443").unwrap();
 
     let bootstrap_file = dir.path().join("bootstrap.kubeconfig");
-    let bootstrap =
-        Kubeconfig::with_token("bootstrap", &server, Some(&pki.cert_pem), "kubelet-bootstrap", BOOTSTRAP_TOKEN);
+    let bootstrap = Kubeconfig::with_token(
+        "bootstrap",
+        &server,
+        Some(&pki.cert_pem),
+        "kubelet-bootstrap",
+        BOOTSTRAP_TOKEN,
+    );
     bootstrap.save(&bootstrap_file).unwrap();
     let mode = fs::metadata(&bootstrap_file).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
@@ -141,7 +194,10 @@ fn files_we_write_are_read_back_by_kubectl_with_the_same_values() {
     let cluster = &entry(&view, "clusters", "bootstrap")["cluster"];
     assert_eq!(cluster["server"], "https://127.0.0.1:6443");
     assert_eq!(unb64(&cluster["certificate-authority-data"]), pki.cert_pem);
-    assert_eq!(entry(&view, "users", "kubelet-bootstrap")["user"]["token"], BOOTSTRAP_TOKEN);
+    assert_eq!(
+        entry(&view, "users", "kubelet-bootstrap")["user"]["token"],
+        BOOTSTRAP_TOKEN
+    );
     let context = &entry(&view, "contexts", "bootstrap")["context"];
     assert_eq!(context["cluster"], "bootstrap");
     assert_eq!(context["user"], "kubelet-bootstrap");
@@ -187,14 +243,30 @@ fn names_that_yaml_1_1_reads_as_booleans_or_numbers_reach_kubectl_intact() {
     let server = Url::parse("https://example.test:443/prefix").unwrap();
     let file = dir.path().join("tricky.kubeconfig");
     for name in [
-        "yes", "on", "n", "012", "1e3", "null", "~", "true", "a: b", "#x", "0x1F", "2024-01-01",
-        "190:20:30", "07401b.f395accd246ae52d", "1a",
+        "yes",
+        "on",
+        "n",
+        "012",
+        "1e3",
+        "null",
+        "~",
+        "true",
+        "a: b",
+        "#x",
+        "0x1F",
+        "2024-01-01",
+        "190:20:30",
+        "07401b.f395accd246ae52d",
+        "1a",
     ] {
         let config = Kubeconfig::with_token(name, &server, None, name, "0123456789");
         config.save(&file).unwrap();
         let view = kubectl_view(dir.path(), &file);
         assert_eq!(view["current-context"], name);
-        assert_eq!(entry(&view, "clusters", name)["cluster"]["server"], "https://example.test/prefix");
+        assert_eq!(
+            entry(&view, "clusters", name)["cluster"]["server"],
+            "https://example.test/prefix"
+        );
         assert_eq!(entry(&view, "users", name)["user"]["token"], "0123456789");
         assert_eq!(entry(&view, "contexts", name)["context"]["user"], name);
     }
@@ -272,15 +344,27 @@ contexts:
     assert_eq!(reloaded.users, loaded.users);
     assert_eq!(reloaded.extra["x-vendor-field"]["nested"][1], 2.5);
     assert_eq!(reloaded.clusters[0].extra["x-entry-note"], "kept");
-    assert_eq!(reloaded.users[0].user.extra["exec"]["env"][0]["value"], "yes");
+    assert_eq!(
+        reloaded.users[0].user.extra["exec"]["env"][0]["value"],
+        "yes"
+    );
     assert_eq!(reloaded.preferences["colors"], true);
 
     // kubectl sees exactly the same config in both files.
-    assert_eq!(kubectl_view(dir.path(), &second), kubectl_view(dir.path(), &first));
+    assert_eq!(
+        kubectl_view(dir.path(), &second),
+        kubectl_view(dir.path(), &first)
+    );
 
     // The one supported context in there still resolves, with the extras intact.
     let resolved = reloaded.resolve(Some("token-ctx")).unwrap();
-    assert_eq!(resolved.proxy_url.as_deref(), Some("http://proxy.local:3128"));
-    assert_eq!(resolved.tls_server_name.as_deref(), Some("kubernetes.default"));
+    assert_eq!(
+        resolved.proxy_url.as_deref(),
+        Some("http://proxy.local:3128")
+    );
+    assert_eq!(
+        resolved.tls_server_name.as_deref(),
+        Some("kubernetes.default")
+    );
     assert_eq!(resolved.identity, Identity::Token("abc".to_owned()));
 }

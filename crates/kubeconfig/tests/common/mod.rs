@@ -16,7 +16,14 @@ pub fn openssl_pki(dir: &Path) -> TestPki {
     let cert = dir.join("openssl-cert.pem");
     let key = dir.join("openssl-key.pem");
     let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
         .args(["-nodes", "-subj", "/CN=test", "-days", "1", "-keyout"])
         .arg(&key)
         .arg("-out")
