@@ -165,7 +165,10 @@ mod tests {
             (Decision::Deny, "first\nthird".into())
         );
         let empty = Chain::new(Vec::new());
-        assert_eq!(empty.authorize(&request(&[])), (Decision::Deny, String::new()));
+        assert_eq!(
+            empty.authorize(&request(&[])),
+            (Decision::Deny, String::new())
+        );
     }
 
     #[test]

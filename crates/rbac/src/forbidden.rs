@@ -21,7 +21,9 @@ pub fn forbidden_message(attributes: &Attributes) -> String {
     let resource = go_quote(&attributes.combined_resource());
     let group = go_quote(&attributes.api_group);
     if attributes.namespace.is_empty() {
-        format!("User {user} cannot {verb} resource {resource} in API group {group} at the cluster scope")
+        format!(
+            "User {user} cannot {verb} resource {resource} in API group {group} at the cluster scope"
+        )
     } else {
         format!(
             "User {user} cannot {verb} resource {resource} in API group {group} in the namespace {}",

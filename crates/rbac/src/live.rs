@@ -41,3 +41,59 @@ impl Authorizer for RbacAuthorizer {
         self.policy().evaluate(attributes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use protocol::meta::ObjectMeta;
+    use protocol::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+
+    use super::*;
+    use crate::user::UserInfo;
+
+    #[test]
+    fn readers_see_whole_policies_while_writers_swap() {
+        let (roles, mut bindings) = crate::bootstrap::default_policy();
+        bindings.push(ClusterRoleBinding {
+            metadata: ObjectMeta::named("create-csrs-for-bootstrapping"),
+            subjects: vec![Subject::group("system:bootstrappers")],
+            role_ref: RoleRef::cluster_role("system:node-bootstrapper"),
+        });
+        let with_binding = || Policy::new(&roles, &bindings, &[], &[]);
+        let without_binding = || Policy::new(&roles, &bindings[..bindings.len() - 1], &[], &[]);
+        let authorizer = Arc::new(RbacAuthorizer::new(with_binding()));
+        let user = UserInfo::new("system:bootstrap:x", ["system:bootstrappers"]);
+        let create = Attributes::resource(
+            user,
+            "create",
+            "certificates.k8s.io",
+            "certificatesigningrequests",
+        );
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                let authorizer = Arc::clone(&authorizer);
+                let create = create.clone();
+                scope.spawn(move || {
+                    for _ in 0..2000 {
+                        let (decision, reason) = authorizer.authorize(&create);
+                        // Either policy, never a mix: an Allow always names the binding.
+                        match decision {
+                            Decision::Allow => {
+                                assert!(reason.contains("create-csrs-for-bootstrapping"))
+                            }
+                            other => assert_eq!(other, Decision::NoOpinion),
+                        }
+                    }
+                });
+            }
+            for i in 0..200 {
+                authorizer.set_policy(if i % 2 == 0 {
+                    without_binding()
+                } else {
+                    with_binding()
+                });
+            }
+        });
+        // 200 swaps, the last one (i = 199) installed the policy with the binding.
+        assert_eq!(authorizer.authorize(&create).0, Decision::Allow);
+    }
+}

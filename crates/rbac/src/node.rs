@@ -167,7 +167,8 @@ mod tests {
         assert_eq!(decide(nodes("update").with_name("b")), Decision::NoOpinion);
         assert_eq!(decide(nodes("update")), Decision::NoOpinion);
         assert_eq!(decide(nodes("delete").with_name("a")), Decision::NoOpinion);
-        let status = |verb: &str, name: &str| nodes(verb).with_subresource("status").with_name(name);
+        let status =
+            |verb: &str, name: &str| nodes(verb).with_subresource("status").with_name(name);
         assert_eq!(decide(status("patch", "a")), Decision::Allow);
         assert_eq!(decide(status("update", "a")), Decision::Allow);
         assert_eq!(decide(status("patch", "b")), Decision::NoOpinion);
@@ -184,14 +185,34 @@ mod tests {
                 .with_name(name)
         };
         for verb in ["get", "create", "update", "patch", "delete"] {
-            assert_eq!(decide(lease(verb, "kube-node-lease", "a")), Decision::Allow, "{verb}");
-            assert_eq!(decide(lease(verb, "kube-node-lease", "b")), Decision::NoOpinion, "{verb}");
-            assert_eq!(decide(lease(verb, "default", "a")), Decision::NoOpinion, "{verb}");
+            assert_eq!(
+                decide(lease(verb, "kube-node-lease", "a")),
+                Decision::Allow,
+                "{verb}"
+            );
+            assert_eq!(
+                decide(lease(verb, "kube-node-lease", "b")),
+                Decision::NoOpinion,
+                "{verb}"
+            );
+            assert_eq!(
+                decide(lease(verb, "default", "a")),
+                Decision::NoOpinion,
+                "{verb}"
+            );
         }
-        assert_eq!(decide(lease("create", "kube-node-lease", "")), Decision::Allow);
-        assert_eq!(decide(lease("list", "kube-node-lease", "")), Decision::NoOpinion);
         assert_eq!(
-            NodeAuthorizer.authorize(&lease("get", "kube-system", "a")).1,
+            decide(lease("create", "kube-node-lease", "")),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(lease("list", "kube-node-lease", "")),
+            Decision::NoOpinion
+        );
+        assert_eq!(
+            NodeAuthorizer
+                .authorize(&lease("get", "kube-system", "a"))
+                .1,
             r#"can only access leases in the "kube-node-lease" system namespace"#
         );
     }
@@ -199,19 +220,37 @@ mod tests {
     #[test]
     fn static_rules() {
         let csr = |verb: &str| {
-            Attributes::resource(node("a"), verb, "certificates.k8s.io", "certificatesigningrequests")
+            Attributes::resource(
+                node("a"),
+                verb,
+                "certificates.k8s.io",
+                "certificatesigningrequests",
+            )
         };
         for verb in ["create", "get", "list", "watch"] {
             assert_eq!(decide(csr(verb)), Decision::Allow, "{verb}");
         }
         assert_eq!(decide(csr("delete")), Decision::NoOpinion);
-        assert_eq!(decide(csr("create").with_subresource("selfnodeclient")), Decision::NoOpinion);
-        assert_eq!(decide(csr("update").with_subresource("approval")), Decision::NoOpinion);
-        let event = Attributes::resource(node("a"), "create", "", "events").with_namespace("default");
+        assert_eq!(
+            decide(csr("create").with_subresource("selfnodeclient")),
+            Decision::NoOpinion
+        );
+        assert_eq!(
+            decide(csr("update").with_subresource("approval")),
+            Decision::NoOpinion
+        );
+        let event =
+            Attributes::resource(node("a"), "create", "", "events").with_namespace("default");
         assert_eq!(decide(event), Decision::Allow);
-        let sar = Attributes::resource(node("a"), "create", "authorization.k8s.io", "subjectaccessreviews");
+        let sar = Attributes::resource(
+            node("a"),
+            "create",
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+        );
         assert_eq!(decide(sar), Decision::Allow);
-        let secrets = Attributes::resource(node("a"), "list", "", "secrets").with_namespace("default");
+        let secrets =
+            Attributes::resource(node("a"), "list", "", "secrets").with_namespace("default");
         assert_eq!(decide(secrets), Decision::NoOpinion);
         let healthz = Attributes::non_resource(node("a"), "get", "/healthz");
         assert_eq!(decide(healthz), Decision::NoOpinion);

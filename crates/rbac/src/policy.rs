@@ -71,10 +71,16 @@ impl Policy {
             .collect();
         let resolve = |kind: &str, name: &str, namespace: &str| match kind {
             "ClusterRole" => cluster_rules.get(name).cloned().ok_or_else(|| {
-                format!("clusterrole.rbac.authorization.k8s.io {} not found", go_quote(name))
+                format!(
+                    "clusterrole.rbac.authorization.k8s.io {} not found",
+                    go_quote(name)
+                )
             }),
             "Role" => role_rules.get(&(namespace, name)).cloned().ok_or_else(|| {
-                format!("role.rbac.authorization.k8s.io {} not found", go_quote(name))
+                format!(
+                    "role.rbac.authorization.k8s.io {} not found",
+                    go_quote(name)
+                )
             }),
             other => Err(format!(
                 "unsupported role reference kind: {}",
@@ -105,16 +111,23 @@ impl Policy {
             }
             let name = object_name(&binding.metadata);
             let role_ref = &binding.role_ref;
-            policy.namespaced.entry(namespace.to_string()).or_default().add(
-                ResolvedBinding {
-                    description: format!("RoleBinding {}", go_quote(&format!("{name}/{namespace}"))),
-                    role: format!("{} {}", role_ref.kind, go_quote(&role_ref.name)),
-                    subjects: describe_subjects(&binding.subjects, namespace),
-                    rules: resolve(&role_ref.kind, &role_ref.name, namespace),
-                },
-                &binding.subjects,
-                namespace,
-            );
+            policy
+                .namespaced
+                .entry(namespace.to_string())
+                .or_default()
+                .add(
+                    ResolvedBinding {
+                        description: format!(
+                            "RoleBinding {}",
+                            go_quote(&format!("{name}/{namespace}"))
+                        ),
+                        role: format!("{} {}", role_ref.kind, go_quote(&role_ref.name)),
+                        subjects: describe_subjects(&binding.subjects, namespace),
+                        rules: resolve(&role_ref.kind, &role_ref.name, namespace),
+                    },
+                    &binding.subjects,
+                    namespace,
+                );
         }
         policy
     }
@@ -124,13 +137,12 @@ impl Policy {
     /// references that could not be resolved for bindings that apply to the user.
     pub fn evaluate(&self, attributes: &Attributes) -> (Decision, String) {
         let mut errors: Vec<&str> = Vec::new();
-        let mut sets = vec![&self.cluster];
-        if !attributes.namespace.is_empty() {
-            if let Some(set) = self.namespaced.get(&attributes.namespace) {
-                sets.push(set);
-            }
-        }
-        for set in sets {
+        // Cluster-wide bindings first, then the request namespace's, as upstream visits them.
+        let namespaced = match attributes.namespace.as_str() {
+            "" => None,
+            namespace => self.namespaced.get(namespace),
+        };
+        for set in std::iter::once(&self.cluster).chain(namespaced) {
             for (binding_index, subject_index) in set.applicable(&attributes.user) {
                 let binding = &set.bindings[binding_index];
                 match &binding.rules {
@@ -161,7 +173,11 @@ impl Policy {
     /// Number of bindings indexed (cluster-wide plus namespaced), for logs and metrics.
     pub fn binding_count(&self) -> usize {
         self.cluster.bindings.len()
-            + self.namespaced.values().map(|s| s.bindings.len()).sum::<usize>()
+            + self
+                .namespaced
+                .values()
+                .map(|s| s.bindings.len())
+                .sum::<usize>()
     }
 }
 
@@ -178,9 +194,7 @@ impl BindingSet {
             let entry = (binding_index, subject_index);
             match subject_key(subject, binding_namespace) {
                 Some(SubjectKey::User(name)) => self.by_user.entry(name).or_default().push(entry),
-                Some(SubjectKey::Group(name)) => {
-                    self.by_group.entry(name).or_default().push(entry)
-                }
+                Some(SubjectKey::Group(name)) => self.by_group.entry(name).or_default().push(entry),
                 None => {}
             }
         }
@@ -241,16 +255,139 @@ fn describe_subjects(subjects: &[Subject], binding_namespace: &str) -> Vec<Strin
 }
 
 fn subject_namespace<'a>(subject: &'a Subject, binding_namespace: &'a str) -> &'a str {
-    match subject.namespace.as_deref() {
-        Some(ns) if !ns.is_empty() => ns,
-        _ => binding_namespace,
+    if subject.namespace.is_empty() {
+        binding_namespace
+    } else {
+        &subject.namespace
     }
 }
 
 fn object_name(meta: &protocol::meta::ObjectMeta) -> &str {
-    meta.name.as_deref().unwrap_or("")
+    &meta.name
 }
 
 fn object_namespace(meta: &protocol::meta::ObjectMeta) -> &str {
-    meta.namespace.as_deref().unwrap_or("")
+    &meta.namespace
+}
+
+#[cfg(test)]
+mod tests {
+    use protocol::meta::ObjectMeta;
+    use protocol::rbac::v1::RoleRef;
+
+    use super::*;
+
+    fn secrets_reader() -> ClusterRole {
+        ClusterRole {
+            metadata: ObjectMeta::named("secrets-reader"),
+            rules: vec![PolicyRule::resource(&[""], &["secrets"], &["get"])],
+            aggregation_rule: None,
+        }
+    }
+
+    fn crb(name: &str, subjects: Vec<Subject>) -> ClusterRoleBinding {
+        ClusterRoleBinding {
+            metadata: ObjectMeta::named(name),
+            subjects,
+            role_ref: RoleRef::cluster_role("secrets-reader"),
+        }
+    }
+
+    fn get_secret(user: UserInfo) -> Attributes {
+        Attributes::resource(user, "get", "", "secrets")
+            .with_namespace("ns")
+            .with_name("s")
+    }
+
+    #[test]
+    fn reason_names_the_first_matching_subject_of_the_first_binding() {
+        let policy = Policy::new(
+            &[secrets_reader()],
+            &[
+                crb("first", vec![Subject::group("g2"), Subject::user("u")]),
+                crb("second", vec![Subject::group("g1")]),
+            ],
+            &[],
+            &[],
+        );
+        let user = UserInfo::new("u", ["g1", "g2"]);
+        assert_eq!(
+            policy.evaluate(&get_secret(user)),
+            (
+                Decision::Allow,
+                r#"RBAC: allowed by ClusterRoleBinding "first" of ClusterRole "secrets-reader" to Group "g2""#
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn subjects_that_match_nobody() {
+        let unknown_kind = Subject {
+            kind: "Robot".into(),
+            ..Subject::user("u")
+        };
+        // A ServiceAccount in a ClusterRoleBinding needs its namespace.
+        let namespaceless_sa = Subject {
+            namespace: String::new(),
+            ..Subject::service_account("", "sa")
+        };
+        let policy = Policy::new(
+            &[secrets_reader()],
+            &[crb("b", vec![unknown_kind, namespaceless_sa])],
+            &[],
+            &[],
+        );
+        let robot = UserInfo::new("u", ["system:authenticated"]);
+        assert_eq!(policy.evaluate(&get_secret(robot)).0, Decision::NoOpinion);
+        let sa = UserInfo::new("system:serviceaccount::sa", ["system:serviceaccounts"]);
+        assert_eq!(policy.evaluate(&get_secret(sa)).0, Decision::NoOpinion);
+    }
+
+    #[test]
+    fn user_subject_naming_a_service_account_matches_it() {
+        let policy = Policy::new(
+            &[secrets_reader()],
+            &[crb("b", vec![Subject::user("system:serviceaccount:ns:sa")])],
+            &[],
+            &[],
+        );
+        let sa = UserInfo::service_account("ns", "sa");
+        assert_eq!(policy.evaluate(&get_secret(sa)).0, Decision::Allow);
+    }
+
+    #[test]
+    fn a_cluster_role_binding_cannot_use_a_role() {
+        let role = Role {
+            metadata: ObjectMeta::namespaced("ns", "secrets-reader"),
+            rules: secrets_reader().rules,
+        };
+        let binding = ClusterRoleBinding {
+            metadata: ObjectMeta::named("b"),
+            subjects: vec![Subject::user("u")],
+            role_ref: RoleRef::role("secrets-reader"),
+        };
+        let policy = Policy::new(&[], &[binding], &[role], &[]);
+        assert_eq!(
+            policy.evaluate(&get_secret(UserInfo::new("u", Vec::<String>::new()))),
+            (
+                Decision::NoOpinion,
+                r#"RBAC: role.rbac.authorization.k8s.io "secrets-reader" not found"#.to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn many_bindings_only_the_users_apply() {
+        let bindings: Vec<ClusterRoleBinding> = (0..5000)
+            .map(|i| crb(&format!("b{i}"), vec![Subject::user(&format!("user-{i}"))]))
+            .collect();
+        let policy = Policy::new(&[secrets_reader()], &bindings, &[], &[]);
+        assert_eq!(policy.binding_count(), 5000);
+        let (decision, reason) = policy.evaluate(&get_secret(UserInfo::new("user-4321", ["x"])));
+        assert_eq!(decision, Decision::Allow);
+        assert!(reason.contains(r#"ClusterRoleBinding "b4321""#), "{reason}");
+        let nobody = policy.evaluate(&get_secret(UserInfo::new("user-5000", ["x"])));
+        assert_eq!(nobody, (Decision::NoOpinion, String::new()));
+    }
 }

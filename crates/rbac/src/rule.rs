@@ -59,8 +59,7 @@ pub fn resource_matches(rule_resources: &[String], resource: &str, subresource: 
             Some(parts) => parts,
             None => return false,
         };
-        listed_subresource == subresource
-            && (listed_resource == resource || listed_resource == ALL)
+        listed_subresource == subresource && (listed_resource == resource || listed_resource == ALL)
     })
 }
 
@@ -115,9 +114,17 @@ mod tests {
         let nodes = list(&["nodes"]);
         assert!(resource_matches(&nodes, "nodes", ""));
         assert!(!resource_matches(&nodes, "nodes", "status"));
-        assert!(resource_matches(&list(&["nodes/status"]), "nodes", "status"));
+        assert!(resource_matches(
+            &list(&["nodes/status"]),
+            "nodes",
+            "status"
+        ));
         assert!(!resource_matches(&list(&["nodes/status"]), "nodes", ""));
-        assert!(!resource_matches(&list(&["nodes/status"]), "pods", "status"));
+        assert!(!resource_matches(
+            &list(&["nodes/status"]),
+            "pods",
+            "status"
+        ));
         assert!(resource_matches(&list(&["*/status"]), "pods", "status"));
         assert!(!resource_matches(&list(&["*/status"]), "pods", ""));
         assert!(!resource_matches(&list(&["*/status"]), "pods", "approval"));
@@ -135,7 +142,10 @@ mod tests {
             &named,
             "kubernetes.io/kube-apiserver-client-kubelet"
         ));
-        assert!(!resource_name_matches(&named, "kubernetes.io/kubelet-serving"));
+        assert!(!resource_name_matches(
+            &named,
+            "kubernetes.io/kubelet-serving"
+        ));
         assert!(!resource_name_matches(&named, ""));
     }
 
@@ -145,7 +155,10 @@ mod tests {
         assert!(non_resource_url_matches(&urls, "/healthz"));
         assert!(!non_resource_url_matches(&urls, "/healthz/ping"));
         assert!(non_resource_url_matches(&urls, "/apis/"));
-        assert!(non_resource_url_matches(&urls, "/apis/certificates.k8s.io/v1"));
+        assert!(non_resource_url_matches(
+            &urls,
+            "/apis/certificates.k8s.io/v1"
+        ));
         assert!(!non_resource_url_matches(&urls, "/apis"));
         assert!(!non_resource_url_matches(&urls, "/version/"));
         assert!(non_resource_url_matches(&list(&["*"]), "/anything"));

@@ -31,7 +31,10 @@ pub struct UserInfo {
 
 impl UserInfo {
     /// A user with a name and groups, no uid and no extra.
-    pub fn new(name: impl Into<String>, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        groups: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             name: name.into(),
             groups: groups.into_iter().map(Into::into).collect(),

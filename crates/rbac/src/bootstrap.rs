@@ -1,0 +1,571 @@
+//! The default RBAC objects the apiserver seeds at first start, with upstream's rules
+//! (`plugin/pkg/auth/authorizer/rbac/bootstrappolicy`), limited to the roles this system
+//! uses. Every object carries upstream's bootstrapping label and autoupdate annotation.
+
+use std::collections::BTreeMap;
+
+use protocol::meta::ObjectMeta;
+use protocol::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+
+/// Label on every default object.
+pub const BOOTSTRAPPING_LABEL: (&str, &str) = ("kubernetes.io/bootstrapping", "rbac-defaults");
+/// Annotation telling the apiserver it may reconcile the object back to the defaults.
+pub const AUTOUPDATE_ANNOTATION: (&str, &str) =
+    ("rbac.authorization.kubernetes.io/autoupdate", "true");
+
+const LEGACY: &str = "";
+const AUTHENTICATION: &str = "authentication.k8s.io";
+const AUTHORIZATION: &str = "authorization.k8s.io";
+const CERTIFICATES: &str = "certificates.k8s.io";
+const COORDINATION: &str = "coordination.k8s.io";
+const DISCOVERY: &str = "discovery.k8s.io";
+const EVENTS: &str = "events.k8s.io";
+const NODE: &str = "node.k8s.io";
+const STORAGE: &str = "storage.k8s.io";
+
+const CSRS: &str = "certificatesigningrequests";
+const READ: &[&str] = &["get", "list", "watch"];
+
+/// Signer names, as in `certificates.k8s.io/v1`.
+const SIGNER_KUBE_APISERVER_CLIENT: &str = "kubernetes.io/kube-apiserver-client";
+const SIGNER_KUBE_APISERVER_CLIENT_KUBELET: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+const SIGNER_KUBELET_SERVING: &str = "kubernetes.io/kubelet-serving";
+const SIGNER_LEGACY_UNKNOWN: &str = "kubernetes.io/legacy-unknown";
+
+/// The default ClusterRoles and ClusterRoleBindings.
+///
+/// There are deliberately no bindings for `system:node-bootstrapper`, `...:nodeclient` or
+/// `...:selfnodeclient`: upstream has none either, the operator creates them (kubeadm does,
+/// and so does our seed 003), and auto-approval depends on them.
+pub fn default_policy() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
+    (cluster_roles(), cluster_role_bindings())
+}
+
+/// The default ClusterRoles.
+pub fn cluster_roles() -> Vec<ClusterRole> {
+    vec![
+        role(
+            "cluster-admin",
+            vec![
+                rule(&["*"]).groups(&["*"]).resources(&["*"]).build(),
+                rule(&["*"]).urls(&["*"]).build(),
+            ],
+        ),
+        role(
+            "system:discovery",
+            vec![
+                rule(&["get"])
+                    .urls(&[
+                        "/api",
+                        "/api/*",
+                        "/apis",
+                        "/apis/*",
+                        "/healthz",
+                        "/livez",
+                        "/openapi",
+                        "/openapi/*",
+                        "/readyz",
+                        "/version",
+                        "/version/",
+                    ])
+                    .build(),
+            ],
+        ),
+        role(
+            "system:public-info-viewer",
+            vec![
+                rule(&["get"])
+                    .urls(&["/healthz", "/livez", "/readyz", "/version", "/version/"])
+                    .build(),
+            ],
+        ),
+        role(
+            "system:basic-user",
+            vec![
+                rule(&["create"])
+                    .groups(&[AUTHORIZATION])
+                    .resources(&["selfsubjectaccessreviews", "selfsubjectrulesreviews"])
+                    .build(),
+                rule(&["create"])
+                    .groups(&[AUTHENTICATION])
+                    .resources(&["selfsubjectreviews"])
+                    .build(),
+            ],
+        ),
+        role(
+            "system:node-bootstrapper",
+            vec![
+                rule(&["create", "get", "list", "watch"])
+                    .groups(&[CERTIFICATES])
+                    .resources(&[CSRS])
+                    .build(),
+            ],
+        ),
+        csr_subresource_role("nodeclient"),
+        csr_subresource_role("selfnodeclient"),
+        // Not in current upstream (removed with the selfnodeserver recognizer); kept so an
+        // operator can grant serving-certificate auto-approval the way 1.8-1.11 did.
+        csr_subresource_role("selfnodeserver"),
+        approver_role(
+            "kube-apiserver-client-approver",
+            SIGNER_KUBE_APISERVER_CLIENT,
+        ),
+        approver_role(
+            "kube-apiserver-client-kubelet-approver",
+            SIGNER_KUBE_APISERVER_CLIENT_KUBELET,
+        ),
+        approver_role("kubelet-serving-approver", SIGNER_KUBELET_SERVING),
+        approver_role("legacy-unknown-approver", SIGNER_LEGACY_UNKNOWN),
+        role("system:node", node_rules()),
+        role(
+            "system:node-proxier",
+            vec![
+                rule(&["list", "watch"])
+                    .groups(&[LEGACY])
+                    .resources(&["endpoints", "services"])
+                    .build(),
+                rule(READ).groups(&[LEGACY]).resources(&["nodes"]).build(),
+                events_rule(),
+                rule(&["list", "watch"])
+                    .groups(&[DISCOVERY])
+                    .resources(&["endpointslices"])
+                    .build(),
+            ],
+        ),
+        role(
+            "system:kube-controller-manager",
+            kube_controller_manager_rules(),
+        ),
+        role(
+            "system:controller:certificate-controller",
+            certificate_controller_rules(),
+        ),
+    ]
+}
+
+/// The default ClusterRoleBindings.
+pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
+    vec![
+        binding("cluster-admin", vec![group("system:masters")]),
+        binding("system:discovery", vec![group("system:authenticated")]),
+        binding("system:basic-user", vec![group("system:authenticated")]),
+        binding(
+            "system:public-info-viewer",
+            vec![
+                group("system:authenticated"),
+                group("system:unauthenticated"),
+            ],
+        ),
+        binding("system:node-proxier", vec![user("system:kube-proxy")]),
+        binding(
+            "system:kube-controller-manager",
+            vec![user("system:kube-controller-manager")],
+        ),
+        // Empty on purpose, as upstream: the Node authorizer replaced this binding in 1.7.
+        binding("system:node", Vec::new()),
+        binding(
+            "system:controller:certificate-controller",
+            vec![service_account("kube-system", "certificate-controller")],
+        ),
+    ]
+}
+
+/// Upstream's `NodeRules()` (1.2x), the rules of the `system:node` ClusterRole.
+pub fn node_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["create"])
+            .groups(&[AUTHENTICATION])
+            .resources(&["tokenreviews"])
+            .build(),
+        rule(&["create"])
+            .groups(&[AUTHORIZATION])
+            .resources(&["localsubjectaccessreviews", "subjectaccessreviews"])
+            .build(),
+        rule(READ)
+            .groups(&[LEGACY])
+            .resources(&["services"])
+            .build(),
+        rule(&["create", "get", "list", "watch"])
+            .groups(&[LEGACY])
+            .resources(&["nodes"])
+            .build(),
+        rule(&["patch", "update"])
+            .groups(&[LEGACY])
+            .resources(&["nodes/status"])
+            .build(),
+        rule(&["patch", "update"])
+            .groups(&[LEGACY])
+            .resources(&["nodes"])
+            .build(),
+        rule(&["create", "patch", "update"])
+            .groups(&[LEGACY])
+            .resources(&["events"])
+            .build(),
+        rule(READ).groups(&[LEGACY]).resources(&["pods"]).build(),
+        rule(&["create", "delete"])
+            .groups(&[LEGACY])
+            .resources(&["pods"])
+            .build(),
+        rule(&["patch", "update"])
+            .groups(&[LEGACY])
+            .resources(&["pods/status"])
+            .build(),
+        rule(&["create"])
+            .groups(&[LEGACY])
+            .resources(&["pods/eviction"])
+            .build(),
+        rule(READ)
+            .groups(&[LEGACY])
+            .resources(&["configmaps", "secrets"])
+            .build(),
+        rule(&["get"])
+            .groups(&[LEGACY])
+            .resources(&["persistentvolumeclaims", "persistentvolumes"])
+            .build(),
+        rule(&["get"])
+            .groups(&[LEGACY])
+            .resources(&["endpoints"])
+            .build(),
+        rule(&["create", "get", "list", "watch"])
+            .groups(&[CERTIFICATES])
+            .resources(&[CSRS])
+            .build(),
+        rule(&["create", "delete", "get", "patch", "update"])
+            .groups(&[COORDINATION])
+            .resources(&["leases"])
+            .build(),
+        rule(&["get"])
+            .groups(&[STORAGE])
+            .resources(&["volumeattachments"])
+            .build(),
+        rule(&["create"])
+            .groups(&[LEGACY])
+            .resources(&["serviceaccounts/token"])
+            .build(),
+        rule(&["get", "patch", "update"])
+            .groups(&[LEGACY])
+            .resources(&["persistentvolumeclaims/status"])
+            .build(),
+        rule(READ)
+            .groups(&[STORAGE])
+            .resources(&["csidrivers"])
+            .build(),
+        rule(&["create", "delete", "get", "patch", "update"])
+            .groups(&[STORAGE])
+            .resources(&["csinodes"])
+            .build(),
+        rule(READ)
+            .groups(&[NODE])
+            .resources(&["runtimeclasses"])
+            .build(),
+    ]
+}
+
+/// The rules of `system:kube-controller-manager`: upstream's, plus those of
+/// `system:controller:certificate-controller`.
+///
+/// Deviation from upstream: the real kube-controller-manager runs each controller under its
+/// own service account (`--use-service-account-credentials`), so upstream binds the CSR rules
+/// to `kube-system/certificate-controller` only. Our controller-manager runs every controller
+/// as the single user `system:kube-controller-manager`, so this role also carries the
+/// certificate-controller rules (CSR get/list/watch/delete, `/approval` and `/status` update,
+/// `approve` on the kube-apiserver-client-kubelet signer, `sign` on the four signers, and
+/// SubjectAccessReview create). Upstream's rules already give leader election on the Lease
+/// `kube-controller-manager` (create any, get/update that name) and events create/update/patch.
+pub fn kube_controller_manager_rules() -> Vec<PolicyRule> {
+    let mut rules = vec![
+        events_rule(),
+        rule(&["create"])
+            .groups(&[COORDINATION])
+            .resources(&["leases"])
+            .build(),
+        rule(&["get", "update"])
+            .groups(&[COORDINATION])
+            .resources(&["leases"])
+            .names(&["kube-controller-manager"])
+            .build(),
+        rule(&["create"])
+            .groups(&[LEGACY])
+            .resources(&["secrets", "serviceaccounts"])
+            .build(),
+        rule(&["delete"])
+            .groups(&[LEGACY])
+            .resources(&["secrets"])
+            .build(),
+        rule(&["get"])
+            .groups(&[LEGACY])
+            .resources(&["configmaps", "namespaces", "secrets", "serviceaccounts"])
+            .build(),
+        rule(&["update"])
+            .groups(&[LEGACY])
+            .resources(&["secrets", "serviceaccounts"])
+            .build(),
+        rule(&["create"])
+            .groups(&[AUTHENTICATION])
+            .resources(&["tokenreviews"])
+            .build(),
+        rule(&["create"])
+            .groups(&[AUTHORIZATION])
+            .resources(&["subjectaccessreviews"])
+            .build(),
+        rule(&["list", "watch"])
+            .groups(&["*"])
+            .resources(&["*"])
+            .build(),
+        rule(&["create"])
+            .groups(&[LEGACY])
+            .resources(&["serviceaccounts/token"])
+            .build(),
+    ];
+    rules.extend(certificate_controller_rules());
+    rules
+}
+
+/// Upstream's `system:controller:certificate-controller` rules.
+pub fn certificate_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["get", "list", "watch", "delete"])
+            .groups(&[CERTIFICATES])
+            .resources(&[CSRS])
+            .build(),
+        rule(&["update"])
+            .groups(&[CERTIFICATES])
+            .resources(&[
+                "certificatesigningrequests/status",
+                "certificatesigningrequests/approval",
+            ])
+            .build(),
+        rule(&["approve"])
+            .groups(&[CERTIFICATES])
+            .resources(&["signers"])
+            .names(&[SIGNER_KUBE_APISERVER_CLIENT_KUBELET])
+            .build(),
+        rule(&["sign"])
+            .groups(&[CERTIFICATES])
+            .resources(&["signers"])
+            .names(&[
+                SIGNER_LEGACY_UNKNOWN,
+                SIGNER_KUBE_APISERVER_CLIENT,
+                SIGNER_KUBE_APISERVER_CLIENT_KUBELET,
+                SIGNER_KUBELET_SERVING,
+            ])
+            .build(),
+        rule(&["create"])
+            .groups(&[AUTHORIZATION])
+            .resources(&["subjectaccessreviews"])
+            .build(),
+        events_rule(),
+    ]
+}
+
+/// Upstream's `eventsRule()`.
+fn events_rule() -> PolicyRule {
+    rule(&["create", "update", "patch"])
+        .groups(&[LEGACY, EVENTS])
+        .resources(&["events"])
+        .build()
+}
+
+fn csr_subresource_role(subresource: &str) -> ClusterRole {
+    role(
+        &format!("system:certificates.k8s.io:certificatesigningrequests:{subresource}"),
+        vec![
+            rule(&["create"])
+                .groups(&[CERTIFICATES])
+                .resources(&[&format!("{CSRS}/{subresource}")])
+                .build(),
+        ],
+    )
+}
+
+fn approver_role(suffix: &str, signer: &str) -> ClusterRole {
+    role(
+        &format!("system:certificates.k8s.io:{suffix}"),
+        vec![
+            rule(&["approve"])
+                .groups(&[CERTIFICATES])
+                .resources(&["signers"])
+                .names(&[signer])
+                .build(),
+        ],
+    )
+}
+
+fn default_metadata(name: &str) -> ObjectMeta {
+    let mut metadata = ObjectMeta::named(name);
+    metadata.labels = BTreeMap::from([(
+        BOOTSTRAPPING_LABEL.0.to_string(),
+        BOOTSTRAPPING_LABEL.1.to_string(),
+    )]);
+    metadata.annotations = BTreeMap::from([(
+        AUTOUPDATE_ANNOTATION.0.to_string(),
+        AUTOUPDATE_ANNOTATION.1.to_string(),
+    )]);
+    metadata
+}
+
+fn role(name: &str, rules: Vec<PolicyRule>) -> ClusterRole {
+    ClusterRole {
+        metadata: default_metadata(name),
+        rules,
+        ..Default::default()
+    }
+}
+
+/// A binding of the ClusterRole with the same name.
+fn binding(name: &str, subjects: Vec<Subject>) -> ClusterRoleBinding {
+    ClusterRoleBinding {
+        metadata: default_metadata(name),
+        subjects,
+        role_ref: RoleRef::cluster_role(name),
+    }
+}
+
+fn group(name: &str) -> Subject {
+    Subject::group(name)
+}
+
+fn user(name: &str) -> Subject {
+    Subject::user(name)
+}
+
+fn service_account(namespace: &str, name: &str) -> Subject {
+    Subject::service_account(namespace, name)
+}
+
+/// Builds a PolicyRule the way upstream's `rbacv1helpers.NewRule(...)` reads.
+fn rule(verbs: &[&str]) -> RuleBuilder {
+    RuleBuilder(PolicyRule {
+        verbs: strings(verbs),
+        ..Default::default()
+    })
+}
+
+struct RuleBuilder(PolicyRule);
+
+impl RuleBuilder {
+    fn groups(mut self, groups: &[&str]) -> Self {
+        self.0.api_groups = strings(groups);
+        self
+    }
+    fn resources(mut self, resources: &[&str]) -> Self {
+        self.0.resources = strings(resources);
+        self
+    }
+    fn names(mut self, names: &[&str]) -> Self {
+        self.0.resource_names = strings(names);
+        self
+    }
+    fn urls(mut self, urls: &[&str]) -> Self {
+        self.0.non_resource_urls = strings(urls);
+        self
+    }
+    fn build(self) -> PolicyRule {
+        self.0
+    }
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_default_object_is_labelled_and_annotated() {
+        let (roles, bindings) = default_policy();
+        let metas = roles
+            .iter()
+            .map(|r| &r.metadata)
+            .chain(bindings.iter().map(|b| &b.metadata));
+        for meta in metas {
+            assert_eq!(
+                meta.labels
+                    .get("kubernetes.io/bootstrapping")
+                    .map(String::as_str),
+                Some("rbac-defaults"),
+                "{}",
+                meta.name
+            );
+            assert_eq!(
+                meta.annotations
+                    .get("rbac.authorization.kubernetes.io/autoupdate")
+                    .map(String::as_str),
+                Some("true"),
+                "{}",
+                meta.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_requested_roles_exist_and_bindings_point_at_them() {
+        let (roles, bindings) = default_policy();
+        let names: Vec<&str> = roles.iter().map(|r| r.metadata.name.as_str()).collect();
+        for expected in [
+            "cluster-admin",
+            "system:node-bootstrapper",
+            "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
+            "system:certificates.k8s.io:certificatesigningrequests:selfnodeserver",
+            "system:certificates.k8s.io:kube-apiserver-client-approver",
+            "system:certificates.k8s.io:kube-apiserver-client-kubelet-approver",
+            "system:certificates.k8s.io:kubelet-serving-approver",
+            "system:certificates.k8s.io:legacy-unknown-approver",
+            "system:node",
+            "system:node-proxier",
+            "system:kube-controller-manager",
+            "system:controller:certificate-controller",
+            "system:basic-user",
+            "system:discovery",
+            "system:public-info-viewer",
+        ] {
+            assert!(names.contains(&expected), "missing role {expected}");
+        }
+        for binding in &bindings {
+            assert_eq!(
+                binding.role_ref,
+                RoleRef::cluster_role(&binding.role_ref.name)
+            );
+            assert!(names.contains(&binding.role_ref.name.as_str()));
+        }
+        let node = bindings.iter().find(|b| b.metadata.name == "system:node");
+        assert!(node.is_some_and(|b| b.subjects.is_empty()));
+    }
+
+    #[test]
+    fn no_default_bindings_for_bootstrap_roles() {
+        let (_, bindings) = default_policy();
+        for binding in &bindings {
+            let role = binding.role_ref.name.as_str();
+            assert!(
+                role != "system:node-bootstrapper" && !role.contains("certificatesigningrequests:"),
+                "unexpected default binding {}",
+                binding.metadata.name
+            );
+        }
+    }
+
+    #[test]
+    fn writes_kubernetes_json() {
+        let (roles, _) = default_policy();
+        let selfnodeserver = roles
+            .iter()
+            .find(|r| r.metadata.name.ends_with(":selfnodeserver"));
+        let json = serde_json::to_value(selfnodeserver).unwrap();
+        assert_eq!(
+            json["rules"],
+            serde_json::json!([{
+                "verbs": ["create"],
+                "apiGroups": ["certificates.k8s.io"],
+                "resources": ["certificatesigningrequests/selfnodeserver"]
+            }])
+        );
+        assert_eq!(
+            json["metadata"]["labels"]["kubernetes.io/bootstrapping"],
+            "rbac-defaults"
+        );
+    }
+}
