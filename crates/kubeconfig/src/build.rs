@@ -36,9 +36,11 @@ impl Kubeconfig {
         };
         Self::single_context(
             cluster_name,
+            cluster_name,
             cluster_with_ca(server, ca_pem_data),
             user,
             credentials,
+            None,
         )
     }
 
@@ -58,9 +60,11 @@ impl Kubeconfig {
         };
         Self::single_context(
             cluster_name,
+            cluster_name,
             cluster_with_ca(server, ca_pem_data),
             user,
             credentials,
+            None,
         )
     }
 
@@ -80,19 +84,25 @@ impl Kubeconfig {
             client_key: Some(path),
             ..User::default()
         };
-        let mut config = Self::single_context(
+        Self::single_context(
+            KUBELET_CONTEXT_NAME,
             KUBELET_CLUSTER_NAME,
             cluster,
             KUBELET_USER_NAME,
             credentials,
-        );
-        config.contexts[0].name = KUBELET_CONTEXT_NAME.to_owned();
-        config.contexts[0].context.namespace = Some("default".to_owned());
-        config.current_context = KUBELET_CONTEXT_NAME.to_owned();
-        config
+            Some("default"),
+        )
     }
 
-    fn single_context(cluster_name: &str, cluster: Cluster, user: &str, credentials: User) -> Self {
+    /// One cluster, one user and one context joining them, made current.
+    fn single_context(
+        context_name: &str,
+        cluster_name: &str,
+        cluster: Cluster,
+        user: &str,
+        credentials: User,
+        namespace: Option<&str>,
+    ) -> Self {
         Kubeconfig {
             clusters: vec![NamedCluster {
                 cluster,
@@ -102,14 +112,14 @@ impl Kubeconfig {
             contexts: vec![NamedContext {
                 context: Context {
                     cluster: cluster_name.to_owned(),
-                    namespace: None,
+                    namespace: namespace.map(str::to_owned),
                     user: user.to_owned(),
                     extra: Extra::new(),
                 },
-                name: cluster_name.to_owned(),
+                name: context_name.to_owned(),
                 extra: Extra::new(),
             }],
-            current_context: cluster_name.to_owned(),
+            current_context: context_name.to_owned(),
             users: vec![NamedUser {
                 name: user.to_owned(),
                 user: credentials,
