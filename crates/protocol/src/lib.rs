@@ -9,10 +9,13 @@
 //! `coordination::v1`, `authorization::v1`); `envelope` is the protobuf `k8s\0` framing,
 //! `discovery` the served resources and discovery documents, `table` the server-side printing.
 
+pub mod authorization;
 pub mod certificates;
+pub mod coordination;
+pub mod core;
 pub mod meta;
 pub mod rbac;
 mod resource;
 mod serde_helpers;
 
-pub use resource::{ListResource, Resource};
+pub use resource::{ListResource, Resource, Typed};

@@ -1,7 +1,19 @@
 //! Type metadata of the top-level kinds.
 
+/// A type whose JSON and protobuf envelope carry `apiVersion` and `kind`.
+pub trait Typed {
+    const API_VERSION: &'static str;
+    const KIND: &'static str;
+
+    /// Whether an envelope's `apiVersion` names this type (meta types such as DeleteOptions
+    /// are sent under whichever group version the client talked to).
+    fn accepts_api_version(api_version: &str) -> bool {
+        api_version == Self::API_VERSION
+    }
+}
+
 /// A top-level API kind served by the apiserver (`/apis/<GROUP>/<VERSION>/<PLURAL>`).
-pub trait Resource {
+pub trait Resource: Typed {
     /// `group/version`, or just `v1` for the core group.
     const API_VERSION: &'static str;
     const KIND: &'static str;
@@ -10,14 +22,11 @@ pub trait Resource {
     const VERSION: &'static str;
     const PLURAL: &'static str;
     const NAMESPACED: bool;
-    /// The list type returned by a collection GET.
-    type List: ListResource<Item = Self>;
 }
 
 /// The `<Kind>List` of a top-level kind.
-pub trait ListResource {
+pub trait ListResource: Typed {
     type Item;
-    const KIND: &'static str;
     /// Consumes the list into its items.
     fn into_items(self) -> Vec<Self::Item>;
 }
@@ -28,6 +37,14 @@ pub trait ListResource {
 /// and ignores them on input (the envelope and the URL already say what the body is).
 macro_rules! typed_json {
     ($ty:ty, $api_version:expr, $kind:expr) => {
+        $crate::resource::typed_json!(serde_only $ty, $api_version, $kind);
+
+        impl $crate::resource::Typed for $ty {
+            const API_VERSION: &'static str = $api_version;
+            const KIND: &'static str = $kind;
+        }
+    };
+    (serde_only $ty:ty, $api_version:expr, $kind:expr) => {
         impl ::serde::Serialize for $ty {
             fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 #[derive(::serde::Serialize)]
@@ -64,12 +81,24 @@ macro_rules! typed_json {
     };
 }
 
-/// `typed_json!` plus the `Resource` and `ListResource` impls of a kind and its list.
+/// `typed_json!` plus the `Resource` impl of a kind (and `ListResource` of its list).
 macro_rules! resource {
     ($ty:ty, $list:ty, group = $group:expr, version = $version:expr, api_version = $api_version:expr,
      kind = $kind:expr, list_kind = $list_kind:expr, plural = $plural:expr, namespaced = $namespaced:expr) => {
-        $crate::resource::typed_json!($ty, $api_version, $kind);
+        $crate::resource::resource!($ty, group = $group, version = $version, api_version = $api_version,
+            kind = $kind, plural = $plural, namespaced = $namespaced);
         $crate::resource::typed_json!($list, $api_version, $list_kind);
+
+        impl $crate::ListResource for $list {
+            type Item = $ty;
+            fn into_items(self) -> Vec<$ty> {
+                self.items
+            }
+        }
+    };
+    ($ty:ty, group = $group:expr, version = $version:expr, api_version = $api_version:expr,
+     kind = $kind:expr, plural = $plural:expr, namespaced = $namespaced:expr) => {
+        $crate::resource::typed_json!($ty, $api_version, $kind);
 
         impl $crate::Resource for $ty {
             const API_VERSION: &'static str = $api_version;
@@ -78,15 +107,6 @@ macro_rules! resource {
             const VERSION: &'static str = $version;
             const PLURAL: &'static str = $plural;
             const NAMESPACED: bool = $namespaced;
-            type List = $list;
-        }
-
-        impl $crate::ListResource for $list {
-            type Item = $ty;
-            const KIND: &'static str = $list_kind;
-            fn into_items(self) -> Vec<$ty> {
-                self.items
-            }
         }
     };
 }

@@ -1,1 +1,18 @@
-//! placeholder
+//! Core `v1` kinds this system serves: Node, Secret, Namespace, Event (+ ObjectReference).
+
+mod event;
+mod namespace;
+mod node;
+mod secret;
+
+pub use event::{Event, EventList, EventSeries, EventSource, ObjectReference};
+pub use namespace::{Namespace, NamespaceCondition, NamespaceList, NamespaceSpec, NamespaceStatus};
+pub use node::{
+    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeList,
+    NodeSpec, NodeStatus, NodeSystemInfo, Quantity, Taint,
+};
+pub use secret::{Secret, SecretList};
+
+/// The core group is the empty string.
+pub const GROUP: &str = "";
+pub const API_VERSION: &str = "v1";

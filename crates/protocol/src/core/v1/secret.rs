@@ -1,0 +1,64 @@
+//! `Secret`: bootstrap tokens live in `kube-system` Secrets of type `bootstrap.kubernetes.io/token`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{API_VERSION, GROUP};
+use crate::meta::ObjectMeta;
+use crate::resource::{list_type, resource};
+use crate::serde_helpers::{base64_map, null_as_default};
+
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", remote = "Self")]
+pub struct Secret {
+    #[prost(message, required, tag = "1")]
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[prost(bool, optional, tag = "5")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub immutable: Option<bool>,
+    /// Values are raw bytes; base64 in JSON.
+    #[prost(btree_map = "string, bytes", tag = "2")]
+    #[serde(default, with = "base64_map", skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, Vec<u8>>,
+    /// Write-only convenience: merged into `data` by the server, never returned.
+    #[prost(btree_map = "string, string", tag = "4")]
+    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    pub string_data: BTreeMap<String, String>,
+    #[prost(string, tag = "3")]
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub type_: String,
+}
+
+list_type!(SecretList, Secret);
+
+resource!(Secret, SecretList, group = GROUP, version = "v1", api_version = API_VERSION,
+    kind = "Secret", list_kind = "SecretList", plural = "secrets", namespaced = true);
+
+impl Secret {
+    /// Moves `stringData` into `data` (later keys win), as the apiserver does on write.
+    pub fn merge_string_data(&mut self) {
+        for (key, value) in std::mem::take(&mut self.string_data) {
+            self.data.insert(key, value.into_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_is_base64_and_string_data_merges() {
+        let json = r#"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"bootstrap-token-abcdef","namespace":"kube-system"},
+            "data":{"token-id":"YWJjZGVm"},"stringData":{"token-secret":"0123456789abcdef"},
+            "type":"bootstrap.kubernetes.io/token"}"#;
+        let mut secret: Secret = serde_json::from_str(json).unwrap();
+        assert_eq!(secret.data["token-id"], b"abcdef");
+        secret.merge_string_data();
+        let out = serde_json::to_value(&secret).unwrap();
+        assert_eq!(out["data"]["token-secret"], "MDEyMzQ1Njc4OWFiY2RlZg==");
+        assert!(out.get("stringData").is_none());
+    }
+}
