@@ -13,9 +13,11 @@ pub mod authorization;
 pub mod certificates;
 pub mod coordination;
 pub mod core;
+pub mod envelope;
 pub mod meta;
 pub mod rbac;
 mod resource;
 mod serde_helpers;
 
+pub use envelope::ProtocolError;
 pub use resource::{ListResource, Resource, Typed};
