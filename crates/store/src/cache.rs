@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{PoisonError, RwLock};
 
-use crate::key::Key;
 use crate::Stored;
+use crate::key::Key;
 
 type Names = BTreeMap<String, Stored>;
 type Namespaces = BTreeMap<String, Names>;

@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
+use crate::StoreError;
 use crate::key::Key;
 use crate::watch::{BoxFuture, Event, WatchSource};
-use crate::StoreError;
 
 /// One published change with the key it belongs to (for filtering).
 #[derive(Debug)]
@@ -58,11 +58,11 @@ impl Hub {
         for record in records {
             let record = Arc::new(record);
             state.last_rv = record.event.rv;
-            if let Some(sender) = state.channels.get(&record.key.resource) {
-                if sender.send(Arc::clone(&record)).is_err() {
-                    // Nobody listens to this resource any more; drop the channel.
-                    state.channels.remove(&record.key.resource);
-                }
+            if let Some(sender) = state.channels.get(&record.key.resource)
+                && sender.send(Arc::clone(&record)).is_err()
+            {
+                // Nobody listens to this resource any more; drop the channel.
+                state.channels.remove(&record.key.resource);
             }
             state.history.push_back(record);
             while state.history.len() > state.history_capacity {
@@ -81,11 +81,7 @@ impl Hub {
         from_rv: u64,
     ) -> Result<HubWatch, StoreError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let after = if from_rv == 0 {
-            state.last_rv
-        } else {
-            from_rv
-        };
+        let after = if from_rv == 0 { state.last_rv } else { from_rv };
         if after < state.compacted_rv {
             return Err(StoreError::Gone {
                 requested: after,
@@ -158,7 +154,8 @@ impl HubWatch {
         loop {
             match self.receiver.recv().await {
                 // The channel may carry events the history already replayed; skip them.
-                Ok(record) if record.event.rv <= self.after || !self.filter.matches(&record.key) => {}
+                Ok(record)
+                    if record.event.rv <= self.after || !self.filter.matches(&record.key) => {}
                 Ok(record) => {
                     self.after = record.event.rv;
                     return Some(Ok(record.event.clone()));

@@ -99,7 +99,11 @@ mod tests {
 
     #[test]
     fn encode_round_trips() {
-        let key = Key::new("certificates.k8s.io/certificatesigningrequests", "", "csr-1");
+        let key = Key::new(
+            "certificates.k8s.io/certificatesigningrequests",
+            "",
+            "csr-1",
+        );
         assert_eq!(Key::decode(&key.encode()).unwrap(), key);
         let namespaced = Key::new("core/secrets", "kube-system", "token");
         assert_eq!(Key::decode(&namespaced.encode()).unwrap(), namespaced);
