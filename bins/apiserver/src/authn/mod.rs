@@ -1,0 +1,250 @@
+//! Authentication: who is asking. Tried in kube-apiserver's order, first success wins:
+//! the TLS client certificate, then a bearer token (token file, then bootstrap tokens), then
+//! anonymous. A credential that was presented but rejected is a 401 even when anonymous is
+//! enabled (upstream's fail-on-error union), so a bad token never silently turns anonymous.
+
+pub mod bootstrap;
+pub mod csv;
+pub mod token_file;
+pub mod x509;
+
+use std::sync::Arc;
+
+use http::HeaderMap;
+use rbac::UserInfo;
+use rbac::user::{SYSTEM_AUTHENTICATED, SYSTEM_UNAUTHENTICATED};
+use time::OffsetDateTime;
+
+use crate::caches::BootstrapTokenCache;
+use token_file::TokenFile;
+
+/// The anonymous user's name.
+pub const ANONYMOUS_USER: &str = "system:anonymous";
+
+/// What the TLS handshake of a connection established, decided once per connection.
+#[derive(Debug, Clone, Default)]
+pub enum PeerIdentity {
+    /// No client certificate (or no client CA configured).
+    #[default]
+    None,
+    /// A client certificate that verified against the client CA.
+    Verified(UserInfo),
+    /// A client certificate that did not verify; the reason is logged per request.
+    Rejected(String),
+}
+
+/// A request no authenticator accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthnFailure {
+    /// Every authenticator's reason, for the log line.
+    pub reason: String,
+    /// A short label for the failure metric.
+    pub metric_reason: &'static str,
+}
+
+/// The configured authenticators.
+#[derive(Debug)]
+pub struct Authenticator {
+    token_file: Option<TokenFile>,
+    bootstrap: Option<Arc<BootstrapTokenCache>>,
+    anonymous: bool,
+}
+
+impl Authenticator {
+    pub fn new(
+        token_file: Option<TokenFile>,
+        bootstrap: Option<Arc<BootstrapTokenCache>>,
+        anonymous: bool,
+    ) -> Self {
+        Authenticator {
+            token_file,
+            bootstrap,
+            anonymous,
+        }
+    }
+
+    /// Authenticates one request on a connection whose handshake gave `peer`.
+    pub fn authenticate(
+        &self,
+        peer: &PeerIdentity,
+        headers: &HeaderMap,
+        now: OffsetDateTime,
+    ) -> Result<UserInfo, AuthnFailure> {
+        let mut failures: Vec<(String, &'static str)> = Vec::new();
+        match peer {
+            PeerIdentity::Verified(user) => return Ok(authenticated(user.clone())),
+            PeerIdentity::Rejected(reason) => {
+                failures.push((reason.clone(), "client_certificate_invalid"))
+            }
+            PeerIdentity::None => {}
+        }
+        if let Some(token) = bearer_token(headers) {
+            match self.authenticate_token(token, now) {
+                Ok(user) => return Ok(authenticated(user)),
+                Err(failure) => failures.push(failure),
+            }
+        }
+        if let Some((_, metric_reason)) = failures.first() {
+            let reason = failures
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(AuthnFailure {
+                reason,
+                metric_reason,
+            });
+        }
+        if self.anonymous {
+            return Ok(UserInfo::new(ANONYMOUS_USER, [SYSTEM_UNAUTHENTICATED]));
+        }
+        Err(AuthnFailure {
+            reason: "no credentials and anonymous requests are disabled".to_string(),
+            metric_reason: "no_credentials",
+        })
+    }
+
+    fn authenticate_token(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<UserInfo, (String, &'static str)> {
+        if let Some(user) = self
+            .token_file
+            .as_ref()
+            .and_then(|file| file.authenticate(token))
+        {
+            return Ok(user);
+        }
+        let Some(cache) = &self.bootstrap else {
+            return Err((
+                "invalid bearer token: not in the token file".to_string(),
+                "token_unknown",
+            ));
+        };
+        bootstrap::authenticate(token, |name| cache.get(name), now).map_err(|rejection| {
+            let metric_reason = rejection.metric_reason();
+            let reason = match rejection {
+                bootstrap::BootstrapRejection::NotBootstrapFormat => {
+                    "invalid bearer token: not in the token file and not a bootstrap token"
+                        .to_string()
+                }
+                other => format!("invalid bearer token: {other}"),
+            };
+            (reason, metric_reason)
+        })
+    }
+}
+
+/// Adds `system:authenticated` unless present, as upstream's group adder does.
+fn authenticated(mut user: UserInfo) -> UserInfo {
+    if !user.in_group(SYSTEM_AUTHENTICATED) {
+        user.groups.push(SYSTEM_AUTHENTICATED.to_string());
+    }
+    user
+}
+
+/// `Authorization: Bearer <token>` (scheme case-insensitive); `None` for anything else.
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let mut parts = value.splitn(3, ' ');
+    let scheme = parts.next()?;
+    let token = parts.next()?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn headers(authorization: Option<&str>) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        if let Some(value) = authorization {
+            map.insert(http::header::AUTHORIZATION, value.parse().expect("header"));
+        }
+        map
+    }
+
+    fn authenticator(anonymous: bool) -> Authenticator {
+        let file = TokenFile::parse(
+            "tok,alice,1,\"ops,system:authenticated\"\n",
+            Path::new("t.csv"),
+        )
+        .expect("token file");
+        Authenticator::new(Some(file), None, anonymous)
+    }
+
+    #[test]
+    fn certificate_wins_and_groups_get_authenticated_once() {
+        let peer = PeerIdentity::Verified(UserInfo::new("admin", ["system:masters"]));
+        let user = authenticator(true)
+            .authenticate(
+                &peer,
+                &headers(Some("Bearer wrong")),
+                OffsetDateTime::now_utc(),
+            )
+            .expect("cert user");
+        assert_eq!(user.name, "admin");
+        assert_eq!(user.groups, vec!["system:masters", "system:authenticated"]);
+
+        let user = authenticator(true)
+            .authenticate(
+                &PeerIdentity::None,
+                &headers(Some("bearer tok")),
+                OffsetDateTime::now_utc(),
+            )
+            .expect("token user");
+        assert_eq!(user.name, "alice");
+        assert_eq!(user.groups, vec!["ops", "system:authenticated"]);
+    }
+
+    #[test]
+    fn bad_credentials_are_401_even_with_anonymous() {
+        let now = OffsetDateTime::now_utc();
+        let failure = authenticator(true)
+            .authenticate(&PeerIdentity::None, &headers(Some("Bearer nope")), now)
+            .unwrap_err();
+        assert!(
+            failure.reason.contains("invalid bearer token"),
+            "{failure:?}"
+        );
+        let rejected = PeerIdentity::Rejected("client certificate rejected: UnknownIssuer".into());
+        let failure = authenticator(true)
+            .authenticate(&rejected, &headers(None), now)
+            .unwrap_err();
+        assert!(failure.reason.contains("UnknownIssuer"));
+        // A rejected certificate with a good token: the token still authenticates.
+        assert_eq!(
+            authenticator(true)
+                .authenticate(&rejected, &headers(Some("Bearer tok")), now)
+                .expect("token")
+                .name,
+            "alice"
+        );
+    }
+
+    #[test]
+    fn anonymous_only_without_credentials() {
+        let now = OffsetDateTime::now_utc();
+        let user = authenticator(true)
+            .authenticate(&PeerIdentity::None, &headers(None), now)
+            .expect("anon");
+        assert_eq!(user.name, ANONYMOUS_USER);
+        assert_eq!(user.groups, vec![SYSTEM_UNAUTHENTICATED]);
+        // Not a bearer credential at all: anonymous.
+        let basic = headers(Some("Basic dXNlcjpwYXNz"));
+        assert_eq!(
+            authenticator(true)
+                .authenticate(&PeerIdentity::None, &basic, now)
+                .expect("anon")
+                .name,
+            ANONYMOUS_USER
+        );
+        assert!(
+            authenticator(false)
+                .authenticate(&PeerIdentity::None, &headers(None), now)
+                .is_err()
+        );
+    }
+}

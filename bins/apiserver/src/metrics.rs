@@ -1,0 +1,265 @@
+//! `/metrics`: request counts and latencies, authentication failures and CSRs by state, in the
+//! OpenMetrics text format Prometheus scrapes.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use store::{Store, StoreError};
+
+/// Content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Where CSRs are kept in the store.
+const CSR_RESOURCE: &str = "certificates.k8s.io/certificatesigningrequests";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    verb: String,
+    resource: String,
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DurationLabels {
+    verb: String,
+    resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+/// Where a CSR is in its life, derived from its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsrState {
+    Pending,
+    Approved,
+    Denied,
+    Failed,
+    Issued,
+}
+
+impl CsrState {
+    const ALL: [CsrState; 5] = [
+        CsrState::Pending,
+        CsrState::Approved,
+        CsrState::Denied,
+        CsrState::Failed,
+        CsrState::Issued,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CsrState::Pending => "pending",
+            CsrState::Approved => "approved",
+            CsrState::Denied => "denied",
+            CsrState::Failed => "failed",
+            CsrState::Issued => "issued",
+        }
+    }
+
+    /// Issued when a certificate is set; else Denied, Failed or Approved by condition (in that
+    /// order of precedence); else Pending.
+    pub fn of(csr: &Value) -> CsrState {
+        let status = csr.get("status");
+        let issued = status
+            .and_then(|s| s.get("certificate"))
+            .and_then(Value::as_str)
+            .is_some_and(|c| !c.is_empty());
+        if issued {
+            return CsrState::Issued;
+        }
+        let has = |kind: &str| {
+            status
+                .and_then(|s| s.get("conditions"))
+                .and_then(Value::as_array)
+                .is_some_and(|conditions| {
+                    conditions.iter().any(|c| {
+                        c.get("type").and_then(Value::as_str) == Some(kind)
+                            && c.get("status").and_then(Value::as_str).unwrap_or("True") == "True"
+                    })
+                })
+        };
+        if has("Denied") {
+            CsrState::Denied
+        } else if has("Failed") {
+            CsrState::Failed
+        } else if has("Approved") {
+            CsrState::Approved
+        } else {
+            CsrState::Pending
+        }
+    }
+}
+
+/// The metric families of one server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
+    authn_failures: Family<ReasonLabels, Counter>,
+    csrs: Family<StateLabels, Gauge>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms .. ~33 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "apiserver_request",
+            "Counter of apiserver requests broken out by verb, resource and HTTP response code",
+            requests.clone(),
+        );
+        let durations =
+            Family::<DurationLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                latency_histogram,
+            );
+        registry.register(
+            "apiserver_request_duration_seconds",
+            "Response latency distribution in seconds for each verb and resource",
+            durations.clone(),
+        );
+        let authn_failures = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "apiserver_authentication_failures",
+            "Counter of requests no authenticator accepted, by reason",
+            authn_failures.clone(),
+        );
+        let csrs = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "apiserver_certificatesigningrequests",
+            "Number of CertificateSigningRequests by state (pending, approved, denied, failed, issued)",
+            csrs.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            durations,
+            authn_failures,
+            csrs,
+        }
+    }
+
+    /// Counts one finished request. `verb` is the request-info verb (upper-cased here, as
+    /// upstream reports it), `resource` empty for non-resource requests.
+    pub fn observe_request(&self, verb: &str, resource: &str, code: u16, seconds: f64) {
+        let verb = verb.to_ascii_uppercase();
+        self.requests
+            .get_or_create(&RequestLabels {
+                verb: verb.clone(),
+                resource: resource.to_string(),
+                code: code.to_string(),
+            })
+            .inc();
+        self.durations
+            .get_or_create(&DurationLabels {
+                verb,
+                resource: resource.to_string(),
+            })
+            .observe(seconds);
+    }
+
+    /// Counts one request that no authenticator accepted.
+    pub fn authentication_failed(&self, reason: &'static str) {
+        self.authn_failures
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// The exposition text, with the CSR gauge computed from the store now.
+    pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
+        let (csrs, _) = store.list(CSR_RESOURCE, None).await?;
+        let mut counts = [0i64; 5];
+        for csr in &csrs {
+            let state = CsrState::of(&csr.object);
+            if let Some(i) = CsrState::ALL.iter().position(|s| *s == state) {
+                counts[i] += 1;
+            }
+        }
+        for (state, count) in CsrState::ALL.iter().zip(counts) {
+            self.csrs
+                .get_or_create(&StateLabels {
+                    state: state.as_str().to_string(),
+                })
+                .set(count);
+        }
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .map_err(|e| StoreError::Backend(format!("failed to encode metrics: {e}")))?;
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn csr_states() {
+        assert_eq!(CsrState::of(&json!({"spec": {}})), CsrState::Pending);
+        let approved = json!({"status": {"conditions": [{"type": "Approved", "status": "True"}]}});
+        assert_eq!(CsrState::of(&approved), CsrState::Approved);
+        let denied = json!({"status": {"conditions": [{"type": "Denied", "status": "True"}]}});
+        assert_eq!(CsrState::of(&denied), CsrState::Denied);
+        let failed = json!({"status": {"conditions": [{"type": "Approved"}, {"type": "Failed", "status": "True"}]}});
+        assert_eq!(CsrState::of(&failed), CsrState::Failed);
+        let issued =
+            json!({"status": {"certificate": "LS0t", "conditions": [{"type": "Approved"}]}});
+        assert_eq!(CsrState::of(&issued), CsrState::Issued);
+    }
+
+    #[tokio::test]
+    async fn render_has_every_series() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let csr = json!({"metadata": {"name": "a"}, "status": {"certificate": "LS0t"}});
+        store
+            .create(&store::Key::new(CSR_RESOURCE, "", "a"), csr)
+            .await
+            .expect("create");
+        let metrics = Metrics::new();
+        metrics.observe_request("list", "certificatesigningrequests", 200, 0.004);
+        metrics.authentication_failed("token_unknown");
+        let text = metrics.render(&store).await.expect("render");
+        assert!(text.contains(r#"apiserver_request_total{verb="LIST",resource="certificatesigningrequests",code="200"} 1"#), "{text}");
+        assert!(text.contains(r#"apiserver_request_duration_seconds_bucket{le="0.008",verb="LIST",resource="certificatesigningrequests"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"apiserver_authentication_failures_total{reason="token_unknown"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"apiserver_certificatesigningrequests{state="issued"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"apiserver_certificatesigningrequests{state="pending"} 0"#),
+            "{text}"
+        );
+        store.close().await.expect("close");
+    }
+}

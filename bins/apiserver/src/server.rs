@@ -1,0 +1,248 @@
+//! The HTTPS server: accept loop, one task per connection (TLS handshake included), HTTP/1.1
+//! and HTTP/2 by ALPN through hyper-util's auto builder, and graceful shutdown.
+
+mod builtin;
+mod pipeline;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rbac::{Authorizer, RbacAuthorizer};
+use store::{Store, StoreError};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use crate::api::Api;
+use crate::authn::x509::ClientCertAuthority;
+use crate::authn::{Authenticator, PeerIdentity};
+use crate::caches::{BootstrapTokenCache, CacheTasks};
+use crate::flags::Config;
+use crate::metrics::Metrics;
+use crate::{authz, caches, seed};
+
+/// A handshake that takes longer than this is dropped (slow or idle clients hold no task).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The server could not start (or its store failed while stopping).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The store could not be opened under `--data-dir`.
+    #[error("failed to open the store in {path}: {source}")]
+    OpenStore {
+        path: String,
+        #[source]
+        source: StoreError,
+    },
+    /// A start-up step (default namespaces, RBAC seeding, caches) failed on the store.
+    #[error("failed to {step}: {source}")]
+    Startup {
+        step: &'static str,
+        #[source]
+        source: StoreError,
+    },
+}
+
+fn startup(step: &'static str) -> impl FnOnce(StoreError) -> ServeError {
+    move |source| ServeError::Startup { step, source }
+}
+
+/// Everything a request needs, shared by all connections.
+struct State {
+    api: Api,
+    store: Store,
+    authenticator: Authenticator,
+    authorizer: Arc<dyn Authorizer>,
+    metrics: Arc<Metrics>,
+}
+
+/// Opens the store under `config.data_dir` and serves on `listener` until `shutdown` resolves.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let store = Store::open(&config.data_dir).map_err(|source| ServeError::OpenStore {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let served = run_with_store(config, store.clone(), listener, shutdown).await;
+    if let Err(error) = store.close().await {
+        tracing::warn!(%error, "closing the store failed");
+    }
+    served
+}
+
+/// [`run`] over a store the caller opened (tests keep a handle to write objects directly).
+pub async fn run_with_store(
+    config: Config,
+    store: Store,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let rbac = Arc::new(RbacAuthorizer::default());
+    let authorizer = authz::build_chain(&config.authorization_modes, &rbac);
+    let api = Api::new(store.clone(), Arc::clone(&authorizer));
+    api.ensure_defaults()
+        .await
+        .map_err(startup("create the default namespaces"))?;
+    match seed::seed_default_policy(&store)
+        .await
+        .map_err(startup("seed the default RBAC policy"))?
+    {
+        seed::SeedOutcome::Seeded { created } => {
+            tracing::info!(created, "seeded the default RBAC policy")
+        }
+        seed::SeedOutcome::AlreadySeeded => {
+            tracing::debug!("default RBAC policy was seeded before")
+        }
+    }
+    let mut tasks = CacheTasks::default();
+    caches::start_rbac_policy(&store, rbac, &mut tasks)
+        .await
+        .map_err(startup("load the RBAC policy"))?;
+    let bootstrap = if config.bootstrap_token_auth {
+        Some(
+            BootstrapTokenCache::start(&store, &mut tasks)
+                .await
+                .map_err(startup("load the bootstrap token secrets"))?,
+        )
+    } else {
+        None
+    };
+    let state = Arc::new(State {
+        api,
+        store,
+        authenticator: Authenticator::new(config.token_file, bootstrap, config.anonymous_auth),
+        authorizer,
+        metrics: Arc::new(Metrics::new()),
+    });
+    let acceptor = TlsAcceptor::from(config.tls.server_config());
+    let client_ca = config.tls.client_ca().cloned();
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, modes = ?config.authorization_modes, "serving securely");
+    }
+
+    let (drain_tx, drain_rx) = watch::channel(false);
+    let mut connections = JoinSet::new();
+    let shutdown = std::pin::pin!(shutdown);
+    let mut shutdown = shutdown;
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, remote)) => {
+                    connections.spawn(serve_connection(
+                        Arc::clone(&state),
+                        acceptor.clone(),
+                        client_ca.clone(),
+                        tcp,
+                        remote,
+                        drain_rx.clone(),
+                    ));
+                }
+                Err(error) => {
+                    // Usually out of file descriptors: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+
+    drop(listener);
+    tracing::info!(
+        open = connections.len(),
+        "shutting down, draining connections"
+    );
+    let _ = drain_tx.send(true);
+    let drained = tokio::time::timeout(config.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "grace period over, closing remaining connections"
+        );
+        connections.shutdown().await;
+    }
+    drop(tasks);
+    Ok(())
+}
+
+/// One client: TLS handshake, identity from its certificate, then HTTP until it closes or
+/// the server drains.
+async fn serve_connection(
+    state: Arc<State>,
+    acceptor: TlsAcceptor,
+    client_ca: Option<Arc<ClientCertAuthority>>,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    mut drain: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            tracing::debug!(%remote, %error, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%remote, "TLS handshake timed out");
+            return;
+        }
+    };
+    let peer = Arc::new(peer_identity(
+        client_ca.as_deref(),
+        tls.get_ref().1.peer_certificates(),
+    ));
+    let service = service_fn(move |request| {
+        let state = Arc::clone(&state);
+        let peer = Arc::clone(&peer);
+        async move {
+            Ok::<_, std::convert::Infallible>(
+                pipeline::handle(&state, &peer, remote, request).await,
+            )
+        }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new());
+    builder.http2().timer(TokioTimer::new());
+    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    let mut connection = std::pin::pin!(connection);
+    // The watch guard must not live across an await, so only a bool leaves the select.
+    let draining = async move { drain.wait_for(|draining| *draining).await.is_ok() };
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = draining => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%remote, %error, "connection ended with an error");
+    }
+}
+
+/// Decides once per connection what its client certificate proves.
+fn peer_identity(
+    client_ca: Option<&ClientCertAuthority>,
+    certificates: Option<&[rustls_pki_types::CertificateDer<'static>]>,
+) -> PeerIdentity {
+    match (client_ca, certificates) {
+        (Some(ca), Some(chain)) if !chain.is_empty() => match ca.authenticate(chain) {
+            Ok(user) => PeerIdentity::Verified(user),
+            Err(error) => PeerIdentity::Rejected(error.to_string()),
+        },
+        _ => PeerIdentity::None,
+    }
+}

@@ -1,0 +1,298 @@
+//! The serving TLS configuration: certificate and key from PEM, ALPN for HTTP/2 and HTTP/1.1,
+//! and optional client certificates checked against `--client-ca-file`.
+//!
+//! Client certificates are asked for but not required, so bearer-token and anonymous clients
+//! still connect. A presented certificate only has to prove possession of its key during the
+//! handshake; whether it chains to the client CA is decided afterwards by the x509
+//! authenticator, so a certificate from another CA gets kube-apiserver's answer, a 401 Status
+//! (kubectl: "You must be logged in to the server (Unauthorized)"), instead of a bare TLS alert.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::server::WebPkiClientVerifier;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+
+use crate::authn::x509::ClientCertAuthority;
+
+/// ALPN protocols offered, best first: kubectl (Go) negotiates h2.
+const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+
+/// A TLS input that cannot be used. Each names the file (or the PEM input) it is about.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsError {
+    /// The file could not be read.
+    #[error("failed to read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// No `CERTIFICATE` PEM block, or one that does not decode.
+    #[error("{source_name}: no valid PEM CERTIFICATE block found")]
+    NoCertificate { source_name: String },
+    /// No private key PEM block (PKCS#1, PKCS#8 or SEC1), or one that does not decode.
+    #[error("{source_name}: no valid PEM private key found (expected PKCS#1, PKCS#8 or SEC1)")]
+    NoPrivateKey { source_name: String },
+    /// rustls refused the certificate and key (e.g. they do not match, or an unsupported key).
+    #[error("failed to use serving certificate {cert} with key {key}: {source}")]
+    ServingKey {
+        cert: String,
+        key: String,
+        #[source]
+        source: rustls::Error,
+    },
+    /// A client CA certificate rustls cannot use as a trust anchor.
+    #[error("{source_name}: invalid client CA certificate: {source}")]
+    ClientCa {
+        source_name: String,
+        #[source]
+        source: rustls::Error,
+    },
+    /// The client-certificate verifier could not be built.
+    #[error("{source_name}: cannot verify client certificates: {source}")]
+    Verifier {
+        source_name: String,
+        #[source]
+        source: rustls::server::VerifierBuilderError,
+    },
+}
+
+/// Serving TLS settings, ready for the accept loop.
+#[derive(Debug, Clone)]
+pub struct ServingTls {
+    server_config: Arc<ServerConfig>,
+    client_ca: Option<Arc<ClientCertAuthority>>,
+}
+
+impl ServingTls {
+    /// Reads `--tls-cert-file`, `--tls-private-key-file` and the optional `--client-ca-file`.
+    pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<ServingTls, TlsError> {
+        let cert_pem = read(cert)?;
+        let key_pem = read(key)?;
+        let ca_pem = client_ca.map(read).transpose()?;
+        build(
+            Named::path(cert, &cert_pem),
+            Named::path(key, &key_pem),
+            client_ca
+                .zip(ca_pem.as_deref())
+                .map(|(p, pem)| Named::path(p, pem)),
+        )
+    }
+
+    /// The same from PEM in memory (tests, or a caller that already holds the material).
+    pub fn from_pem(
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        client_ca_pem: Option<&[u8]>,
+    ) -> Result<ServingTls, TlsError> {
+        build(
+            Named::new("serving certificate", cert_pem),
+            Named::new("serving key", key_pem),
+            client_ca_pem.map(|pem| Named::new("client CA", pem)),
+        )
+    }
+
+    /// The rustls configuration every connection is accepted with.
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        Arc::clone(&self.server_config)
+    }
+
+    /// The client CA, when client certificates authenticate.
+    pub fn client_ca(&self) -> Option<&Arc<ClientCertAuthority>> {
+        self.client_ca.as_ref()
+    }
+}
+
+/// PEM bytes with the name errors use for them.
+struct Named<'a> {
+    name: String,
+    pem: &'a [u8],
+}
+
+impl<'a> Named<'a> {
+    fn new(name: &str, pem: &'a [u8]) -> Self {
+        Named {
+            name: name.to_string(),
+            pem,
+        }
+    }
+    fn path(path: &Path, pem: &'a [u8]) -> Self {
+        Named {
+            name: path.display().to_string(),
+            pem,
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The process-wide provider choice (aws-lc-rs, see docs/decisions/0001 and 0006).
+pub fn crypto_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+fn certificates(input: &Named<'_>) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(input.pem)
+        .collect::<Result<_, _>>()
+        .map_err(|_| TlsError::NoCertificate {
+            source_name: input.name.clone(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::NoCertificate {
+            source_name: input.name.clone(),
+        });
+    }
+    Ok(certs)
+}
+
+fn build(
+    cert: Named<'_>,
+    key: Named<'_>,
+    client_ca: Option<Named<'_>>,
+) -> Result<ServingTls, TlsError> {
+    let provider = crypto_provider();
+    let chain = certificates(&cert)?;
+    let private_key =
+        PrivateKeyDer::from_pem_slice(key.pem).map_err(|_| TlsError::NoPrivateKey {
+            source_name: key.name.clone(),
+        })?;
+
+    let (verifier, client_ca) = match client_ca {
+        None => (None, None),
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for der in certificates(&ca)? {
+                roots.add(der).map_err(|source| TlsError::ClientCa {
+                    source_name: ca.name.clone(),
+                    source,
+                })?;
+            }
+            let inner =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|source| TlsError::Verifier {
+                        source_name: ca.name.clone(),
+                        source,
+                    })?;
+            let deferred: Arc<dyn ClientCertVerifier> = Arc::new(DeferredChainVerifier {
+                inner: Arc::clone(&inner),
+            });
+            (
+                Some(deferred),
+                Some(Arc::new(ClientCertAuthority::new(inner))),
+            )
+        }
+    };
+
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|source| TlsError::ServingKey {
+            cert: cert.name.clone(),
+            key: key.name.clone(),
+            source,
+        })?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, private_key)
+        .map_err(|source| TlsError::ServingKey {
+            cert: cert.name,
+            key: key.name,
+            source,
+        })?;
+    config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(ServingTls {
+        server_config: Arc::new(config),
+        client_ca,
+    })
+}
+
+/// Offers client authentication and checks the handshake signatures (proof of key
+/// possession) with WebPKI, but leaves the chain check to the x509 authenticator.
+#[derive(Debug)]
+struct DeferredChainVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+}
+
+impl ClientCertVerifier for DeferredChainVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        // Checked per connection after the handshake, by `ClientCertAuthority::authenticate`.
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_inputs_are_named_errors() {
+        let err = ServingTls::from_pem(b"not pem", b"", None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "serving certificate: no valid PEM CERTIFICATE block found"
+        );
+        let err =
+            ServingTls::load(Path::new("/nonexistent/c.pem"), Path::new("/x"), None).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("failed to read /nonexistent/c.pem: "),
+            "{err}"
+        );
+    }
+}
