@@ -70,14 +70,20 @@ impl CertificateAuthority {
         let named = |subject: &str| (cert_source.to_string(), subject.to_string());
         if !signer.is_ca() {
             let (source_name, subject) = named(signer.subject());
-            return Err(PkiError::NotCa { source_name, subject });
+            return Err(PkiError::NotCa {
+                source_name,
+                subject,
+            });
         }
         if signer
             .key_usage()
             .is_some_and(|bits| bits & (1 << ku_bit::CERT_SIGN) == 0)
         {
             let (source_name, subject) = named(signer.subject());
-            return Err(PkiError::CaCannotSign { source_name, subject });
+            return Err(PkiError::CaCannotSign {
+                source_name,
+                subject,
+            });
         }
         if signer.not_after() <= now {
             let (source_name, subject) = named(signer.subject());

@@ -50,7 +50,10 @@ impl Certificate {
         Self::from_der_named(der_bytes, "certificate")
     }
 
-    pub(crate) fn from_der_named(der_bytes: &[u8], source_name: &str) -> Result<Certificate, PkiError> {
+    pub(crate) fn from_der_named(
+        der_bytes: &[u8],
+        source_name: &str,
+    ) -> Result<Certificate, PkiError> {
         let failed = |reason: String| PkiError::CertificateParse {
             source_name: source_name.to_string(),
             reason,
@@ -109,9 +112,17 @@ impl Certificate {
     }
     /// Serial number as lowercase hex without leading zero bytes.
     pub fn serial_hex(&self) -> String {
-        let start = self.serial.iter().position(|b| *b != 0).unwrap_or(self.serial.len());
+        let start = self
+            .serial
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(self.serial.len());
         let hex = hex::encode(&self.serial[start..]);
-        if hex.is_empty() { "00".to_string() } else { hex }
+        if hex.is_empty() {
+            "00".to_string()
+        } else {
+            hex
+        }
     }
     /// Subject CN (the last one if several, as Go reads it).
     pub fn common_name(&self) -> Option<&str> {
@@ -174,10 +185,14 @@ impl Certificate {
         if cert.issuer().as_raw() != issuer.subject_der.as_slice() {
             return Err(failed(format!("not issued by \"{}\"", issuer.subject)));
         }
-        let (_, spki) = SubjectPublicKeyInfo::from_der(&issuer.spki_der)
-            .map_err(|e| failed(e.to_string()))?;
-        cert.verify_signature(Some(&spki))
-            .map_err(|e| failed(format!("signature by \"{}\" does not verify: {e}", issuer.subject)))
+        let (_, spki) =
+            SubjectPublicKeyInfo::from_der(&issuer.spki_der).map_err(|e| failed(e.to_string()))?;
+        cert.verify_signature(Some(&spki)).map_err(|e| {
+            failed(format!(
+                "signature by \"{}\" does not verify: {e}",
+                issuer.subject
+            ))
+        })
     }
 
     pub(crate) fn subject_der(&self) -> &[u8] {

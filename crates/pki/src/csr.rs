@@ -114,9 +114,9 @@ impl Csr {
             for ext in &request.extensions {
                 if ext.oid == OID_X509_EXT_SUBJECT_ALT_NAME {
                     match ext.parsed_extension() {
-                        ParsedExtension::SubjectAlternativeName(san) => sans
-                            .add(&san.general_names)
-                            .map_err(PkiError::CsrParse)?,
+                        ParsedExtension::SubjectAlternativeName(san) => {
+                            sans.add(&san.general_names).map_err(PkiError::CsrParse)?
+                        }
                         other => {
                             return Err(PkiError::CsrParse(format!(
                                 "invalid subjectAltName extension: {other:?}"
@@ -238,9 +238,15 @@ mod tests {
     fn wrong_block_type_is_rejected_with_upstream_message() {
         let key = PrivateKey::generate_p256().unwrap();
         let err = Csr::from_pem(key.to_pem().as_bytes()).unwrap_err();
-        assert_eq!(err.to_string(), "PEM block type must be CERTIFICATE REQUEST");
+        assert_eq!(
+            err.to_string(),
+            "PEM block type must be CERTIFICATE REQUEST"
+        );
         let err = Csr::from_pem(b"not pem").unwrap_err();
-        assert_eq!(err.to_string(), "PEM block type must be CERTIFICATE REQUEST");
+        assert_eq!(
+            err.to_string(),
+            "PEM block type must be CERTIFICATE REQUEST"
+        );
     }
 
     #[test]
@@ -249,10 +255,7 @@ mod tests {
         let pem = build_csr(&key, &node_subject(), &SubjectAltNames::default()).unwrap();
         let mut der = Csr::from_pem(pem.as_bytes()).unwrap().der().to_vec();
         // Flip one letter of the CN inside the signed part.
-        let pos = der
-            .windows(6)
-            .position(|w| w == b"worker")
-            .unwrap();
+        let pos = der.windows(6).position(|w| w == b"worker").unwrap();
         der[pos] = b'W';
         let err = Csr::from_der(&der).unwrap_err();
         assert!(matches!(err, PkiError::CsrSignature(_)), "{err}");

@@ -32,7 +32,18 @@ fn is_printable(s: &str) -> bool {
         b.is_ascii_alphanumeric()
             || matches!(
                 b,
-                b' ' | b'\'' | b'(' | b')' | b'+' | b',' | b'-' | b'.' | b'/' | b':' | b'=' | b'?' | b'*'
+                b' ' | b'\''
+                    | b'('
+                    | b')'
+                    | b'+'
+                    | b','
+                    | b'-'
+                    | b'.'
+                    | b'/'
+                    | b':'
+                    | b'='
+                    | b'?'
+                    | b'*'
             )
     })
 }
@@ -61,7 +72,8 @@ pub(crate) fn encode_name(common_name: &str, organizations: &[String]) -> Vec<u8
                 });
             }
             if !common_name.is_empty() {
-                w.next().write_set_of(|w| write_attribute(w.next(), OID_COMMON_NAME, common_name));
+                w.next()
+                    .write_set_of(|w| write_attribute(w.next(), OID_COMMON_NAME, common_name));
             }
         })
     })
@@ -252,8 +264,7 @@ impl TbsCertificate<'_> {
     pub(crate) fn encode(&self) -> Result<Vec<u8>, PkiError> {
         yasna::try_construct_der(|w| {
             w.write_sequence(|w| {
-                w.next()
-                    .write_tagged(Tag::context(0), |w| w.write_u8(2)); // v3
+                w.next().write_tagged(Tag::context(0), |w| w.write_u8(2)); // v3
                 w.next().write_bigint_bytes(self.serial, true);
                 w.next().write_der(self.signature_algorithm);
                 w.next().write_der(self.issuer);
@@ -325,7 +336,10 @@ mod tests {
     fn key_usage_bits_encode_like_openssl() {
         // digitalSignature | keyEncipherment -> 03 02 05 a0
         let ext = key_usage_extension(0b101).unwrap();
-        assert!(ext.ends_with(&[0x04, 0x04, 0x03, 0x02, 0x05, 0xa0]), "{ext:02x?}");
+        assert!(
+            ext.ends_with(&[0x04, 0x04, 0x03, 0x02, 0x05, 0xa0]),
+            "{ext:02x?}"
+        );
         // keyCertSign | cRLSign | digitalSignature -> 03 02 01 86
         let ext = key_usage_extension((1 << 5) | (1 << 6) | 1).unwrap();
         assert!(ext.ends_with(&[0x03, 0x02, 0x01, 0x86]), "{ext:02x?}");

@@ -231,8 +231,8 @@ pub(crate) fn key_identifier(key: &PrivateKey) -> Vec<u8> {
         &aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY,
         key.public_key_raw(),
     )
-        .as_ref()
-        .to_vec()
+    .as_ref()
+    .to_vec()
 }
 
 #[cfg(test)]

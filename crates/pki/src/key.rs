@@ -114,8 +114,7 @@ impl PrivateKey {
                     .as_der()
                     .map_err(|e| failed(e.to_string()))?;
                 let der = PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(sec1.as_ref().to_vec()));
-                Self::from_key_der(&der, pemfile::EC_PRIVATE_KEY)
-                    .map_err(|e| failed(e.to_string()))
+                Self::from_key_der(&der, pemfile::EC_PRIVATE_KEY).map_err(|e| failed(e.to_string()))
             }
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
                 let size = match algorithm {
@@ -179,7 +178,8 @@ impl PrivateKey {
     }
 
     fn from_key_der(der: &PrivateKeyDer<'_>, label: &'static str) -> Result<PrivateKey, PkiError> {
-        let pair = rcgen::KeyPair::try_from(der).map_err(|e| PkiError::UnsupportedKey(e.to_string()))?;
+        let pair =
+            rcgen::KeyPair::try_from(der).map_err(|e| PkiError::UnsupportedKey(e.to_string()))?;
         Self::from_key_pair(pair, label)
     }
 

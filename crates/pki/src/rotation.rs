@@ -6,7 +6,11 @@ use std::time::{Duration, SystemTime};
 
 /// A deadline in [NotBefore + 70 %, NotBefore + 90 %) of the lifetime. A certificate whose
 /// NotAfter is not after its NotBefore is due at once (its NotBefore).
-pub fn deadline(not_before: SystemTime, not_after: SystemTime, rng: &mut impl rand::Rng) -> SystemTime {
+pub fn deadline(
+    not_before: SystemTime,
+    not_after: SystemTime,
+    rng: &mut impl rand::Rng,
+) -> SystemTime {
     let Ok(total) = not_after.duration_since(not_before) else {
         return not_before;
     };

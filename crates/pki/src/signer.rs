@@ -85,7 +85,8 @@ fn check_node_common_name(csr: &Csr) -> Result<(), SignerError> {
 /// key encipherment (ECDSA kubelets send two usages, RSA ones three).
 fn check_usage_set(usages: &[Usage], purpose: Usage) -> Result<(), SignerError> {
     let given: BTreeSet<Usage> = usages.iter().copied().collect();
-    let with_rsa: BTreeSet<Usage> = [Usage::DigitalSignature, Usage::KeyEncipherment, purpose].into();
+    let with_rsa: BTreeSet<Usage> =
+        [Usage::DigitalSignature, Usage::KeyEncipherment, purpose].into();
     let without_rsa: BTreeSet<Usage> = [Usage::DigitalSignature, purpose].into();
     if given != with_rsa && given != without_rsa {
         let mut names: Vec<&'static str> = with_rsa.iter().map(|u| u.as_str()).collect();
