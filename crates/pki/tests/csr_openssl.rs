@@ -65,7 +65,7 @@ fn tampered_csrs_fail_verification() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.der");
         std::fs::write(&path, tamper(name)).unwrap();
-        let (ok, out) = openssl(&[
+        let (_exit_ok, out) = openssl(&[
             "req",
             "-inform",
             "DER",
@@ -74,7 +74,8 @@ fn tampered_csrs_fail_verification() {
             "-noout",
             "-verify",
         ]);
-        assert!(!ok || out.contains("verify failure"), "{out}");
+        // openssl 3.0 exits 0 here; the message is what tells.
+        assert!(out.contains("self-signature verify failure"), "{out}");
     }
 }
 
