@@ -131,6 +131,7 @@ impl Writer {
             return;
         }
         self.revision = revision;
+        tracing::trace!(writes = outcomes.len(), revision, "committed a batch");
 
         let mut changes = Vec::new();
         let mut records = Vec::new();
