@@ -6,6 +6,10 @@
 //! Nothing is stored: the answer is the request object with `status` filled in (201 upstream).
 //! Who may ask is decided before this (serving authorizes `create` on the review resource).
 
+// `meta/v1.Status` is the error type of the `Strategy` seam: the response body itself,
+// built only on the (rare) failure path, so it is not boxed.
+#![allow(clippy::result_large_err)]
+
 use protocol::Resource as _;
 use protocol::authorization::v1::{
     GROUP, NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview, SubjectAccessReview,
@@ -47,18 +51,34 @@ pub fn review_subject_access(
     authorizer: &dyn Authorizer,
 ) -> Result<SubjectAccessReview, Status> {
     let spec = &review.spec;
-    let mut causes = attribute_causes(spec.resource_attributes.as_ref(), spec.non_resource_attributes.as_ref());
+    let mut causes = attribute_causes(
+        spec.resource_attributes.as_ref(),
+        spec.non_resource_attributes.as_ref(),
+    );
     if spec.user.is_empty() && spec.groups.is_empty() {
-        causes.push(StatusCause::invalid_value("spec.user", "", "at least one of user or group must be specified"));
+        causes.push(StatusCause::invalid_value(
+            "spec.user",
+            "",
+            "at least one of user or group must be specified",
+        ));
     }
     if !causes.is_empty() {
-        return Err(Status::invalid(GROUP, SubjectAccessReview::KIND, "", causes));
+        return Err(Status::invalid(
+            GROUP,
+            SubjectAccessReview::KIND,
+            "",
+            causes,
+        ));
     }
     let user = UserInfo {
         name: spec.user.clone(),
         uid: spec.uid.clone(),
         groups: spec.groups.clone(),
-        extra: spec.extra.iter().map(|(k, v)| (k.clone(), v.items.clone())).collect(),
+        extra: spec
+            .extra
+            .iter()
+            .map(|(k, v)| (k.clone(), v.items.clone()))
+            .collect(),
     };
     review.status = evaluate(
         user,
@@ -76,9 +96,17 @@ pub fn review_self_subject_access(
     authorizer: &dyn Authorizer,
 ) -> Result<SelfSubjectAccessReview, Status> {
     let spec = &review.spec;
-    let causes = attribute_causes(spec.resource_attributes.as_ref(), spec.non_resource_attributes.as_ref());
+    let causes = attribute_causes(
+        spec.resource_attributes.as_ref(),
+        spec.non_resource_attributes.as_ref(),
+    );
     if !causes.is_empty() {
-        return Err(Status::invalid(GROUP, SelfSubjectAccessReview::KIND, "", causes));
+        return Err(Status::invalid(
+            GROUP,
+            SelfSubjectAccessReview::KIND,
+            "",
+            causes,
+        ));
     }
     review.status = evaluate(
         user.clone(),
@@ -97,7 +125,10 @@ fn attribute_causes(
     match (resource, non_resource) {
         (Some(_), Some(nr)) => vec![invalid_formatted(
             "spec.nonResourceAttributes",
-            &format!("&authorization.NonResourceAttributes{{Path:{:?}, Verb:{:?}}}", nr.path, nr.verb),
+            &format!(
+                "&authorization.NonResourceAttributes{{Path:{:?}, Verb:{:?}}}",
+                nr.path, nr.verb
+            ),
             "cannot be specified in combination with resourceAttributes",
         )],
         (None, None) => vec![invalid_formatted(
@@ -128,7 +159,11 @@ fn evaluate(
     let attributes = match (resource, non_resource) {
         (Some(r), _) => {
             // An empty version means "any version", as upstream's matchAllVersionIfEmpty.
-            let version = if r.version.is_empty() { "*" } else { r.version.as_str() };
+            let version = if r.version.is_empty() {
+                "*"
+            } else {
+                r.version.as_str()
+            };
             Attributes::resource(user, r.verb.clone(), r.group.clone(), r.resource.clone())
                 .with_subresource(r.subresource.clone())
                 .with_namespace(r.namespace.clone())
@@ -149,7 +184,8 @@ fn evaluate(
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, Status> {
-    serde_json::from_value(body.clone()).map_err(|e| Status::bad_request(format!("unable to decode the review: {e}")))
+    serde_json::from_value(body.clone())
+        .map_err(|e| Status::bad_request(format!("unable to decode the review: {e}")))
 }
 
 fn encode<T: serde::Serialize>(review: T) -> Result<Value, Status> {
@@ -193,15 +229,22 @@ mod tests {
     fn subject_access_review_evaluates_the_named_user() {
         let nobody = rbac::UserInfo::default();
         let body = csr_create_review("system:bootstrap:abcdef", &["system:bootstrappers"]);
-        let answer = create_review(SUBJECT_ACCESS_REVIEWS, &body, &nobody, &policy()).unwrap().unwrap();
+        let answer = create_review(SUBJECT_ACCESS_REVIEWS, &body, &nobody, &policy())
+            .unwrap()
+            .unwrap();
         assert_eq!(answer["kind"], "SubjectAccessReview");
         assert_eq!(answer["status"]["allowed"], true);
         assert_eq!(answer["spec"]["user"], "system:bootstrap:abcdef");
 
         let body = csr_create_review("someone", &["system:authenticated"]);
-        let answer = create_review(SUBJECT_ACCESS_REVIEWS, &body, &nobody, &policy()).unwrap().unwrap();
+        let answer = create_review(SUBJECT_ACCESS_REVIEWS, &body, &nobody, &policy())
+            .unwrap()
+            .unwrap();
         assert_eq!(answer["status"]["allowed"], false);
-        assert!(answer["status"].get("denied").is_none(), "RBAC never denies: {answer}");
+        assert!(
+            answer["status"].get("denied").is_none(),
+            "RBAC never denies: {answer}"
+        );
     }
 
     #[test]
@@ -210,15 +253,23 @@ mod tests {
         let body = json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
             "spec": {"resourceAttributes": {"group": "certificates.k8s.io",
                      "resource": "certificatesigningrequests", "verb": "create"}}});
-        let answer = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &body, &caller, &policy()).unwrap().unwrap();
+        let answer = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &body, &caller, &policy())
+            .unwrap()
+            .unwrap();
         assert_eq!(answer["status"]["allowed"], true);
 
-        let secrets = json!({"spec": {"resourceAttributes": {"resource": "secrets", "verb": "list"}}});
-        let answer = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &secrets, &caller, &policy()).unwrap().unwrap();
+        let secrets =
+            json!({"spec": {"resourceAttributes": {"resource": "secrets", "verb": "list"}}});
+        let answer = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &secrets, &caller, &policy())
+            .unwrap()
+            .unwrap();
         assert_eq!(answer["status"]["allowed"], false);
 
-        let healthz = json!({"spec": {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}}});
-        let answer = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &healthz, &caller, &policy()).unwrap().unwrap();
+        let healthz =
+            json!({"spec": {"nonResourceAttributes": {"path": "/healthz", "verb": "get"}}});
+        let answer = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &healthz, &caller, &policy())
+            .unwrap()
+            .unwrap();
         assert_eq!(answer["status"]["allowed"], true);
     }
 
@@ -226,21 +277,33 @@ mod tests {
     fn invalid_reviews_are_422() {
         let caller = rbac::UserInfo::new("u", ["g"]);
         let empty = json!({"spec": {}});
-        let status = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &empty, &caller, &policy()).unwrap().unwrap_err();
+        let status = create_review(SELF_SUBJECT_ACCESS_REVIEWS, &empty, &caller, &policy())
+            .unwrap()
+            .unwrap_err();
         assert_eq!(status.code, 422);
         assert_eq!(
             status.message,
             "SelfSubjectAccessReview.authorization.k8s.io \"\" is invalid: spec.resourceAttributes: Invalid value: null: exactly one of nonResourceAttributes or resourceAttributes must be specified"
         );
 
-        let no_user = json!({"spec": {"resourceAttributes": {"resource": "secrets", "verb": "list"}}});
-        let status = create_review(SUBJECT_ACCESS_REVIEWS, &no_user, &caller, &policy()).unwrap().unwrap_err();
-        assert!(status.message.ends_with("spec.user: Invalid value: \"\": at least one of user or group must be specified"));
+        let no_user =
+            json!({"spec": {"resourceAttributes": {"resource": "secrets", "verb": "list"}}});
+        let status = create_review(SUBJECT_ACCESS_REVIEWS, &no_user, &caller, &policy())
+            .unwrap()
+            .unwrap_err();
+        assert!(status.message.ends_with(
+            "spec.user: Invalid value: \"\": at least one of user or group must be specified"
+        ));
 
         let both = json!({"spec": {"user": "u", "resourceAttributes": {"verb": "get"},
                                    "nonResourceAttributes": {"path": "/x", "verb": "get"}}});
-        let status = create_review(SUBJECT_ACCESS_REVIEWS, &both, &caller, &policy()).unwrap().unwrap_err();
-        assert_eq!(status.details.unwrap().causes[0].field, "spec.nonResourceAttributes");
+        let status = create_review(SUBJECT_ACCESS_REVIEWS, &both, &caller, &policy())
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            status.details.unwrap().causes[0].field,
+            "spec.nonResourceAttributes"
+        );
     }
 
     #[test]
@@ -253,7 +316,9 @@ mod tests {
     fn wrong_json_types_are_a_bad_request() {
         let caller = rbac::UserInfo::default();
         let body = json!({"spec": {"user": 5}});
-        let status = create_review(SUBJECT_ACCESS_REVIEWS, &body, &caller, &policy()).unwrap().unwrap_err();
+        let status = create_review(SUBJECT_ACCESS_REVIEWS, &body, &caller, &policy())
+            .unwrap()
+            .unwrap_err();
         assert_eq!(status.code, 400);
     }
 }
