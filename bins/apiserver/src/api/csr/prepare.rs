@@ -100,11 +100,8 @@ fn populate_condition_timestamps(
                     && o.status == condition.status
                     && !is_unset(o.last_transition_time.as_ref())
             });
-            condition.last_transition_time = Some(
-                stored
-                    .and_then(|o| o.last_transition_time)
-                    .unwrap_or_else(|| now),
-            );
+            condition.last_transition_time =
+                Some(stored.and_then(|o| o.last_transition_time).unwrap_or(now));
         }
     }
 }
