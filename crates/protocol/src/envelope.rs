@@ -27,7 +27,9 @@ pub enum ProtocolError {
         source: prost::DecodeError,
     },
     /// The envelope names another kind than the one expected at this URL.
-    #[error("the body is {found_api_version}, Kind={found_kind} but {expected_api_version}, Kind={expected_kind} was expected")]
+    #[error(
+        "the body is {found_api_version}, Kind={found_kind} but {expected_api_version}, Kind={expected_kind} was expected"
+    )]
     WrongKind {
         expected_api_version: &'static str,
         expected_kind: &'static str,
@@ -66,8 +68,13 @@ pub struct Unknown {
 
 /// Reads the envelope without interpreting `raw` (to route on apiVersion/kind first).
 pub fn decode_unknown(body: &[u8]) -> Result<Unknown, ProtocolError> {
-    let inner = body.strip_prefix(MAGIC.as_slice()).ok_or(ProtocolError::MissingMagic)?;
-    let unknown = Unknown::decode(inner).map_err(|source| ProtocolError::Decode { what: "envelope", source })?;
+    let inner = body
+        .strip_prefix(MAGIC.as_slice())
+        .ok_or(ProtocolError::MissingMagic)?;
+    let unknown = Unknown::decode(inner).map_err(|source| ProtocolError::Decode {
+        what: "envelope",
+        source,
+    })?;
     if !unknown.content_encoding.is_empty() {
         return Err(ProtocolError::UnsupportedEncoding(unknown.content_encoding));
     }
@@ -91,22 +98,29 @@ where
             found_kind: type_meta.kind.clone(),
         });
     }
-    let object = T::decode(unknown.raw.as_slice())
-        .map_err(|source| ProtocolError::Decode { what: T::KIND, source })?;
+    let object = T::decode(unknown.raw.as_slice()).map_err(|source| ProtocolError::Decode {
+        what: T::KIND,
+        source,
+    })?;
     normalize(object)
 }
 
 /// Encodes `object` in the envelope with its own apiVersion and kind.
 pub fn encode<T: Message + Typed>(object: &T) -> Vec<u8> {
     let unknown = Unknown {
-        type_meta: TypeMeta { api_version: T::API_VERSION.to_string(), kind: T::KIND.to_string() },
+        type_meta: TypeMeta {
+            api_version: T::API_VERSION.to_string(),
+            kind: T::KIND.to_string(),
+        },
         raw: object.encode_to_vec(),
         content_encoding: String::new(),
         content_type: String::new(),
     };
     let mut out = Vec::with_capacity(MAGIC.len() + unknown.encoded_len());
     out.extend_from_slice(MAGIC);
-    unknown.encode(&mut out).unwrap_or_else(|_| unreachable!("a Vec grows as needed"));
+    unknown
+        .encode(&mut out)
+        .unwrap_or_else(|_| unreachable!("a Vec grows as needed"));
     out
 }
 
@@ -126,20 +140,28 @@ mod tests {
 
     #[test]
     fn round_trip_keeps_fields() {
-        let mut csr = CertificateSigningRequest { metadata: ObjectMeta::named("a"), ..Default::default() };
-        csr.spec.signer_name = "kubernetes.io/kube-apiserver-client-kubelet".into();
-        csr.status.conditions.push(CertificateSigningRequestCondition {
-            type_: "Approved".into(),
-            status: "True".into(),
-            last_update_time: Some(Time::parse("2024-05-01T10:00:00Z").unwrap()),
-            last_transition_time: Some(Time::zero()),
+        let mut csr = CertificateSigningRequest {
+            metadata: ObjectMeta::named("a"),
             ..Default::default()
-        });
+        };
+        csr.spec.signer_name = "kubernetes.io/kube-apiserver-client-kubelet".into();
+        csr.status
+            .conditions
+            .push(CertificateSigningRequestCondition {
+                type_: "Approved".into(),
+                status: "True".into(),
+                last_update_time: Some(Time::parse("2024-05-01T10:00:00Z").unwrap()),
+                last_transition_time: Some(Time::zero()),
+                ..Default::default()
+            });
         let bytes = encode(&csr);
         assert!(bytes.starts_with(b"k8s\0"));
         let back: CertificateSigningRequest = decode(&bytes).unwrap();
         assert_eq!(back.metadata.name, "a");
-        assert_eq!(back.status.conditions[0].last_update_time, csr.status.conditions[0].last_update_time);
+        assert_eq!(
+            back.status.conditions[0].last_update_time,
+            csr.status.conditions[0].last_update_time
+        );
         // A zero time was sent as an empty message and comes back as absent.
         assert_eq!(back.status.conditions[0].last_transition_time, None);
     }
@@ -153,12 +175,22 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        assert!(matches!(decode_unknown(b"{}"), Err(ProtocolError::MissingMagic)));
-        for body in [&b"k8s\0\x0a\xff\xff"[..], b"k8s\0\x0a\x02\x0a", b"k8s\0\xff"] {
+        assert!(matches!(
+            decode_unknown(b"{}"),
+            Err(ProtocolError::MissingMagic)
+        ));
+        for body in [
+            &b"k8s\0\x0a\xff\xff"[..],
+            b"k8s\0\x0a\x02\x0a",
+            b"k8s\0\xff",
+        ] {
             assert!(decode::<CertificateSigningRequest>(body).is_err());
         }
         // Valid envelope, truncated object.
-        let mut bytes = encode(&CertificateSigningRequest { metadata: ObjectMeta::named("abc"), ..Default::default() });
+        let mut bytes = encode(&CertificateSigningRequest {
+            metadata: ObjectMeta::named("abc"),
+            ..Default::default()
+        });
         let last = bytes.len() - 1;
         bytes.truncate(last);
         assert!(decode::<CertificateSigningRequest>(&bytes).is_err());

@@ -13,11 +13,13 @@ pub mod authorization;
 pub mod certificates;
 pub mod coordination;
 pub mod core;
+pub mod discovery;
 pub mod envelope;
 pub mod meta;
 pub mod rbac;
 mod resource;
 mod serde_helpers;
+pub mod table;
 
 pub use envelope::ProtocolError;
 pub use resource::{ListResource, Resource, Typed};

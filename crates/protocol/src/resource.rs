@@ -85,8 +85,15 @@ macro_rules! typed_json {
 macro_rules! resource {
     ($ty:ty, $list:ty, group = $group:expr, version = $version:expr, api_version = $api_version:expr,
      kind = $kind:expr, list_kind = $list_kind:expr, plural = $plural:expr, namespaced = $namespaced:expr) => {
-        $crate::resource::resource!($ty, group = $group, version = $version, api_version = $api_version,
-            kind = $kind, plural = $plural, namespaced = $namespaced);
+        $crate::resource::resource!(
+            $ty,
+            group = $group,
+            version = $version,
+            api_version = $api_version,
+            kind = $kind,
+            plural = $plural,
+            namespaced = $namespaced
+        );
         $crate::resource::typed_json!($list, $api_version, $list_kind);
 
         impl $crate::ListResource for $list {

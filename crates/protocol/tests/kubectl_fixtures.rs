@@ -12,7 +12,8 @@ fn fixture(name: &str) -> Vec<u8> {
 
 #[test]
 fn create_clusterrolebinding() {
-    let binding: ClusterRoleBinding = envelope::decode(&fixture("create-clusterrolebinding.pb")).unwrap();
+    let binding: ClusterRoleBinding =
+        envelope::decode(&fixture("create-clusterrolebinding.pb")).unwrap();
     assert_eq!(binding.metadata.name, "create-csrs-for-bootstrapping");
     assert_eq!(binding.metadata.creation_timestamp, None);
     assert_eq!(binding.role_ref.api_group, "rbac.authorization.k8s.io");
@@ -21,7 +22,11 @@ fn create_clusterrolebinding() {
     assert_eq!(binding.subjects.len(), 1);
     let subject = &binding.subjects[0];
     assert_eq!(
-        (subject.kind.as_str(), subject.api_group.as_str(), subject.name.as_str()),
+        (
+            subject.kind.as_str(),
+            subject.api_group.as_str(),
+            subject.name.as_str()
+        ),
         ("Group", "rbac.authorization.k8s.io", "system:bootstrappers")
     );
 }
@@ -32,12 +37,25 @@ fn approval(name: &str) -> CertificateSigningRequest {
     assert_eq!(csr.metadata.name, "node-csr-fixture");
     assert_eq!(csr.metadata.resource_version, "7");
     assert_eq!(csr.metadata.uid, "0b1d2a3c-0000-4000-8000-000000000001");
-    assert_eq!(csr.metadata.creation_timestamp.unwrap().to_string(), "2024-05-01T10:00:00Z");
-    assert_eq!(csr.spec.signer_name, "kubernetes.io/kube-apiserver-client-kubelet");
+    assert_eq!(
+        csr.metadata.creation_timestamp.unwrap().to_string(),
+        "2024-05-01T10:00:00Z"
+    );
+    assert_eq!(
+        csr.spec.signer_name,
+        "kubernetes.io/kube-apiserver-client-kubelet"
+    );
     assert_eq!(csr.spec.usages, ["digital signature", "client auth"]);
     assert_eq!(csr.spec.username, "system:bootstrap:abcdef");
-    assert_eq!(csr.spec.groups, ["system:bootstrappers", "system:authenticated"]);
-    assert!(csr.spec.request.starts_with(b"-----BEGIN CERTIFICATE REQUEST-----"));
+    assert_eq!(
+        csr.spec.groups,
+        ["system:bootstrappers", "system:authenticated"]
+    );
+    assert!(
+        csr.spec
+            .request
+            .starts_with(b"-----BEGIN CERTIFICATE REQUEST-----")
+    );
     assert_eq!(csr.status.conditions.len(), 1);
     let condition = &csr.status.conditions[0];
     assert_eq!(condition.status, "True");
@@ -53,7 +71,10 @@ fn certificate_approve() {
     let condition = &csr.status.conditions[0];
     assert_eq!(condition.type_, "Approved");
     assert_eq!(condition.reason, "KubectlApprove");
-    assert_eq!(condition.message, "This CSR was approved by kubectl certificate approve.");
+    assert_eq!(
+        condition.message,
+        "This CSR was approved by kubectl certificate approve."
+    );
     assert_eq!(csr.condition_summary(), "Approved");
 }
 
@@ -63,14 +84,20 @@ fn certificate_deny() {
     let condition = &csr.status.conditions[0];
     assert_eq!(condition.type_, "Denied");
     assert_eq!(condition.reason, "KubectlDeny");
-    assert_eq!(condition.message, "This CSR was denied by kubectl certificate deny.");
+    assert_eq!(
+        condition.message,
+        "This CSR was denied by kubectl certificate deny."
+    );
     assert_eq!(csr.condition_summary(), "Denied");
 }
 
 #[test]
 fn auth_can_i() {
     let review: SelfSubjectAccessReview = envelope::decode(&fixture("auth-can-i.pb")).unwrap();
-    let attributes = review.spec.resource_attributes.expect("resource attributes");
+    let attributes = review
+        .spec
+        .resource_attributes
+        .expect("resource attributes");
     assert_eq!(attributes.verb, "create");
     assert_eq!(attributes.group, "certificates.k8s.io");
     assert_eq!(attributes.resource, "certificatesigningrequests");
@@ -86,7 +113,8 @@ fn reencoding_decodes_to_the_same_object() {
         let again: CertificateSigningRequest = envelope::decode(&envelope::encode(&csr)).unwrap();
         assert_eq!(again, csr);
     }
-    let binding: ClusterRoleBinding = envelope::decode(&fixture("create-clusterrolebinding.pb")).unwrap();
+    let binding: ClusterRoleBinding =
+        envelope::decode(&fixture("create-clusterrolebinding.pb")).unwrap();
     let again: ClusterRoleBinding = envelope::decode(&envelope::encode(&binding)).unwrap();
     assert_eq!(again, binding);
 }

@@ -41,10 +41,18 @@ pub struct SubjectAccessReviewSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user: String,
     #[prost(string, repeated, tag = "4")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub groups: Vec<String>,
     #[prost(btree_map = "string, message", tag = "5")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub extra: BTreeMap<String, ExtraValue>,
     #[prost(string, tag = "6")]
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -135,7 +143,11 @@ pub struct SelectorAttributes {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub raw_selector: String,
     #[prost(message, repeated, tag = "2")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub requirements: Vec<crate::meta::LabelSelectorRequirement>,
 }
 
@@ -150,7 +162,21 @@ pub struct NonResourceAttributes {
     pub verb: String,
 }
 
-resource!(SubjectAccessReview, group = GROUP, version = "v1", api_version = API_VERSION,
-    kind = "SubjectAccessReview", plural = "subjectaccessreviews", namespaced = false);
-resource!(SelfSubjectAccessReview, group = GROUP, version = "v1", api_version = API_VERSION,
-    kind = "SelfSubjectAccessReview", plural = "selfsubjectaccessreviews", namespaced = false);
+resource!(
+    SubjectAccessReview,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "SubjectAccessReview",
+    plural = "subjectaccessreviews",
+    namespaced = false
+);
+resource!(
+    SelfSubjectAccessReview,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "SelfSubjectAccessReview",
+    plural = "selfsubjectaccessreviews",
+    namespaced = false
+);

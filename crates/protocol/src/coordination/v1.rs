@@ -47,8 +47,17 @@ pub struct LeaseSpec {
 
 list_type!(LeaseList, Lease);
 
-resource!(Lease, LeaseList, group = GROUP, version = "v1", api_version = API_VERSION,
-    kind = "Lease", list_kind = "LeaseList", plural = "leases", namespaced = true);
+resource!(
+    Lease,
+    LeaseList,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "Lease",
+    list_kind = "LeaseList",
+    plural = "leases",
+    namespaced = true
+);
 
 #[cfg(test)]
 mod tests {
@@ -64,7 +73,10 @@ mod tests {
                   "leaseTransitions":1}}"#;
         let lease: Lease = serde_json::from_str(json).unwrap();
         let out = serde_json::to_value(&lease).unwrap();
-        assert_eq!(out, serde_json::from_str::<serde_json::Value>(json).unwrap());
+        assert_eq!(
+            out,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
         assert_eq!(out["spec"]["renewTime"], "2024-05-01T10:00:30.654321Z");
         let back = Lease::decode(lease.encode_to_vec().as_slice()).unwrap();
         assert_eq!(back, lease);

@@ -23,7 +23,11 @@ pub struct DeleteOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub propagation_policy: Option<String>,
     #[prost(string, repeated, tag = "5")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub dry_run: Vec<String>,
     #[prost(bool, optional, tag = "6")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,15 +59,24 @@ pub struct WatchEvent {
 
 impl WatchEvent {
     pub fn added(object: serde_json::Value) -> Self {
-        WatchEvent { type_: "ADDED".into(), object }
+        WatchEvent {
+            type_: "ADDED".into(),
+            object,
+        }
     }
 
     pub fn modified(object: serde_json::Value) -> Self {
-        WatchEvent { type_: "MODIFIED".into(), object }
+        WatchEvent {
+            type_: "MODIFIED".into(),
+            object,
+        }
     }
 
     pub fn deleted(object: serde_json::Value) -> Self {
-        WatchEvent { type_: "DELETED".into(), object }
+        WatchEvent {
+            type_: "DELETED".into(),
+            object,
+        }
     }
 
     /// A bookmark: only `kind`, `apiVersion` and `metadata.resourceVersion` of the watched kind.
@@ -73,12 +86,18 @@ impl WatchEvent {
             "apiVersion": api_version,
             "metadata": {"resourceVersion": resource_version.to_string()}
         });
-        WatchEvent { type_: "BOOKMARK".into(), object }
+        WatchEvent {
+            type_: "BOOKMARK".into(),
+            object,
+        }
     }
 
     /// An `ERROR` event carrying a Status (e.g. 410 Expired).
     pub fn error(status: &Status) -> Self {
         let object = serde_json::to_value(status).unwrap_or(serde_json::Value::Null);
-        WatchEvent { type_: "ERROR".into(), object }
+        WatchEvent {
+            type_: "ERROR".into(),
+            object,
+        }
     }
 }

@@ -35,7 +35,11 @@ pub struct TableColumnDefinition {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct TableRow {
     pub cells: Vec<serde_json::Value>,
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<serde_json::Value>,
     /// PartialObjectMetadata (the default) or the full object, or absent (`includeObject=None`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,4 +55,8 @@ pub struct PartialObjectMetadata {
     pub metadata: ObjectMeta,
 }
 
-typed_json!(PartialObjectMetadata, "meta.k8s.io/v1", "PartialObjectMetadata");
+typed_json!(
+    PartialObjectMetadata,
+    "meta.k8s.io/v1",
+    "PartialObjectMetadata"
+);

@@ -110,8 +110,17 @@ pub struct ObjectReference {
 
 list_type!(EventList, Event);
 
-resource!(Event, EventList, group = GROUP, version = "v1", api_version = API_VERSION,
-    kind = "Event", list_kind = "EventList", plural = "events", namespaced = true);
+resource!(
+    Event,
+    EventList,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "Event",
+    list_kind = "EventList",
+    plural = "events",
+    namespaced = true
+);
 
 #[cfg(test)]
 mod tests {
@@ -128,8 +137,14 @@ mod tests {
           "reportingComponent":"csrapproving","reportingInstance":""}"#;
         let event: Event = serde_json::from_str(json).unwrap();
         assert_eq!(event.count, 2);
-        assert_eq!(event.event_time.unwrap().to_string(), "2024-05-01T10:00:00.123456Z");
+        assert_eq!(
+            event.event_time.unwrap().to_string(),
+            "2024-05-01T10:00:00.123456Z"
+        );
         let back = serde_json::to_value(&event).unwrap();
-        assert_eq!(back, serde_json::from_str::<serde_json::Value>(json).unwrap());
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(json).unwrap()
+        );
     }
 }

@@ -8,8 +8,8 @@ mod secret;
 pub use event::{Event, EventList, EventSeries, EventSource, ObjectReference};
 pub use namespace::{Namespace, NamespaceCondition, NamespaceList, NamespaceSpec, NamespaceStatus};
 pub use node::{
-    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeList,
-    NodeSpec, NodeStatus, NodeSystemInfo, Quantity, Taint,
+    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints,
+    NodeList, NodeSpec, NodeStatus, NodeSystemInfo, Quantity, Taint,
 };
 pub use secret::{Secret, SecretList};
 

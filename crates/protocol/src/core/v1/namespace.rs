@@ -25,7 +25,11 @@ pub struct Namespace {
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceSpec {
     #[prost(string, repeated, tag = "1")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub finalizers: Vec<String>,
 }
 
@@ -37,7 +41,11 @@ pub struct NamespaceStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub phase: String,
     #[prost(message, repeated, tag = "2")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<NamespaceCondition>,
 }
 
@@ -63,5 +71,14 @@ pub struct NamespaceCondition {
 
 list_type!(NamespaceList, Namespace);
 
-resource!(Namespace, NamespaceList, group = GROUP, version = "v1", api_version = API_VERSION,
-    kind = "Namespace", list_kind = "NamespaceList", plural = "namespaces", namespaced = false);
+resource!(
+    Namespace,
+    NamespaceList,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "Namespace",
+    list_kind = "NamespaceList",
+    plural = "namespaces",
+    namespaced = false
+);

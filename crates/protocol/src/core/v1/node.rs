@@ -30,20 +30,37 @@ pub struct NodeSpec {
     #[serde(default, rename = "podCIDR", skip_serializing_if = "String::is_empty")]
     pub pod_cidr: String,
     #[prost(string, repeated, tag = "7")]
-    #[serde(default, rename = "podCIDRs", deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        rename = "podCIDRs",
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub pod_cidrs: Vec<String>,
     #[prost(string, tag = "3")]
-    #[serde(default, rename = "providerID", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "providerID",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub provider_id: String,
     /// Cordoned (`kubectl cordon`): printed as `,SchedulingDisabled`.
     #[prost(bool, tag = "4")]
     #[serde(default, skip_serializing_if = "is_false")]
     pub unschedulable: bool,
     #[prost(message, repeated, tag = "5")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub taints: Vec<Taint>,
     #[prost(string, tag = "2")]
-    #[serde(default, rename = "externalID", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "externalID",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub external_id: String,
 }
 
@@ -69,19 +86,35 @@ pub struct Taint {
 #[serde(rename_all = "camelCase")]
 pub struct NodeStatus {
     #[prost(btree_map = "string, message", tag = "1")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub capacity: BTreeMap<String, Quantity>,
     #[prost(btree_map = "string, message", tag = "2")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub allocatable: BTreeMap<String, Quantity>,
     #[prost(string, tag = "3")]
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub phase: String,
     #[prost(message, repeated, tag = "4")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub conditions: Vec<NodeCondition>,
     #[prost(message, repeated, tag = "5")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub addresses: Vec<NodeAddress>,
     #[prost(message, optional, tag = "6")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -90,10 +123,18 @@ pub struct NodeStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_info: Option<NodeSystemInfo>,
     #[prost(message, repeated, tag = "8")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub images: Vec<ContainerImage>,
     #[prost(string, repeated, tag = "9")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub volumes_in_use: Vec<String>,
 }
 
@@ -107,7 +148,9 @@ pub struct Quantity {
 
 impl From<&str> for Quantity {
     fn from(value: &str) -> Self {
-        Quantity { string: value.to_string() }
+        Quantity {
+            string: value.to_string(),
+        }
     }
 }
 
@@ -203,7 +246,11 @@ pub struct NodeSystemInfo {
 #[serde(rename_all = "camelCase")]
 pub struct ContainerImage {
     #[prost(string, repeated, tag = "1")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub names: Vec<String>,
     #[prost(int64, tag = "2")]
     #[serde(default, skip_serializing_if = "crate::serde_helpers::is_zero_i64")]
@@ -212,8 +259,17 @@ pub struct ContainerImage {
 
 list_type!(NodeList, Node);
 
-resource!(Node, NodeList, group = GROUP, version = "v1", api_version = API_VERSION,
-    kind = "Node", list_kind = "NodeList", plural = "nodes", namespaced = false);
+resource!(
+    Node,
+    NodeList,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "Node",
+    list_kind = "NodeList",
+    plural = "nodes",
+    namespaced = false
+);
 
 impl Node {
     pub fn condition(&self, type_: &str) -> Option<&NodeCondition> {
@@ -251,10 +307,16 @@ mod tests {
         use prost::Message;
         let node: Node = serde_json::from_str(UPSTREAM).unwrap();
         assert_eq!(node.status.capacity["memory"].string, "8Gi");
-        assert_eq!(node.status.node_info.as_ref().unwrap().kubelet_version, "v1.32.0");
+        assert_eq!(
+            node.status.node_info.as_ref().unwrap().kubelet_version,
+            "v1.32.0"
+        );
         assert_eq!(node.condition("Ready").unwrap().status, "True");
         let json = serde_json::to_value(&node).unwrap();
-        assert_eq!(json, serde_json::from_str::<serde_json::Value>(UPSTREAM).unwrap());
+        assert_eq!(
+            json,
+            serde_json::from_str::<serde_json::Value>(UPSTREAM).unwrap()
+        );
         let back = Node::decode(node.encode_to_vec().as_slice()).unwrap();
         assert_eq!(back, node);
     }

@@ -20,11 +20,19 @@ pub struct Secret {
     pub immutable: Option<bool>,
     /// Values are raw bytes; base64 in JSON.
     #[prost(btree_map = "string, bytes", tag = "2")]
-    #[serde(default, with = "base64_map", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        with = "base64_map",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub data: BTreeMap<String, Vec<u8>>,
     /// Write-only convenience: merged into `data` by the server, never returned.
     #[prost(btree_map = "string, string", tag = "4")]
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub string_data: BTreeMap<String, String>,
     #[prost(string, tag = "3")]
     #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
@@ -33,8 +41,17 @@ pub struct Secret {
 
 list_type!(SecretList, Secret);
 
-resource!(Secret, SecretList, group = GROUP, version = "v1", api_version = API_VERSION,
-    kind = "Secret", list_kind = "SecretList", plural = "secrets", namespaced = true);
+resource!(
+    Secret,
+    SecretList,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "Secret",
+    list_kind = "SecretList",
+    plural = "secrets",
+    namespaced = true
+);
 
 impl Secret {
     /// Moves `stringData` into `data` (later keys win), as the apiserver does on write.
