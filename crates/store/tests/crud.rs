@@ -188,3 +188,12 @@ async fn two_opens_of_one_directory_are_refused() {
         Err(StoreError::Backend(_))
     ));
 }
+
+#[test]
+fn handles_can_be_shared_across_tasks() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    fn sendable<T: Send + 'static>() {}
+    shareable::<Store>();
+    sendable::<store::Watch>();
+    sendable::<StoreError>();
+}
