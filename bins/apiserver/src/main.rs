@@ -1,6 +1,7 @@
 //! The apiserver binary: parse flags, set up logging, bind, serve until SIGTERM or ctrl-c.
 //! Every start-up failure is one line on stderr and a non-zero exit.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -36,7 +37,6 @@ fn main() -> ExitCode {
         }
     };
     init_logging(args.log_format, args.verbosity);
-    tracing::info!(version = apiserver::VERSION, "apiserver starting");
 
     let config = match args.to_config() {
         Ok(config) => config,
@@ -57,6 +57,8 @@ fn main() -> ExitCode {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("failed to listen on {address}"))?;
+        // Logged only now, so a start-up failure stays the single line on stderr.
+        tracing::info!(version = apiserver::VERSION, %address, "apiserver starting");
         apiserver::run(config, listener, shutdown_signal()).await?;
         anyhow::Ok(())
     }) {
@@ -78,6 +80,7 @@ fn init_logging(format: LogFormat, verbosity: u8) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -2,6 +2,7 @@
 //! then the built-in endpoints or the REST handlers with a bounded body. A panic anywhere below
 //! becomes a 500 Status for this request only.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -34,18 +35,11 @@ pub(super) async fn handle(
     let started = Instant::now();
     let info = RequestInfo::parse(request.method(), request.uri());
     let method = request.method().clone();
-    let response = AssertUnwindSafe(authenticated_and_authorized(state, peer, remote, &info, request))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_string());
-            tracing::error!(%remote, method = %method, path = %info.path, panic = %what, "handler panicked");
-            status_response(&Status::internal_error("the server panicked while handling the request"))
-        });
+    let response = answer_or_500(
+        authenticated_and_authorized(state, peer, remote, &info, request),
+        |what| tracing::error!(%remote, method = %method, path = %info.path, panic = %what, "handler panicked"),
+    )
+    .await;
     state.metrics.observe_request(
         metric_verb(&method, &info),
         &info.resource,
@@ -53,6 +47,28 @@ pub(super) async fn handle(
         started.elapsed().as_secs_f64(),
     );
     response
+}
+
+/// Runs `handler`; if it panics, reports the panic message to `report` and answers 500, so
+/// one bad request never takes down its connection or the server.
+async fn answer_or_500(
+    handler: impl Future<Output = Response<Body>>,
+    report: impl FnOnce(&str),
+) -> Response<Body> {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_string());
+            report(&what);
+            status_response(&Status::internal_error(
+                "the server panicked while handling the request",
+            ))
+        }
+    }
 }
 
 async fn authenticated_and_authorized(
@@ -158,6 +174,32 @@ mod tests {
             body,
             r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500_status() {
+        let mut reported = String::new();
+        let response = answer_or_500(
+            async {
+                let empty: Vec<u8> = Vec::new();
+                // An out-of-bounds index, as a buggy handler might do.
+                let _ = empty[usize::from(empty.is_empty())];
+                status_response(&Status::unauthorized())
+            },
+            |what| reported = what.to_string(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(reported.contains("index out of bounds"), "{reported}");
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let status: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(status["reason"], "InternalError");
+        assert_eq!(status["code"], 500);
     }
 
     #[test]

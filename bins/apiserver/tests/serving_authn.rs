@@ -1,0 +1,235 @@
+//! Authentication end to end: client certificates (ours and a foreign CA's), the static token
+//! file, bootstrap tokens backed by Secrets in the store, anonymous on and off. Who the server
+//! thinks the caller is shows in the 403 message of a request nobody is allowed.
+
+mod serving_support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use apiserver::authn::token_file::TokenFile;
+use base64::Engine as _;
+use http::StatusCode;
+use serde_json::json;
+use serving_support::{Identity, TestResponse, TestServer};
+use store::Key;
+
+/// Nobody but system:masters may list kube-system secrets.
+const PROBE: &str = "/api/v1/namespaces/kube-system/secrets";
+
+fn forbidden_user(response: &TestResponse) -> Option<String> {
+    if response.status != StatusCode::FORBIDDEN {
+        return None;
+    }
+    let message = response.json()["message"].as_str()?.to_string();
+    let start = message.find("User \"")? + 6;
+    let end = start + message[start..].find('"')?;
+    Some(message[start..end].to_string())
+}
+
+fn assert_unauthorized(response: &TestResponse) {
+    assert_eq!(
+        response.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        response.text()
+    );
+    assert_eq!(
+        response.text(),
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
+    );
+}
+
+#[tokio::test]
+async fn client_certificates_from_our_ca_only() {
+    let server = TestServer::start(|_| {}).await;
+    assert_eq!(
+        server.get(Identity::Admin, "/metrics").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        forbidden_user(&server.get(Identity::Bob, PROBE).await).as_deref(),
+        Some("bob")
+    );
+
+    // Same subject (system:masters!) but another CA: rejected with 401, never trusted.
+    assert_unauthorized(&server.get(Identity::Foreign, "/metrics").await);
+    assert_unauthorized(&server.get(Identity::Foreign, "/healthz").await);
+    server.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn token_file_users() {
+    let server = TestServer::start(|config| {
+        let file = TokenFile::parse(
+            "alice-token,alice,1001,\"dev,qa\"\nroot-token,root,0,system:masters\n",
+            Path::new("tokens.csv"),
+        )
+        .expect("token file");
+        config.token_file = Some(file);
+    })
+    .await;
+    let alice = server
+        .get(Identity::Token("alice-token".into()), PROBE)
+        .await;
+    assert_eq!(forbidden_user(&alice).as_deref(), Some("alice"));
+    let root = server
+        .get(Identity::Token("root-token".into()), "/metrics")
+        .await;
+    assert_eq!(root.status, StatusCode::OK);
+    assert_unauthorized(
+        &server
+            .get(Identity::Token("alice-token2".into()), "/healthz")
+            .await,
+    );
+    // A rejected certificate does not stop a good token.
+    let both = server
+        .get(Identity::ForeignWithToken("alice-token".into()), PROBE)
+        .await;
+    assert_eq!(forbidden_user(&both).as_deref(), Some("alice"));
+    server.stop().await.expect("clean stop");
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn bootstrap_secret(id: &str, secret: &str, expiration: &str, usage: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": format!("bootstrap-token-{id}"), "namespace": "kube-system"},
+        "type": "bootstrap.kubernetes.io/token",
+        "data": {
+            "token-id": b64(id),
+            "token-secret": b64(secret),
+            "expiration": b64(expiration),
+            "usage-bootstrap-authentication": b64(usage),
+            "usage-bootstrap-signing": b64("true"),
+            "auth-extra-groups": b64("system:bootstrappers:kubeadm:default-node-token"),
+        }
+    })
+}
+
+/// Polls until `check` holds: the Secret cache follows the store by watch, not synchronously.
+async fn eventually(
+    server: &TestServer,
+    token: &str,
+    check: impl Fn(&TestResponse) -> bool,
+) -> TestResponse {
+    let mut last = None;
+    for _ in 0..100 {
+        let response = server.get(Identity::Token(token.to_string()), PROBE).await;
+        if check(&response) {
+            return response;
+        }
+        last = Some(response);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("condition never held, last response: {last:?}");
+}
+
+#[tokio::test]
+async fn bootstrap_tokens_follow_their_secrets() {
+    let server = TestServer::start(|config| config.bootstrap_token_auth = true).await;
+    let secrets = |id: &str| {
+        Key::new(
+            "core/secrets",
+            "kube-system",
+            format!("bootstrap-token-{id}"),
+        )
+    };
+    let future = "2999-01-01T00:00:00Z";
+    let cases = [
+        ("abcdef", "0123456789abcdef", future, "true"),
+        ("expird", "0123456789abcdef", "2001-01-01T00:00:00Z", "true"),
+        ("nouse0", "0123456789abcdef", future, "false"),
+    ];
+    for (id, secret, expiration, usage) in cases {
+        server
+            .store
+            .create(
+                &secrets(id),
+                bootstrap_secret(id, secret, expiration, usage),
+            )
+            .await
+            .expect("create secret");
+    }
+
+    let valid = "abcdef.0123456789abcdef";
+    let ok = eventually(&server, valid, |r| r.status == StatusCode::FORBIDDEN).await;
+    assert_eq!(
+        forbidden_user(&ok).as_deref(),
+        Some("system:bootstrap:abcdef")
+    );
+
+    assert_unauthorized(
+        &server
+            .get(Identity::Token("expird.0123456789abcdef".into()), PROBE)
+            .await,
+    );
+    assert_unauthorized(
+        &server
+            .get(Identity::Token("nouse0.0123456789abcdef".into()), PROBE)
+            .await,
+    );
+    assert_unauthorized(
+        &server
+            .get(Identity::Token("abcdef.0123456789abcdee".into()), PROBE)
+            .await,
+    );
+    assert_unauthorized(
+        &server
+            .get(Identity::Token("zzzzzz.0123456789abcdef".into()), PROBE)
+            .await,
+    );
+
+    server
+        .store
+        .delete(&secrets("abcdef"), None)
+        .await
+        .expect("delete");
+    let gone = eventually(&server, valid, |r| r.status == StatusCode::UNAUTHORIZED).await;
+    assert_unauthorized(&gone);
+
+    let metrics = server.get(Identity::Admin, "/metrics").await.text();
+    for series in [
+        r#"apiserver_authentication_failures_total{reason="bootstrap_token_expired"} 1"#,
+        r#"apiserver_authentication_failures_total{reason="bootstrap_token_mismatch"} 1"#,
+    ] {
+        assert!(metrics.contains(series), "missing {series} in:\n{metrics}");
+    }
+    server.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn bootstrap_tokens_are_ignored_unless_enabled() {
+    let server = TestServer::start(|_| {}).await;
+    let id = "abcdef";
+    server
+        .store
+        .create(
+            &Key::new("core/secrets", "kube-system", "bootstrap-token-abcdef"),
+            bootstrap_secret(id, "0123456789abcdef", "2999-01-01T00:00:00Z", "true"),
+        )
+        .await
+        .expect("create");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_unauthorized(
+        &server
+            .get(Identity::Token("abcdef.0123456789abcdef".into()), PROBE)
+            .await,
+    );
+    server.stop().await.expect("clean stop");
+}
+
+#[tokio::test]
+async fn anonymous_can_be_disabled() {
+    let server = TestServer::start(|config| config.anonymous_auth = false).await;
+    assert_unauthorized(&server.get(Identity::Anonymous, "/healthz").await);
+    assert_eq!(
+        server.get(Identity::Admin, "/healthz").await.status,
+        StatusCode::OK
+    );
+    server.stop().await.expect("clean stop");
+}
