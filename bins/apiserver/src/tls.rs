@@ -280,6 +280,35 @@ impl ClientCertVerifier for DeferredChainVerifier {
 mod tests {
     use super::*;
 
+    fn fixture(name: &str) -> PathBuf {
+        // openssl-made keys in every format operators have (see that folder's make-fixtures.sh).
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/pki/tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn keys_in_pkcs1_pkcs8_and_sec1_load() {
+        for (cert, key) in [
+            ("rsa-ca.pem", "rsa-ca-pkcs1.key"),
+            ("rsa-ca.pem", "rsa-ca-pkcs8.key"),
+            ("ec-ca.pem", "ec-ca-sec1.key"),
+            ("ec-ca.pem", "ec-ca-pkcs8.key"),
+            ("p384-ca.pem", "p384-ca-sec1.key"),
+        ] {
+            let tls = ServingTls::load(&fixture(cert), &fixture(key), Some(&fixture("ec-ca.pem")))
+                .unwrap_or_else(|e| panic!("{key}: {e}"));
+            assert!(tls.client_ca().is_some());
+            assert_eq!(tls.server_config().alpn_protocols[0], b"h2");
+        }
+        let mismatched = ServingTls::load(&fixture("rsa-ca.pem"), &fixture("ec-ca-sec1.key"), None)
+            .expect_err("key of another certificate");
+        assert!(
+            mismatched.to_string().contains("ec-ca-sec1.key"),
+            "{mismatched}"
+        );
+    }
+
     #[test]
     fn garbage_inputs_are_named_errors() {
         let err = ServingTls::from_pem(b"not pem", b"", None).unwrap_err();
