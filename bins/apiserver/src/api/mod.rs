@@ -3,14 +3,39 @@
 //! [`Api::handle`] is the one entry point the serving layer calls after authentication and
 //! authorization. Everything below it speaks `serde_json::Value` objects; per-kind behaviour is
 //! plugged in through [`Strategy`].
+//!
+//! Handlers fail with `protocol::meta::Status`, the very body the client gets. It is large (a
+//! few hundred bytes), but errors end the request, so boxing it everywhere would buy nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod authorization;
+pub mod csr;
+mod discovery;
+mod names;
+mod negotiate;
+mod object;
+mod patch;
+mod query;
+mod read;
+mod registry;
+mod response;
+mod selectors;
+mod strategies;
+mod watch;
+mod write;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
+use protocol::meta::Status;
 use serde_json::Value;
 
 use crate::body::Body;
 use crate::request_info::RequestInfo;
+pub use registry::{Backing, Registry, ResourceDef};
+pub use response::status_response;
+pub use strategies::{DefaultStrategy, NamespaceStrategy, NodeStrategy, SecretStrategy};
 
 /// What a write does, as admission sees it (Kubernetes' `admission.Operation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,7 +119,13 @@ pub struct Api {
 struct Inner {
     store: store::Store,
     authorizer: Arc<dyn rbac::Authorizer>,
+    registry: Registry,
+    /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK.
+    bookmark_interval: Duration,
 }
+
+/// Upstream sends bookmarks about once a minute.
+const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(60);
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,8 +139,22 @@ pub const DEFAULT_NAMESPACES: [&str; 4] =
 
 impl Api {
     pub fn new(store: store::Store, authorizer: Arc<dyn rbac::Authorizer>) -> Api {
+        Api::with_bookmark_interval(store, authorizer, DEFAULT_BOOKMARK_INTERVAL)
+    }
+
+    /// As [`Api::new`] with another bookmark period (tests use a short one).
+    pub fn with_bookmark_interval(
+        store: store::Store,
+        authorizer: Arc<dyn rbac::Authorizer>,
+        bookmark_interval: Duration,
+    ) -> Api {
         Api {
-            inner: Arc::new(Inner { store, authorizer }),
+            inner: Arc::new(Inner {
+                store,
+                authorizer,
+                registry: Registry::served(),
+                bookmark_interval,
+            }),
         }
     }
 
@@ -131,8 +176,56 @@ impl Api {
         info: &RequestInfo,
         user: &rbac::UserInfo,
     ) -> http::Response<Body> {
-        let _ = (req, info, user);
-        status_response(&protocol::meta::Status::path_not_found())
+        match self.route(req, info, user).await {
+            Ok(response) => response,
+            Err(status) => status_response(&status),
+        }
+    }
+
+    async fn route(
+        &self,
+        req: http::Request<Bytes>,
+        info: &RequestInfo,
+        user: &rbac::UserInfo,
+    ) -> Result<http::Response<Body>, Status> {
+        if !info.is_resource_request {
+            let host = req
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            return match discovery::answer(&info.path, host) {
+                Some(_) if req.method() != http::Method::GET => {
+                    Err(method_not_allowed(req.method()))
+                }
+                Some(response) => Ok(response),
+                None => Err(Status::path_not_found()),
+            };
+        }
+        let def = self
+            .inner
+            .registry
+            .find(&info.api_group, &info.api_version, &info.resource)
+            .ok_or_else(Status::path_not_found)?;
+        if !def.serves_subresource(&info.subresource) {
+            return Err(Status::path_not_found());
+        }
+        // A cluster-scoped kind under `/namespaces/<ns>/` does not exist (for namespaces
+        // themselves RequestInfo puts the name into `namespace`, as upstream).
+        if !def.namespaced && def.plural != "namespaces" && !info.namespace.is_empty() {
+            return Err(Status::path_not_found());
+        }
+        let (parts, body) = req.into_parts();
+        let call = Call {
+            api: &self.inner,
+            def,
+            info,
+            user,
+            headers: &parts.headers,
+            query: parts.uri.query(),
+            body,
+        };
+        call.dispatch(&parts.method).await
     }
 
     /// Creates the default namespaces (`default`, `kube-system`, `kube-public`,
@@ -161,15 +254,57 @@ impl Api {
     }
 }
 
-/// A JSON response carrying a Status, with the Status's code as the HTTP code.
-pub fn status_response(status: &protocol::meta::Status) -> http::Response<Body> {
-    let body = serde_json::to_vec(status).unwrap_or_default();
-    let mut response = http::Response::new(crate::body::full(body));
-    *response.status_mut() = http::StatusCode::from_u16(status.http_code())
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    response
+fn method_not_allowed(method: &http::Method) -> Status {
+    Status::method_not_allowed(format!(
+        "the server does not allow this method on the requested resource: {method}"
+    ))
+}
+
+/// One resource request on its way through the handlers.
+pub(crate) struct Call<'a> {
+    api: &'a Inner,
+    def: &'a ResourceDef,
+    info: &'a RequestInfo,
+    user: &'a rbac::UserInfo,
+    headers: &'a http::HeaderMap,
+    query: Option<&'a str>,
+    body: Bytes,
+}
+
+impl Call<'_> {
+    async fn dispatch(&self, method: &http::Method) -> Result<http::Response<Body>, Status> {
+        let sub = !self.info.subresource.is_empty();
+        let review = self.def.backing == Backing::Review;
+        match self.info.verb.as_str() {
+            "create" if !self.info.name.is_empty() || sub => Err(method_not_allowed(method)),
+            "create" if review => self.create_review().await,
+            "create" => self.create().await,
+            _ if review => Err(method_not_allowed(method)),
+            "get" => self.get().await,
+            "list" if !sub => self.list().await,
+            "watch" if !sub => self.watch().await,
+            "update" => self.update().await,
+            "patch" => self.patch().await,
+            "delete" if !sub => self.delete().await,
+            "deletecollection" if !sub => self.delete_collection().await,
+            _ => Err(method_not_allowed(method)),
+        }
+    }
+
+    /// The store key namespace: `""` for cluster-scoped kinds.
+    fn namespace(&self) -> &str {
+        if self.def.namespaced {
+            &self.info.namespace
+        } else {
+            ""
+        }
+    }
+
+    fn key(&self, name: &str) -> store::Key {
+        store::Key::new(self.def.store_resource(), self.namespace(), name)
+    }
+
+    fn store(&self) -> &store::Store {
+        &self.api.store
+    }
 }
