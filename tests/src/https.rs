@@ -12,6 +12,9 @@ use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde_json::Value;
 
+/// Bodies above this size are sent with `Expect: 100-continue`.
+const LARGE_BODY: usize = 1024 * 1024;
+
 /// Who the client is.
 #[derive(Debug, Clone)]
 pub enum Identity {
@@ -152,13 +155,48 @@ impl Https {
         body: &[u8],
     ) -> anyhow::Result<Response> {
         let mut stream = self.connect(Duration::from_secs(30))?;
-        let head = self.head(method, path, content_type, "application/json", body.len());
+        let mut head = self.head(method, path, content_type, "application/json", body.len());
+        let mut raw = Vec::new();
+        // Like curl for large bodies: ask first, so a server refusing by Content-Length (413) can
+        // answer before the body is sent; closing on an unread body would reset the connection
+        // and lose its answer.
+        let large = body.len() > LARGE_BODY;
+        if large {
+            head.insert_str(head.len() - 2, "Expect: 100-continue\r\n");
+        }
         stream
             .write_all(head.as_bytes())
             .context("sending the request head")?;
-        // A server may answer (e.g. 413) before reading the whole body and close: keep what it said.
+        if large {
+            stream
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_secs(1)))?;
+            let mut buf = [0u8; 4096];
+            while parse_head(&raw)?.is_none() {
+                match stream.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => raw.extend_from_slice(&buf[..n]),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        break;
+                    }
+                    Err(e) => return Err(e).context("waiting for 100 Continue"),
+                }
+            }
+            stream
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_secs(30)))?;
+            match parse_head(&raw)? {
+                Some((100, _, body_start)) => raw.drain(..body_start).for_each(drop),
+                // A final answer before the body: done.
+                Some(_) => {
+                    let _ = stream.read_to_end(&mut raw);
+                    return parse_response(&raw);
+                }
+                None => {}
+            }
+        }
+        // A server may still answer (e.g. 413) before reading the whole body: keep what it said.
         let write_result = stream.write_all(body).and_then(|_| stream.flush());
-        let mut raw = Vec::new();
         let read_result = stream.read_to_end(&mut raw);
         if raw.is_empty() {
             write_result.context("sending the request body")?;
@@ -250,8 +288,11 @@ impl Https {
     }
 }
 
-/// `(status, headers, offset of the body)` once the head has fully arrived.
-fn parse_head(raw: &[u8]) -> anyhow::Result<Option<(u16, Vec<(String, String)>, usize)>> {
+/// Status, headers and the offset where the body starts.
+type Head = (u16, Vec<(String, String)>, usize);
+
+/// The response head once it has fully arrived.
+fn parse_head(raw: &[u8]) -> anyhow::Result<Option<Head>> {
     let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -291,10 +332,7 @@ fn parse_response(raw: &[u8]) -> anyhow::Result<Response> {
 /// The data of every complete chunk of a chunked body (a trailing partial chunk is ignored).
 fn dechunk_partial(mut body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(line_end) = body.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&body[..line_end]);
         let size_hex = size_text.split(';').next().unwrap_or_default().trim();
         let Ok(size) = usize::from_str_radix(size_hex, 16) else {
