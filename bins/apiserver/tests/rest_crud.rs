@@ -317,7 +317,7 @@ type BadInput = (
 async fn bad_inputs_get_statuses() {
     let t = TestApi::new().await;
     // (method, uri, content type, body, expected code, expected reason)
-    let cases: [BadInput; 14] = [
+    let cases: [BadInput; 16] = [
         (
             "POST",
             "/api/v1/nodes",
@@ -394,6 +394,15 @@ async fn bad_inputs_get_statuses() {
             400,
             "BadRequest",
         ),
+        (
+            "POST",
+            "/api/v1/secrets",
+            JSON,
+            b"{}",
+            405,
+            "MethodNotAllowed",
+        ),
+        ("GET", "/api/v1/secrets/s", JSON, b"", 404, "NotFound"),
         (
             "GET",
             "/apis/authorization.k8s.io/v1/subjectaccessreviews",

@@ -275,6 +275,15 @@ impl Call<'_> {
     async fn dispatch(&self, method: &http::Method) -> Result<http::Response<Body>, Status> {
         let sub = !self.info.subresource.is_empty();
         let review = self.def.backing == Backing::Review;
+        // Namespaced kinds are only listed and watched across namespaces; anything else needs
+        // the `/namespaces/<ns>/` part (upstream registers no such routes).
+        if self.def.namespaced && self.info.namespace.is_empty() {
+            match self.info.verb.as_str() {
+                "list" | "watch" if self.info.name.is_empty() => {}
+                _ if !self.info.name.is_empty() => return Err(Status::path_not_found()),
+                _ => return Err(method_not_allowed(method)),
+            }
+        }
         match self.info.verb.as_str() {
             "create" if !self.info.name.is_empty() || sub => Err(method_not_allowed(method)),
             "create" if review => self.create_review().await,
