@@ -540,3 +540,37 @@ async fn discovery_documents() {
     assert_eq!(t.get("/apis/nope.example/v1").await.code, 404);
     assert_eq!(t.get("/apis/certificates.k8s.io/v2").await.code, 404);
 }
+
+#[tokio::test]
+async fn dry_run_writes_nothing() {
+    let t = TestApi::new().await;
+    let reply = t.post_json("/api/v1/nodes?dryRun=All", &node("n1")).await;
+    assert_eq!(reply.code, 201, "{}", reply.body);
+    assert_eq!(reply.body["metadata"]["name"], "n1");
+    assert_eq!(t.get("/api/v1/nodes/n1").await.code, 404);
+    assert_eq!(t.post_json("/api/v1/nodes", &node("n1")).await.code, 201);
+    let patched = t
+        .patch(
+            "/api/v1/nodes/n1?dryRun=All",
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"a":"b"}}}"#,
+        )
+        .await;
+    assert_eq!(patched.body["metadata"]["labels"]["a"], "b");
+    assert!(
+        t.get("/api/v1/nodes/n1").await.body["metadata"]
+            .get("labels")
+            .is_none()
+    );
+    assert_eq!(t.delete("/api/v1/nodes/n1?dryRun=All").await.code, 200);
+    assert_eq!(t.get("/api/v1/nodes/n1").await.code, 200);
+}
+
+#[tokio::test]
+async fn default_namespaces_have_identity() {
+    let t = TestApi::new().await;
+    let ns = t.get("/api/v1/namespaces/kube-system").await;
+    assert_eq!(ns.body["metadata"]["uid"].as_str().unwrap().len(), 36);
+    assert!(ns.body["metadata"]["creationTimestamp"].is_string());
+    assert_eq!(ns.body["status"]["phase"], "Active");
+}

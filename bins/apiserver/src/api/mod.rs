@@ -241,7 +241,11 @@ impl Api {
             let object = serde_json::json!({
                 "apiVersion": "v1",
                 "kind": "Namespace",
-                "metadata": {"name": name},
+                "metadata": {
+                    "name": name,
+                    "uid": names::new_uid(),
+                    "creationTimestamp": protocol::meta::Time::now(),
+                },
                 "spec": {"finalizers": ["kubernetes"]},
                 "status": {"phase": "Active"},
             });

@@ -63,6 +63,9 @@ impl Call<'_> {
         strategy.validate_create(&obj)?;
         strategy.admit(&self.admission(Operation::Create, &name, &obj, None))?;
 
+        if self.dry_run() {
+            return Ok(json_response(StatusCode::CREATED, &obj));
+        }
         let stored = self
             .store()
             .create(&self.key(&name), obj)
@@ -161,6 +164,14 @@ impl Call<'_> {
             }
             let mut new = compute(&old.object)?;
             self.prepare_update(&mut new, &old.object)?;
+            if self.dry_run() {
+                set_meta(
+                    &mut new,
+                    "resourceVersion",
+                    Some(Value::String(old.rv.to_string())),
+                )?;
+                return Ok(json_response(StatusCode::OK, &new));
+            }
             match self.store().update(&key, new, Some(old.rv)).await {
                 Ok(stored) => return Ok(json_response(StatusCode::OK, stored.object.as_ref())),
                 Err(store::StoreError::Conflict { .. }) if precondition.is_none() => continue,
@@ -222,6 +233,9 @@ impl Call<'_> {
             &old.object,
             Some(&old.object),
         ))?;
+        if self.dry_run() {
+            return Ok(json_response(StatusCode::OK, old.object.as_ref()));
+        }
         let deleted = self
             .store()
             .delete(&key, Some(old.rv))
@@ -313,6 +327,13 @@ impl Call<'_> {
             "items": deleted,
         });
         Ok(json_response(StatusCode::OK, &list))
+    }
+
+    /// `?dryRun=All` (`kubectl --dry-run=server`): everything but the store write.
+    fn dry_run(&self) -> bool {
+        self.query.is_some_and(|q| {
+            url::form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "dryRun" && v == "All")
+        })
     }
 
     /// Puts the URL's namespace into the object; a different one in the body is a 400.
