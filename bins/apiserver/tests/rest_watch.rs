@@ -211,6 +211,20 @@ async fn timeout_ends_the_stream_and_tables_are_rows() {
     assert_eq!(event["object"]["kind"], "Table");
     assert_eq!(event["object"]["rows"][0]["cells"][0], "a");
     assert!(
+        !event["object"]["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    t.post_json("/api/v1/nodes", &node("b")).await;
+    let second = lines.next(WAIT).await.unwrap();
+    assert_eq!(second["object"]["rows"][0]["cells"][0], "b");
+    assert_eq!(
+        second["object"]["columnDefinitions"],
+        serde_json::json!([]),
+        "columns only once"
+    );
+    assert!(
         lines.next(WAIT).await.is_none(),
         "timeoutSeconds=1 ends the watch"
     );

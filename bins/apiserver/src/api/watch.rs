@@ -110,6 +110,7 @@ impl Call<'_> {
             bookmarks: None,
             last_rv: start_rv,
             done: false,
+            sent_columns: false,
         };
         for (kind, object) in pending {
             state.queue(kind, object);
@@ -172,6 +173,8 @@ struct WatchState {
     bookmarks: Option<Interval>,
     last_rv: u64,
     done: bool,
+    /// Whether a Table event with column definitions went out already.
+    sent_columns: bool,
 }
 
 impl WatchState {
@@ -254,7 +257,17 @@ impl WatchState {
                     beta,
                     ListMeta::default(),
                 ) {
-                    Ok(table) => table,
+                    Ok(mut table) => {
+                        // As upstream: columns only in the first Table event; kubectl reuses
+                        // the last columns it saw for events that carry none.
+                        if self.sent_columns
+                            && let Some(map) = table.as_object_mut()
+                        {
+                            map.insert("columnDefinitions".into(), Value::Array(Vec::new()));
+                        }
+                        self.sent_columns = true;
+                        table
+                    }
                     Err(status) => {
                         self.queue_error(&status);
                         return;
