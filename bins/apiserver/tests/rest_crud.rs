@@ -574,3 +574,29 @@ async fn default_namespaces_have_identity() {
     assert!(ns.body["metadata"]["creationTimestamp"].is_string());
     assert_eq!(ns.body["status"]["phase"], "Active");
 }
+
+#[tokio::test]
+async fn update_with_another_uid_is_a_conflict() {
+    let t = TestApi::new().await;
+    assert_eq!(t.post_json("/api/v1/nodes", &node("n1")).await.code, 201);
+    let mut body = node("n1");
+    body["metadata"]["uid"] = json!("11111111-1111-4111-8111-111111111111");
+    let reply = t.put_json("/api/v1/nodes/n1", &body).await;
+    assert_eq!(
+        (reply.code, reply.body["reason"].as_str()),
+        (409, Some("Conflict"))
+    );
+    assert!(
+        reply.body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Operation cannot be fulfilled on nodes \"n1\": Precondition failed: UID in precondition: 11111111"),
+        "{}",
+        reply.body
+    );
+    let renamed = t.put_json("/api/v1/nodes/n1", &node("other")).await;
+    assert_eq!(
+        (renamed.code, renamed.body["reason"].as_str()),
+        (400, Some("BadRequest"))
+    );
+}

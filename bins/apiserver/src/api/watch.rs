@@ -206,7 +206,12 @@ impl WatchState {
                     None => return None,
                     Some(Ok(event)) => self.on_event(event),
                     Some(Err(e)) => {
-                        self.queue_error(&Status::gone(e.to_string()));
+                        let status = if e.is_gone() {
+                            Status::gone(e.to_string())
+                        } else {
+                            Status::internal_error(e)
+                        };
+                        self.queue_error(&status);
                         self.done = true;
                     }
                 },

@@ -102,7 +102,22 @@ impl Call<'_> {
         }
         self.set_namespace_from_path(&mut obj)?;
         let precondition = sent_resource_version(&obj)?;
-        self.write_loop(precondition, |_old| Ok(obj.clone())).await
+        let sent_uid = meta_str(&obj, "uid").to_string();
+        self.write_loop(precondition, |old| {
+            // A uid in the body is a precondition too (the object may have been re-created).
+            let stored_uid = meta_str(old, "uid");
+            if !sent_uid.is_empty() && sent_uid != stored_uid {
+                let mut status = Status::conflict(self.def.group, self.def.plural, name);
+                status.message = format!(
+                    "Operation cannot be fulfilled on {} {name:?}: Precondition failed: UID in \
+                     precondition: {sent_uid}, UID in object meta: {stored_uid}",
+                    self.qualified_resource()
+                );
+                return Err(status);
+            }
+            Ok(obj.clone())
+        })
+        .await
     }
 
     /// `PATCH` of an object or a subresource.
@@ -253,11 +268,7 @@ impl Call<'_> {
         let Some(pre) = options.and_then(|o| o.preconditions.as_ref()) else {
             return Ok(());
         };
-        let subject = if self.def.group.is_empty() {
-            self.def.plural.to_string()
-        } else {
-            format!("{}.{}", self.def.plural, self.def.group)
-        };
+        let subject = self.qualified_resource();
         let name = &self.info.name;
         let failed = |detail: String| {
             let mut status = Status::conflict(self.def.group, self.def.plural, name);
@@ -364,6 +375,15 @@ impl Call<'_> {
                 Err(Status::not_found("", "namespaces", ns))
             }
             Err(e) => Err(Status::internal_error(e)),
+        }
+    }
+
+    /// `plural.group` (just `plural` for the core group), as upstream messages name resources.
+    fn qualified_resource(&self) -> String {
+        if self.def.group.is_empty() {
+            self.def.plural.to_string()
+        } else {
+            format!("{}.{}", self.def.plural, self.def.group)
         }
     }
 
