@@ -35,7 +35,9 @@ use crate::body::Body;
 use crate::request_info::RequestInfo;
 pub use registry::{Backing, Registry, ResourceDef};
 pub use response::status_response;
-pub use strategies::{DefaultStrategy, NamespaceStrategy, NodeStrategy, SecretStrategy};
+pub use strategies::{
+    DefaultStrategy, LeaseStrategy, NamespaceStrategy, NodeStrategy, SecretStrategy,
+};
 
 /// What a write does, as admission sees it (Kubernetes' `admission.Operation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

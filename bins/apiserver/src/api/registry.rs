@@ -12,7 +12,9 @@ use serde_json::Value;
 
 use super::Strategy;
 use super::names::NameRule;
-use super::strategies::{DefaultStrategy, NamespaceStrategy, NodeStrategy, SecretStrategy};
+use super::strategies::{
+    DefaultStrategy, LeaseStrategy, NamespaceStrategy, NodeStrategy, SecretStrategy,
+};
 
 /// Turns a request body of one media type into the object's JSON form (typed on the way, so
 /// wrong field types are rejected as upstream's decoder does).
@@ -226,7 +228,7 @@ impl Registry {
                 "lease",
                 &[],
                 NameRule::Dns1123Subdomain,
-                plain.clone(),
+                Arc::new(LeaseStrategy),
             )
             .with_list_kind("LeaseList"),
             ResourceDef::of::<authz::SubjectAccessReview>(

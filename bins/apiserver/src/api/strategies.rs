@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use protocol::meta::Status;
 use serde_json::{Map, Value};
 
-use super::Strategy;
+use super::{AdmissionContext, Operation, Strategy};
 
 /// Leases, events, RBAC objects: stored as sent.
 #[derive(Debug, Default, Clone, Copy)]
@@ -43,6 +43,23 @@ fn split_spec_and_status(subresource: &str, new: &mut Value, old: &Value) {
 pub struct NodeStrategy;
 
 impl Strategy for NodeStrategy {
+    fn admit(&self, ctx: &AdmissionContext<'_>) -> Result<(), Status> {
+        // The Node authorizer cannot see the name of an object being created (it is in the body),
+        // so, like upstream's NodeRestriction admission, a node may create only its own Node.
+        match restricted_node(ctx) {
+            Some(node) if ctx.name != node => Err(Status::forbidden(
+                "",
+                "nodes",
+                ctx.name,
+                format!(
+                    "node \"{node}\" is not allowed to modify node \"{}\"",
+                    ctx.name
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn prepare_update(
         &self,
         subresource: &str,
@@ -56,6 +73,35 @@ impl Strategy for NodeStrategy {
     fn subresources(&self) -> &'static [&'static str] {
         &["status"]
     }
+}
+
+/// Leases: a node may create only its own heartbeat Lease (NodeRestriction); others plain.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LeaseStrategy;
+
+impl Strategy for LeaseStrategy {
+    fn admit(&self, ctx: &AdmissionContext<'_>) -> Result<(), Status> {
+        match restricted_node(ctx) {
+            Some(node) if ctx.name != node || ctx.namespace != rbac::NODE_LEASE_NAMESPACE => {
+                Err(Status::forbidden(
+                    "coordination.k8s.io",
+                    "leases",
+                    ctx.name,
+                    "can only access node lease with the same name as the requesting node",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The node name of a node identity creating an object; `None` for everyone and everything
+/// else (updates and deletes are already confined by the Node authorizer, which sees the name).
+fn restricted_node<'a>(ctx: &AdmissionContext<'a>) -> Option<&'a str> {
+    if ctx.operation != Operation::Create {
+        return None;
+    }
+    ctx.user.node_name()
 }
 
 /// Namespaces: always `Active` (nothing here deletes their contents) with the `kubernetes`

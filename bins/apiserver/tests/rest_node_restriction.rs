@@ -1,0 +1,62 @@
+//! NodeRestriction: the Node authorizer cannot see the name in a create body, so admission makes
+//! sure a node creates only its own Node and its own Lease in `kube-node-lease`.
+
+mod rest_common;
+
+use apiserver::request_info::RequestInfo;
+use http_body_util::BodyExt;
+use rest_common::{JSON, TestApi, lease, node};
+use serde_json::Value;
+
+async fn create_as(t: &TestApi, user: &rbac::UserInfo, uri: &str, body: &Value) -> (u16, Value) {
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(uri)
+        .header("content-type", JSON)
+        .body(bytes::Bytes::from(serde_json::to_vec(body).unwrap()))
+        .unwrap();
+    let info = RequestInfo::parse(req.method(), req.uri());
+    let response = t.api.handle(req, &info, user).await;
+    let code = response.status().as_u16();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (code, serde_json::from_slice(&bytes).unwrap())
+}
+
+fn node_a() -> rbac::UserInfo {
+    rbac::UserInfo::new("system:node:a", ["system:nodes", "system:authenticated"])
+}
+
+#[tokio::test]
+async fn a_node_creates_only_its_own_node() {
+    let t = TestApi::new().await;
+    let (code, body) = create_as(&t, &node_a(), "/api/v1/nodes", &node("b")).await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (403, Some("Forbidden")),
+        "{body}"
+    );
+    assert_eq!(
+        body["message"],
+        "node \"a\" is not allowed to modify node \"b\""
+    );
+
+    let (code, body) = create_as(&t, &node_a(), "/api/v1/nodes", &node("a")).await;
+    assert_eq!(code, 201, "{body}");
+}
+
+#[tokio::test]
+async fn a_node_creates_only_its_own_lease_in_the_node_lease_namespace() {
+    let t = TestApi::new().await;
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases";
+    let (code, body) = create_as(&t, &node_a(), leases, &lease("b")).await;
+    assert_eq!(code, 403, "{body}");
+    let elsewhere = "/apis/coordination.k8s.io/v1/namespaces/default/leases";
+    let (code, body) = create_as(&t, &node_a(), elsewhere, &lease("a")).await;
+    assert_eq!(code, 403, "{body}");
+
+    let (code, body) = create_as(&t, &node_a(), leases, &lease("a")).await;
+    assert_eq!(code, 201, "{body}");
+    // Anyone else (here an admin) is not restricted by this admission step.
+    let (code, body) = create_as(&t, &TestApi::admin(), leases, &lease("b")).await;
+    assert_eq!(code, 201, "{body}");
+}
