@@ -76,7 +76,7 @@ fn fill_server_fields(object: &mut Value) {
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
         metadata
             .entry("uid")
-            .or_insert_with(|| Value::String(new_uid()));
+            .or_insert_with(|| Value::String(crate::api::names::new_uid()));
         metadata
             .entry("creationTimestamp")
             .or_insert_with(|| Value::String(now_rfc3339()));
@@ -92,22 +92,6 @@ fn now_rfc3339() -> String {
                 .ok()
         })
         .unwrap_or_default()
-}
-
-/// A random (version 4) UUID, as Kubernetes uids are.
-fn new_uid() -> String {
-    let mut bytes: [u8; 16] = rand::random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@
 pub mod authorization;
 pub mod csr;
 mod discovery;
-mod names;
+pub(crate) mod names;
 mod negotiate;
 mod object;
 mod patch;
