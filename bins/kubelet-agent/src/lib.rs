@@ -1,2 +1,313 @@
-//! kubelet-agent
+//! kubelet-agent: the kubelet's TLS side without the container runtime. It bootstraps a
+//! client certificate through the CSR API, keeps its Node registered with a Lease heartbeat,
+//! rotates its client certificate before expiry without restarting, and serves its own HTTPS
+//! port with a self-signed or a CSR-issued (`kubernetes.io/kubelet-serving`) certificate.
+//!
+//! It talks to the apiserver only through the `client` crate; files live in `--cert-dir`
+//! laid out as the real kubelet lays them out (see `docs/decisions/0009-kubelet-files.md`).
+//! It does not run pods.
+
+pub mod backoff;
+pub mod bootstrap;
+pub mod cert_manager;
+pub mod cert_store;
+pub mod csr;
+pub mod flags;
+pub mod http;
+pub mod node;
+pub mod self_signed;
+pub mod serving;
+pub mod state;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use client::Client;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cert_manager::{CertManager, Role};
+use crate::cert_store::{CLIENT_PREFIX, CertStore, KeyedCertificate, SERVER_PREFIX};
+use crate::csr::Template;
+pub use crate::flags::Config;
+use crate::http::Endpoints;
+use crate::node::NodeIdentity;
+use crate::serving::CurrentCert;
+use crate::state::{AgentState, Lifetime};
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How long tasks get to finish after shutdown is requested.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    #[error("failed to use kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kubeconfig::KubeconfigError,
+    },
+    #[error("kubeconfig {path} does not authenticate with a client certificate")]
+    NotACertificateKubeconfig { path: PathBuf },
+    #[error(
+        "no valid client certificate in --kubeconfig {kubeconfig} and no --bootstrap-kubeconfig to request one"
+    )]
+    NoCredentials { kubeconfig: PathBuf },
+    #[error(transparent)]
+    Store(#[from] cert_store::StoreError),
+    #[error(transparent)]
+    Csr(#[from] csr::CsrError),
+    #[error("failed to build the API client: {0}")]
+    Client(#[source] client::ClientError),
+    #[error("failed to listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to set up TLS for the kubelet port: {0}")]
+    Tls(String),
+}
+
+/// Pre-bound listeners (tests bind port 0); `None` binds the configured address when needed.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// The localhost healthz port.
+    pub healthz: Option<std::net::TcpListener>,
+    /// The kubelet port (`--address:--port`).
+    pub server: Option<std::net::TcpListener>,
+}
+
+/// Runs the agent until `shutdown` resolves, binding the configured ports.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), AgentError> {
+    run_with_listeners(config, Listeners::default(), shutdown).await
+}
+
+/// Runs the agent until `shutdown` resolves. Errors are start-up failures (bad files, a
+/// denied or failed bootstrap CSR); once running, every failure is retried.
+pub async fn run_with_listeners(
+    config: Config,
+    listeners: Listeners,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    let (stop, stopped) = watch::channel(false);
+    let state = Arc::new(AgentState::default());
+    let mut tasks = tokio::task::JoinSet::new();
+    tokio::pin!(shutdown);
+
+    if config.healthz_port != 0 || listeners.healthz.is_some() {
+        let address = SocketAddr::from(([127, 0, 0, 1], config.healthz_port));
+        let listener = bind(listeners.healthz, address).await?;
+        tracing::info!(address = %listener.local_addr().map_or(address, |a| a), "serving healthz");
+        tasks.spawn(http::serve_plain(
+            listener,
+            Endpoints::Healthz,
+            state.clone(),
+            stopped.clone(),
+        ));
+    }
+
+    let client_store = CertStore::new(&config.cert_dir, CLIENT_PREFIX);
+    let credentials = tokio::select! {
+        result = bootstrap::client_credentials(
+            &config.kubeconfig,
+            config.bootstrap_kubeconfig.as_deref(),
+            &client_store,
+            &config.node_name,
+        ) => result?,
+        () = &mut shutdown => {
+            let _ = stop.send(true);
+            return Ok(());
+        }
+    };
+    state.set_client_cert(lifetime(&credentials.certificate));
+    let client = Client::from_kubeconfig(&credentials.config, &bootstrap::user_agent())
+        .map_err(AgentError::Client)?;
+
+    let identity = NodeIdentity {
+        name: config.node_name.clone(),
+        ips: config.node_ips.clone(),
+        labels: config.node_labels.clone(),
+        port: config.port,
+    };
+    tasks.spawn(node::run(
+        client.clone(),
+        identity,
+        config.lease_renew_interval,
+        state.clone(),
+        stopped.clone(),
+    ));
+
+    if config.rotate_certificates {
+        let fallback_client = match &credentials.bootstrap {
+            Some(bootstrap) => Some(
+                Client::from_kubeconfig(bootstrap, &bootstrap::user_agent())
+                    .map_err(AgentError::Client)?,
+            ),
+            None => None,
+        };
+        let (current, _) = watch::channel(Some(Arc::new(credentials.certificate.clone())));
+        let manager = CertManager {
+            role: Role::Client,
+            store: client_store,
+            template: Template::kubelet_client(&config.node_name),
+            client: client.clone(),
+            fallback_client,
+            deadline_scale: config.rotation_deadline_scale,
+            state: state.clone(),
+            current,
+        };
+        tasks.spawn(manager.run(stopped.clone()));
+    }
+
+    start_kubelet_port(
+        &config,
+        listeners.server,
+        client,
+        &state,
+        &stopped,
+        &mut tasks,
+    )
+    .await?;
+
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tasks.abort_all();
+    }
+    Ok(())
+}
+
+fn lifetime(keyed: &KeyedCertificate) -> Lifetime {
+    Lifetime {
+        not_before: keyed.leaf().not_before(),
+        not_after: keyed.not_after(),
+    }
+}
+
+async fn bind(
+    given: Option<std::net::TcpListener>,
+    address: SocketAddr,
+) -> Result<TcpListener, AgentError> {
+    let listen_error = |source| AgentError::Listen { address, source };
+    match given {
+        Some(listener) => {
+            listener.set_nonblocking(true).map_err(listen_error)?;
+            TcpListener::from_std(listener).map_err(listen_error)
+        }
+        None => TcpListener::bind(address).await.map_err(listen_error),
+    }
+}
+
+/// The kubelet port: self-signed at once, or (with `--rotate-server-certificates`) only
+/// once a serving certificate has been issued.
+async fn start_kubelet_port(
+    config: &Config,
+    given: Option<std::net::TcpListener>,
+    client: Client,
+    state: &Arc<AgentState>,
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut tokio::task::JoinSet<()>,
+) -> Result<(), AgentError> {
+    let address = SocketAddr::new(config.address, config.port);
+    let current = Arc::new(CurrentCert::default());
+    let tls = serving::server_config(current.clone()).map_err(AgentError::Tls)?;
+    if !config.rotate_server_certificates {
+        let keyed =
+            self_signed::load_or_create(&config.cert_dir, &config.node_name, &config.node_ips)?;
+        current.set(Arc::new(
+            serving::certified_key(&keyed).map_err(AgentError::Tls)?,
+        ));
+        state.set_server_cert(lifetime(&keyed));
+        let listener = bind(given, address).await?;
+        tracing::info!(address = %address, "serving the kubelet port with a self-signed certificate");
+        tasks.spawn(serving::serve_tls(
+            listener,
+            tls,
+            state.clone(),
+            stopped.clone(),
+        ));
+        return Ok(());
+    }
+
+    let store = CertStore::new(&config.cert_dir, SERVER_PREFIX);
+    let existing = match store.load_current() {
+        Ok(existing) => existing.filter(|c| !c.is_expired(std::time::SystemTime::now())),
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring the unusable serving certificate; requesting a new one");
+            None
+        }
+    };
+    if let Some(keyed) = &existing {
+        state.set_server_cert(lifetime(keyed));
+    }
+    let (current_tx, current_rx) = watch::channel(existing.map(Arc::new));
+    let mut sans = pki::SubjectAltNames {
+        dns: Vec::new(),
+        ips: config.node_ips.clone(),
+    };
+    match config.node_name.parse::<std::net::IpAddr>() {
+        Ok(ip) if !sans.ips.contains(&ip) => sans.ips.push(ip),
+        Ok(_) => {}
+        Err(_) => sans.dns.push(config.node_name.clone()),
+    }
+    let manager = CertManager {
+        role: Role::Serving,
+        store,
+        template: Template::kubelet_serving(&config.node_name, sans),
+        client,
+        fallback_client: None,
+        deadline_scale: config.rotation_deadline_scale,
+        state: state.clone(),
+        current: current_tx,
+    };
+    tasks.spawn(manager.run(stopped.clone()));
+    tasks.spawn(serving::follow(
+        current_rx.clone(),
+        current.clone(),
+        stopped.clone(),
+    ));
+
+    // Serve nothing until a certificate exists: bind only then.
+    let state = state.clone();
+    let stopped = stopped.clone();
+    tasks.spawn(async move {
+        let mut certificates = current_rx;
+        let mut stop = stopped.clone();
+        loop {
+            let issued = certificates.borrow_and_update().clone();
+            if let Some(keyed) = issued {
+                // Set here too, so the first handshake cannot beat `follow` to it.
+                match serving::certified_key(&keyed) {
+                    Ok(key) => current.set(Arc::new(key)),
+                    Err(e) => tracing::error!(error = %e, "cannot use the serving certificate"),
+                }
+                break;
+            }
+            tracing::info!(address = %address, "the kubelet port stays closed until a serving certificate is issued");
+            tokio::select! {
+                changed = certificates.changed() => if changed.is_err() { return },
+                _ = stop.changed() => return,
+            }
+        }
+        match bind(given, address).await {
+            Ok(listener) => {
+                tracing::info!(address = %address, "serving the kubelet port with the issued serving certificate");
+                serving::serve_tls(listener, tls, state, stopped).await;
+            }
+            Err(e) => tracing::error!(error = %e, "cannot serve the kubelet port"),
+        }
+    });
+    Ok(())
+}

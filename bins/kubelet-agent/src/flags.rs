@@ -1,0 +1,319 @@
+//! Command-line flags, named as the kubelet names them, and their validation into a
+//! [`Config`]: every bad value is a start-up error of one line.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// The raw flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kubelet-agent",
+    version,
+    about = "Kubelet-compatible node agent: TLS bootstrap, certificate rotation, node heartbeats"
+)]
+pub struct Args {
+    /// Path to a kubeconfig file specifying how to connect to the API server. Written after
+    /// bootstrapping when --bootstrap-kubeconfig is used.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+
+    /// Path to a kubeconfig file used to get a client certificate for the kubelet when
+    /// --kubeconfig does not exist or holds no valid certificate.
+    #[arg(long, value_name = "FILE")]
+    pub bootstrap_kubeconfig: Option<PathBuf>,
+
+    /// The directory where the TLS certs are located.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/kubelet/pki")]
+    pub cert_dir: PathBuf,
+
+    /// Auto rotate the kubelet client certificates by requesting new certificates from the
+    /// API server as the current one approaches expiration.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true",
+          value_parser = parse_go_bool, action = ArgAction::Set)]
+    pub rotate_certificates: bool,
+
+    /// Request a serving certificate (signer kubernetes.io/kubelet-serving) from the API
+    /// server and rotate it; without it a self-signed kubelet.crt is served.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = parse_go_bool, action = ArgAction::Set)]
+    pub rotate_server_certificates: bool,
+
+    /// If non-empty, use this string as identification instead of the actual hostname.
+    #[arg(long, value_name = "NAME")]
+    pub hostname_override: Option<String>,
+
+    /// Comma-separated IP addresses of the node (InternalIP addresses and serving SANs).
+    #[arg(long, value_name = "IPS")]
+    pub node_ip: Option<String>,
+
+    /// The IP address for the kubelet to serve on.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub address: IpAddr,
+
+    /// The port for the kubelet to serve on.
+    #[arg(long, value_name = "PORT", default_value_t = 10250)]
+    pub port: u16,
+
+    /// The port of the localhost healthz endpoint (plain HTTP on 127.0.0.1; 0 disables).
+    #[arg(long, value_name = "PORT", default_value_t = 10248)]
+    pub healthz_port: u16,
+
+    /// Labels to add when registering the node: comma list of key=value.
+    #[arg(long, value_name = "LABELS")]
+    pub node_labels: Option<String>,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Log level verbosity, as klog's -v (0-1 info, 2-4 debug, 5+ trace).
+    #[arg(short = 'v', long = "v", value_name = "LEVEL", default_value_t = 0)]
+    pub verbosity: u8,
+
+    /// TEST ONLY: multiply the wait until each rotation deadline by this factor in (0, 1],
+    /// so tests see rotations within seconds.
+    #[arg(long, hide = true, value_name = "FACTOR", default_value_t = 1.0)]
+    pub testing_rotation_deadline_scale: f64,
+
+    /// TEST ONLY: how often the node Lease is renewed (the kubelet: a quarter of the 40 s
+    /// lease duration).
+    #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 10.0)]
+    pub testing_lease_renew_seconds: f64,
+}
+
+/// `--log-format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Flags that parse but cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum FlagError {
+    #[error("invalid --node-ip {value:?}: not an IP address")]
+    NodeIp { value: String },
+    #[error("invalid --node-labels entry {entry:?}: expected key=value with a non-empty key")]
+    NodeLabel { entry: String },
+    #[error(
+        "invalid --hostname-override {value:?}: a node name must be a lower-case DNS subdomain"
+    )]
+    NodeName { value: String },
+    #[error("cannot determine the hostname ({reason}); set --hostname-override")]
+    Hostname { reason: String },
+    #[error("--testing-rotation-deadline-scale must be in (0, 1], got {value}")]
+    DeadlineScale { value: f64 },
+    #[error("--testing-lease-renew-seconds must be between 0.05 and 3600, got {value}")]
+    LeaseRenew { value: f64 },
+}
+
+/// What the agent runs with, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub kubeconfig: PathBuf,
+    pub bootstrap_kubeconfig: Option<PathBuf>,
+    pub cert_dir: PathBuf,
+    pub rotate_certificates: bool,
+    pub rotate_server_certificates: bool,
+    /// The node name: `system:node:<name>`, the Node object and the Lease.
+    pub node_name: String,
+    /// InternalIP addresses, in flag order.
+    pub node_ips: Vec<IpAddr>,
+    pub address: IpAddr,
+    pub port: u16,
+    /// 0 disables the localhost healthz endpoint.
+    pub healthz_port: u16,
+    /// From --node-labels; the well-known labels are added at registration.
+    pub node_labels: BTreeMap<String, String>,
+    pub rotation_deadline_scale: f64,
+    pub lease_renew_interval: Duration,
+}
+
+impl Args {
+    /// Validates the flags; the hostname is read from the system unless overridden.
+    pub fn to_config(&self) -> Result<Config, FlagError> {
+        let node_name = match &self.hostname_override {
+            Some(name) => node_name_from(name)?,
+            None => node_name_from(&system_hostname()?)?,
+        };
+        let scale = self.testing_rotation_deadline_scale;
+        if !(scale > 0.0 && scale <= 1.0) {
+            return Err(FlagError::DeadlineScale { value: scale });
+        }
+        let renew = self.testing_lease_renew_seconds;
+        if !(0.05..=3600.0).contains(&renew) {
+            return Err(FlagError::LeaseRenew { value: renew });
+        }
+        Ok(Config {
+            kubeconfig: self.kubeconfig.clone(),
+            bootstrap_kubeconfig: self.bootstrap_kubeconfig.clone(),
+            cert_dir: self.cert_dir.clone(),
+            rotate_certificates: self.rotate_certificates,
+            rotate_server_certificates: self.rotate_server_certificates,
+            node_name,
+            node_ips: parse_node_ips(self.node_ip.as_deref().unwrap_or(""))?,
+            address: self.address,
+            port: self.port,
+            healthz_port: self.healthz_port,
+            node_labels: parse_node_labels(self.node_labels.as_deref().unwrap_or(""))?,
+            rotation_deadline_scale: scale,
+            lease_renew_interval: Duration::from_secs_f64(renew),
+        })
+    }
+}
+
+/// The kubelet lower-cases and trims the name; it must then be a DNS subdomain.
+fn node_name_from(raw: &str) -> Result<String, FlagError> {
+    let name = raw.trim().to_ascii_lowercase();
+    let label_ok = |label: &str| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+        return Err(FlagError::NodeName {
+            value: raw.to_owned(),
+        });
+    }
+    Ok(name)
+}
+
+fn system_hostname() -> Result<String, FlagError> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .map_err(|e| FlagError::Hostname {
+            reason: e.to_string(),
+        })
+}
+
+fn parse_node_ips(text: &str) -> Result<Vec<IpAddr>, FlagError> {
+    let mut ips = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let ip: IpAddr = part.parse().map_err(|_| FlagError::NodeIp {
+            value: part.to_owned(),
+        })?;
+        if !ips.contains(&ip) {
+            ips.push(ip);
+        }
+    }
+    Ok(ips)
+}
+
+fn parse_node_labels(text: &str) -> Result<BTreeMap<String, String>, FlagError> {
+    let mut labels = BTreeMap::new();
+    for entry in text.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || FlagError::NodeLabel {
+            entry: entry.to_owned(),
+        };
+        let (key, value) = entry.split_once('=').ok_or_else(bad)?;
+        let (key, value) = (key.trim(), value.trim());
+        if key.is_empty()
+            || key.contains(char::is_whitespace)
+            || value.contains(char::is_whitespace)
+        {
+            return Err(bad());
+        }
+        labels.insert(key.to_owned(), value.to_owned());
+    }
+    Ok(labels)
+}
+
+/// Go's `strconv.ParseBool`, which the kubelet's boolean flags use.
+pub fn parse_go_bool(text: &str) -> Result<bool, String> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err(format!("invalid boolean value {text:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, String> {
+        let mut all = vec!["kubelet-agent", "--kubeconfig=/k"];
+        if !args.iter().any(|a| a.starts_with("--hostname-override")) {
+            all.push("--hostname-override=Node-1");
+        }
+        all.extend_from_slice(args);
+        let args = Args::try_parse_from(all).map_err(|e| e.to_string())?;
+        args.to_config().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_the_kubelet_defaults() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.node_name, "node-1");
+        assert_eq!(config.cert_dir, PathBuf::from("/var/lib/kubelet/pki"));
+        assert!(config.rotate_certificates);
+        assert!(!config.rotate_server_certificates);
+        assert_eq!(config.port, 10250);
+        assert_eq!(config.healthz_port, 10248);
+        assert_eq!(config.address.to_string(), "0.0.0.0");
+        assert_eq!(config.lease_renew_interval, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn lists_and_booleans_parse() {
+        let config = parse(&[
+            "--node-ip=10.0.0.1, fd00::1,10.0.0.1",
+            "--node-labels=a=1,example.com/role=",
+            "--rotate-certificates=false",
+            "--rotate-server-certificates",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.node_ips,
+            vec![
+                "10.0.0.1".parse::<IpAddr>().unwrap(),
+                "fd00::1".parse().unwrap()
+            ]
+        );
+        assert_eq!(config.node_labels["a"], "1");
+        assert_eq!(config.node_labels["example.com/role"], "");
+        assert!(!config.rotate_certificates);
+        assert!(config.rotate_server_certificates);
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        assert_eq!(
+            parse(&["--node-ip=10.0.0.300"]).unwrap_err(),
+            r#"invalid --node-ip "10.0.0.300": not an IP address"#
+        );
+        assert!(
+            parse(&["--node-labels=novalue"])
+                .unwrap_err()
+                .contains("--node-labels")
+        );
+        assert!(
+            parse(&["--node-labels==x"])
+                .unwrap_err()
+                .contains("--node-labels")
+        );
+        assert!(
+            parse(&["--hostname-override=bad_name"])
+                .unwrap_err()
+                .contains("--hostname-override")
+        );
+        assert!(parse(&["--port=70000"]).unwrap_err().contains("--port"));
+        assert!(
+            parse(&["--testing-rotation-deadline-scale=0"])
+                .unwrap_err()
+                .contains("(0, 1]")
+        );
+        assert!(parse(&["--rotate-certificates=maybe"]).is_err());
+    }
+}

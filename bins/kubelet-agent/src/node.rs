@@ -1,0 +1,411 @@
+//! The node's presence in the cluster: register the Node (create, or adopt an existing one),
+//! renew its Lease in `kube-node-lease`, and keep the Ready condition fresh through
+//! `nodes/status`. Every failure is retried with a capped backoff; nothing here is fatal.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use client::{Client, ClientError};
+use protocol::coordination::v1::{Lease, LeaseSpec};
+use protocol::core::v1::{
+    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeStatus,
+    NodeSystemInfo, Quantity,
+};
+use protocol::meta::{MicroTime, ObjectMeta, OwnerReference, Time};
+use tokio::sync::watch;
+
+use crate::backoff::Backoff;
+use crate::state::AgentState;
+
+/// The kubelet version we report (`nodeInfo.kubeletVersion`).
+pub const KUBELET_VERSION: &str = "v1.32.0-tlsboot";
+/// Namespace of node heartbeats.
+pub const LEASE_NAMESPACE: &str = "kube-node-lease";
+/// The kubelet's `nodeLeaseDurationSeconds`.
+pub const LEASE_DURATION_SECONDS: i32 = 40;
+/// How often the Ready heartbeat is written even when nothing changed.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(40);
+
+/// Who this node is.
+#[derive(Debug, Clone)]
+pub struct NodeIdentity {
+    pub name: String,
+    pub ips: Vec<IpAddr>,
+    pub labels: BTreeMap<String, String>,
+    pub port: u16,
+}
+
+impl NodeIdentity {
+    /// `--node-labels` plus the labels every kubelet sets.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        let mut labels = self.labels.clone();
+        labels.insert("kubernetes.io/hostname".into(), self.name.clone());
+        labels.insert("kubernetes.io/os".into(), "linux".into());
+        labels.insert("kubernetes.io/arch".into(), go_arch().into());
+        labels.insert("beta.kubernetes.io/os".into(), "linux".into());
+        labels.insert("beta.kubernetes.io/arch".into(), go_arch().into());
+        labels
+    }
+
+    /// InternalIP for each `--node-ip`, then Hostname.
+    pub fn addresses(&self) -> Vec<NodeAddress> {
+        let mut addresses: Vec<NodeAddress> = self
+            .ips
+            .iter()
+            .map(|ip| NodeAddress {
+                type_: "InternalIP".into(),
+                address: ip.to_string(),
+            })
+            .collect();
+        addresses.push(NodeAddress {
+            type_: "Hostname".into(),
+            address: self.name.clone(),
+        });
+        addresses
+    }
+
+    /// The status the agent reports; `previous` keeps the Ready transition time.
+    pub fn status(&self, previous: Option<&NodeStatus>) -> NodeStatus {
+        let now = Time::now();
+        let transition = previous
+            .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+            .filter(|c| c.status == "True")
+            .and_then(|c| c.last_transition_time)
+            .unwrap_or(now);
+        let capacity = capacity();
+        NodeStatus {
+            allocatable: capacity.clone(),
+            capacity,
+            conditions: vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                last_heartbeat_time: Some(now),
+                last_transition_time: Some(transition),
+                reason: "KubeletReady".into(),
+                message: "kubelet is posting ready status".into(),
+            }],
+            addresses: self.addresses(),
+            daemon_endpoints: Some(NodeDaemonEndpoints {
+                kubelet_endpoint: Some(DaemonEndpoint {
+                    port: i32::from(self.port),
+                }),
+            }),
+            node_info: Some(NodeSystemInfo {
+                machine_id: read_trimmed("/etc/machine-id"),
+                boot_id: read_trimmed("/proc/sys/kernel/random/boot_id"),
+                kernel_version: read_trimmed("/proc/sys/kernel/osrelease"),
+                os_image: os_image(),
+                kubelet_version: KUBELET_VERSION.into(),
+                operating_system: "linux".into(),
+                architecture: go_arch().into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    pub fn node(&self) -> Node {
+        let mut metadata = ObjectMeta::named(self.name.clone());
+        metadata.labels = self.labels();
+        Node {
+            metadata,
+            status: self.status(None),
+            ..Default::default()
+        }
+    }
+}
+
+/// Registers the node, then renews the Lease and the status until `shutdown` turns true.
+pub async fn run(
+    client: Client,
+    identity: NodeIdentity,
+    renew_interval: Duration,
+    state: Arc<AgentState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut heartbeat = Heartbeat {
+        client,
+        identity,
+        state,
+        lease: None,
+        node_uid: None,
+        last_status: None,
+    };
+    let mut backoff = Backoff::heartbeat();
+    loop {
+        match heartbeat.register().await {
+            Ok(()) => break,
+            Err(e) => {
+                heartbeat.failed("register the node", &e);
+                if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+    let mut next_status = tokio::time::Instant::now() + STATUS_INTERVAL;
+    loop {
+        let delay = match heartbeat.renew_lease().await {
+            Ok(()) => {
+                backoff.reset();
+                renew_interval
+            }
+            Err(e) => {
+                heartbeat.failed("renew the node lease", &e);
+                backoff.next_delay().min(renew_interval)
+            }
+        };
+        if tokio::time::Instant::now() >= next_status {
+            match heartbeat.update_status().await {
+                Ok(()) => next_status = tokio::time::Instant::now() + STATUS_INTERVAL,
+                Err(e) => heartbeat.failed("update the node status", &e),
+            }
+        }
+        if sleep_or_shutdown(delay, &mut shutdown).await {
+            return;
+        }
+    }
+}
+
+/// True when shutdown was requested.
+pub async fn sleep_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    if *shutdown.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(delay) => false,
+        _ = shutdown.changed() => true,
+    }
+}
+
+struct Heartbeat {
+    client: Client,
+    identity: NodeIdentity,
+    state: Arc<AgentState>,
+    /// The last Lease we wrote (its resourceVersion makes the next update a compare-and-swap).
+    lease: Option<Lease>,
+    node_uid: Option<String>,
+    last_status: Option<NodeStatus>,
+}
+
+impl Heartbeat {
+    fn failed(&self, what: &str, error: &ClientError) {
+        self.state.heartbeat_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(node = %self.identity.name, error = %error, "failed to {what}; retrying");
+    }
+
+    /// Create the Node, or take over the existing one (labels merged) and report status.
+    async fn register(&mut self) -> Result<(), ClientError> {
+        let wanted = self.identity.node();
+        let node = match self.client.create::<Node>(None, &wanted).await {
+            Ok(node) => {
+                tracing::info!(node = %self.identity.name, "successfully registered node");
+                node
+            }
+            Err(e) if e.is_already_exists() => {
+                let mut existing = self.client.get::<Node>(None, &self.identity.name).await?;
+                let missing_labels = wanted
+                    .metadata
+                    .labels
+                    .iter()
+                    .any(|(k, v)| existing.metadata.labels.get(k) != Some(v));
+                if missing_labels {
+                    existing
+                        .metadata
+                        .labels
+                        .extend(wanted.metadata.labels.clone());
+                    existing = self.client.update::<Node>(None, &existing).await?;
+                }
+                tracing::info!(node = %self.identity.name, "node already registered; taking it over");
+                existing
+            }
+            Err(e) => return Err(e),
+        };
+        self.node_uid = Some(node.metadata.uid.clone());
+        self.last_status = Some(node.status.clone());
+        self.update_status().await
+    }
+
+    async fn update_status(&mut self) -> Result<(), ClientError> {
+        let mut node = self.client.get::<Node>(None, &self.identity.name).await?;
+        node.status = self.identity.status(Some(&node.status));
+        let updated = self
+            .client
+            .update_subresource::<Node>(None, &self.identity.name, "status", &node)
+            .await?;
+        self.node_uid = Some(updated.metadata.uid.clone());
+        self.last_status = Some(updated.status);
+        Ok(())
+    }
+
+    async fn renew_lease(&mut self) -> Result<(), ClientError> {
+        let name = self.identity.name.clone();
+        let now = MicroTime::now();
+        let lease = match self.lease.take() {
+            Some(lease) => lease,
+            None => match self.client.get::<Lease>(Some(LEASE_NAMESPACE), &name).await {
+                Ok(lease) => lease,
+                Err(e) if e.is_not_found() => {
+                    let created = self
+                        .client
+                        .create::<Lease>(Some(LEASE_NAMESPACE), &self.new_lease(now))
+                        .await?;
+                    self.lease = Some(created);
+                    self.state.lease_renewals.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        let mut renewed = lease;
+        renewed.spec.holder_identity = Some(name.clone());
+        renewed.spec.lease_duration_seconds = Some(LEASE_DURATION_SECONDS);
+        renewed.spec.renew_time = Some(now);
+        match self
+            .client
+            .update::<Lease>(Some(LEASE_NAMESPACE), &renewed)
+            .await
+        {
+            Ok(lease) => {
+                self.lease = Some(lease);
+                self.state.lease_renewals.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            // Someone else wrote it (or it was recreated): fetch it again next time.
+            Err(e) => Err(e),
+        }
+    }
+
+    fn new_lease(&self, now: MicroTime) -> Lease {
+        let mut metadata = ObjectMeta::namespaced(LEASE_NAMESPACE, self.identity.name.clone());
+        if let Some(uid) = &self.node_uid {
+            metadata.owner_references = vec![OwnerReference {
+                api_version: "v1".into(),
+                kind: "Node".into(),
+                name: self.identity.name.clone(),
+                uid: uid.clone(),
+                ..Default::default()
+            }];
+        }
+        Lease {
+            metadata,
+            spec: LeaseSpec {
+                holder_identity: Some(self.identity.name.clone()),
+                lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+                renew_time: Some(now),
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// `runtime.GOARCH` spelling of the build target.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
+fn read_trimmed(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// `PRETTY_NAME` of `/etc/os-release`, as the kubelet reports it.
+fn os_image() -> String {
+    let text = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    text.lines()
+        .find_map(|line| line.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| "Linux".to_owned())
+}
+
+/// CPUs, memory and the kubelet's default pod capacity.
+fn capacity() -> BTreeMap<String, Quantity> {
+    let mut capacity = BTreeMap::new();
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    capacity.insert("cpu".to_owned(), Quantity::from(cpus.to_string().as_str()));
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    if let Some(kib) = meminfo.lines().find_map(|l| {
+        l.strip_prefix("MemTotal:")
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .map(|v| v.trim().to_owned())
+    }) {
+        capacity.insert(
+            "memory".to_owned(),
+            Quantity::from(format!("{kib}Ki").as_str()),
+        );
+    }
+    capacity.insert("pods".to_owned(), Quantity::from("110"));
+    capacity
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> NodeIdentity {
+        NodeIdentity {
+            name: "worker-1".into(),
+            ips: vec!["10.0.0.7".parse().unwrap()],
+            labels: BTreeMap::from([("role".to_owned(), "edge".to_owned())]),
+            port: 10250,
+        }
+    }
+
+    #[test]
+    fn node_carries_labels_addresses_version_and_ready() {
+        let node = identity().node();
+        assert_eq!(node.metadata.name, "worker-1");
+        let labels = &node.metadata.labels;
+        assert_eq!(labels["role"], "edge");
+        assert_eq!(labels["kubernetes.io/hostname"], "worker-1");
+        assert_eq!(labels["kubernetes.io/os"], "linux");
+        assert!(!labels["kubernetes.io/arch"].is_empty());
+        let addresses: Vec<(String, String)> = node
+            .status
+            .addresses
+            .iter()
+            .map(|a| (a.type_.clone(), a.address.clone()))
+            .collect();
+        assert_eq!(
+            addresses,
+            [
+                ("InternalIP".to_owned(), "10.0.0.7".to_owned()),
+                ("Hostname".to_owned(), "worker-1".to_owned())
+            ]
+        );
+        let ready = node.condition("Ready").unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "KubeletReady")
+        );
+        assert_eq!(
+            node.status.node_info.as_ref().unwrap().kubelet_version,
+            "v1.32.0-tlsboot"
+        );
+        let json = serde_json::to_value(&node).unwrap();
+        assert_eq!(
+            json["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"],
+            10250
+        );
+    }
+
+    #[test]
+    fn ready_transition_time_survives_heartbeats() {
+        let id = identity();
+        let mut first = id.status(None);
+        let earlier = Time::parse("2024-05-01T10:00:00Z").unwrap();
+        first.conditions[0].last_transition_time = Some(earlier);
+        let next = id.status(Some(&first));
+        assert_eq!(next.conditions[0].last_transition_time, Some(earlier));
+    }
+}

@@ -1,0 +1,117 @@
+//! The kubelet port over TLS. The serving certificate is looked up per handshake through a
+//! `ResolvesServerCert` that always hands out the newest one, so a rotated certificate is
+//! used by the next connection without a restart.
+
+use std::sync::{Arc, RwLock};
+
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::cert_manager::CertificateWatch;
+use crate::cert_store::KeyedCertificate;
+use crate::http::{Endpoints, serve_connection};
+use crate::state::AgentState;
+
+/// The certificate currently served.
+#[derive(Debug, Default)]
+pub struct CurrentCert {
+    key: RwLock<Option<Arc<CertifiedKey>>>,
+}
+
+impl CurrentCert {
+    pub fn set(&self, key: Arc<CertifiedKey>) {
+        *self
+            .key
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(key);
+    }
+}
+
+impl ResolvesServerCert for CurrentCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.key
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// rustls' form of a certificate chain and key.
+pub fn certified_key(keyed: &KeyedCertificate) -> Result<CertifiedKey, String> {
+    let chain = CertificateDer::pem_slice_iter(keyed.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("certificate PEM: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(keyed.key_pem.as_bytes())
+        .map_err(|e| format!("key PEM: {e}"))?;
+    let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| format!("key: {e}"))?;
+    Ok(CertifiedKey::new(chain, signing_key))
+}
+
+/// A TLS server config resolving through `current` (HTTP/2 and HTTP/1.1 by ALPN).
+pub fn server_config(current: Arc<CurrentCert>) -> Result<Arc<rustls::ServerConfig>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_cert_resolver(current);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Keeps `current` in step with the manager's published certificate.
+pub async fn follow(
+    mut certificates: CertificateWatch,
+    current: Arc<CurrentCert>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let latest = certificates.borrow_and_update().clone();
+        if let Some(keyed) = latest {
+            match certified_key(&keyed) {
+                Ok(key) => current.set(Arc::new(key)),
+                Err(e) => tracing::error!(error = %e, "cannot use the new serving certificate"),
+            }
+        }
+        tokio::select! {
+            changed = certificates.changed() => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Accepts TLS connections until shutdown.
+pub async fn serve_tls(
+    listener: TcpListener,
+    config: Arc<rustls::ServerConfig>,
+    state: Arc<AgentState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let acceptor = acceptor.clone();
+                    let state = state.clone();
+                    tokio::spawn(async move {
+                        match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
+                            Ok(Ok(tls)) => serve_connection(tls, Endpoints::Kubelet, state).await,
+                            Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                            Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}

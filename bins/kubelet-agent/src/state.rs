@@ -1,0 +1,193 @@
+//! What the agent's endpoints report: certificate lifetimes and error counters, shared by
+//! the tasks that change them and the HTTP handlers that read them.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+/// Validity window of one certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    pub not_before: SystemTime,
+    pub not_after: SystemTime,
+}
+
+#[derive(Debug, Default)]
+pub struct AgentState {
+    client_cert: Mutex<Option<Lifetime>>,
+    server_cert: Mutex<Option<Lifetime>>,
+    /// Failed attempts to renew the client certificate (upstream
+    /// `kubelet_certificate_manager_client_expiration_renew_errors`).
+    pub client_renew_errors: AtomicU64,
+    /// Failed attempts to renew the serving certificate (`kubelet_server_expiration_renew_errors`).
+    pub server_renew_errors: AtomicU64,
+    /// Node status and Lease calls that failed.
+    pub heartbeat_errors: AtomicU64,
+    /// Node Lease renewals that succeeded.
+    pub lease_renewals: AtomicU64,
+    /// Client certificates installed without a restart.
+    pub client_rotations: AtomicU64,
+    /// Serving certificates installed.
+    pub server_rotations: AtomicU64,
+}
+
+impl AgentState {
+    pub fn set_client_cert(&self, lifetime: Lifetime) {
+        *lock(&self.client_cert) = Some(lifetime);
+    }
+
+    pub fn set_server_cert(&self, lifetime: Lifetime) {
+        *lock(&self.server_cert) = Some(lifetime);
+    }
+
+    pub fn client_cert(&self) -> Option<Lifetime> {
+        *lock(&self.client_cert)
+    }
+
+    pub fn server_cert(&self) -> Option<Lifetime> {
+        *lock(&self.server_cert)
+    }
+
+    /// `Err(reason)` when the agent has no usable client certificate.
+    pub fn health(&self, now: SystemTime) -> Result<(), String> {
+        match self.client_cert() {
+            None => Err("no client certificate yet".to_owned()),
+            Some(cert) if cert.not_after <= now => Err(format!(
+                "the client certificate expired at {}",
+                protocol::meta::Time::from_system_time(cert.not_after)
+                    .0
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default()
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Prometheus text exposition of the certificate gauges and counters.
+    pub fn render_metrics(&self, now: SystemTime) -> String {
+        let mut out = String::new();
+        let unix = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0)
+        };
+        let ttl = |t: SystemTime| match t.duration_since(now) {
+            Ok(d) => d.as_secs_f64(),
+            Err(e) => -e.duration().as_secs_f64(),
+        };
+        let mut gauge = |name: &str, help: &str, value: Option<f64>| {
+            if let Some(value) = value {
+                out.push_str(&format!(
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+                ));
+            }
+        };
+        let client = self.client_cert();
+        let server = self.server_cert();
+        gauge(
+            "kubelet_certificate_manager_client_ttl_seconds",
+            "Gauge of the TTL (time-to-live) of the Kubelet's client certificate. The value is in seconds until certificate expiry (negative if already expired).",
+            client.map(|c| ttl(c.not_after)),
+        );
+        gauge(
+            "kubelet_certificate_manager_client_expiration_seconds",
+            "Gauge of the lifetime of a certificate. The value is the date the certificate will expire in seconds since January 1, 1970 UTC.",
+            client.map(|c| unix(c.not_after)),
+        );
+        gauge(
+            "kubelet_certificate_manager_server_ttl_seconds",
+            "Gauge of the shortest TTL (time-to-live) of the Kubelet's serving certificate. The value is in seconds until certificate expiry (negative if already expired).",
+            server.map(|c| ttl(c.not_after)),
+        );
+        gauge(
+            "kubelet_certificate_manager_server_expiration_seconds",
+            "Gauge of the serving certificate's expiry in seconds since January 1, 1970 UTC.",
+            server.map(|c| unix(c.not_after)),
+        );
+        let counters = [
+            (
+                "kubelet_certificate_manager_client_expiration_renew_errors",
+                "Counter of certificate renewal errors.",
+                &self.client_renew_errors,
+            ),
+            (
+                "kubelet_server_expiration_renew_errors",
+                "Counter of certificate renewal errors.",
+                &self.server_renew_errors,
+            ),
+            (
+                "kubelet_agent_certificate_rotations_total",
+                "Client certificates installed without a restart.",
+                &self.client_rotations,
+            ),
+            (
+                "kubelet_agent_serving_certificate_rotations_total",
+                "Serving certificates installed.",
+                &self.server_rotations,
+            ),
+            (
+                "kubelet_agent_heartbeat_errors_total",
+                "Node status and Lease requests that failed.",
+                &self.heartbeat_errors,
+            ),
+            (
+                "kubelet_agent_lease_renewals_total",
+                "Node Lease renewals that succeeded.",
+                &self.lease_renewals,
+            ),
+        ];
+        for (name, help, counter) in counters {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                counter.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock leaves plain data behind: keep using it.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn health_fails_without_or_with_an_expired_certificate() {
+        let state = AgentState::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_557_600);
+        assert_eq!(state.health(now).unwrap_err(), "no client certificate yet");
+        state.set_client_cert(Lifetime {
+            not_before: now - Duration::from_secs(60),
+            not_after: now + Duration::from_secs(60),
+        });
+        assert!(state.health(now).is_ok());
+        assert_eq!(
+            state.health(now + Duration::from_secs(61)).unwrap_err(),
+            "the client certificate expired at 2024-05-01T10:01:00Z"
+        );
+    }
+
+    #[test]
+    fn metrics_show_gauges_only_for_known_certificates() {
+        let state = AgentState::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let text = state.render_metrics(now);
+        assert!(!text.contains("client_ttl_seconds"));
+        assert!(text.contains("kubelet_server_expiration_renew_errors 0\n"));
+        state.set_client_cert(Lifetime {
+            not_before: now,
+            not_after: now + Duration::from_secs(30),
+        });
+        let text = state.render_metrics(now);
+        assert!(text.contains("kubelet_certificate_manager_client_ttl_seconds 30\n"));
+        assert!(text.contains("kubelet_certificate_manager_client_expiration_seconds 1030\n"));
+        assert!(text.contains("# TYPE kubelet_certificate_manager_client_ttl_seconds gauge\n"));
+    }
+}
