@@ -1,2 +1,31 @@
-//! controller-manager
+//! controller-manager: kube-controller-manager's certificate controllers over the real API.
+//!
+//! * `csrapproving` ([`approver`]) approves kubelet client CSRs a SubjectAccessReview allows;
+//! * `csrsigning` ([`signer`]) signs approved CSRs with the cluster CA (reloaded from disk);
+//! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention.
+//!
+//! They are driven by one CSR watch ([`informer`]) through bounded, deduplicating work queues
+//! with per-item backoff ([`queue`]), and run only while this process holds the leader Lease
+//! ([`leader`]). [`run`] is the whole program over an injected health/metrics listener and
+//! shutdown future, so tests run it in-process.
+
+pub mod approver;
+pub mod ca_provider;
+pub mod cleaner;
+pub mod controllers;
+pub mod csr;
+pub mod duration;
+pub mod flags;
+pub mod informer;
+pub mod leader;
+pub mod metrics;
+pub mod queue;
+mod run;
+pub mod serving;
+pub mod signer;
+pub mod worker;
+
+pub use flags::{Args, Config, ConfigError, LogFormat};
+pub use run::{RunError, USER_AGENT, run};
+
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

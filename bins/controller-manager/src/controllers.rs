@@ -1,0 +1,162 @@
+//! `--controllers`: which controllers run, with kube-controller-manager's rules (`*` for the
+//! default set, `name` to enable, `-name` to disable, first match wins).
+
+/// The controllers this program implements.
+pub const CSR_APPROVING: &str = "csrapproving";
+pub const CSR_SIGNING: &str = "csrsigning";
+pub const CSR_CLEANER: &str = "csrcleaner";
+const IMPLEMENTED: [&str; 3] = [CSR_APPROVING, CSR_SIGNING, CSR_CLEANER];
+
+/// kube-controller-manager's other controller names: accepted (kubeadm passes
+/// `--controllers=*,bootstrapsigner,tokencleaner`) and reported as not run here.
+const UPSTREAM_ONLY: &[&str] = &[
+    "attachdetach",
+    "bootstrapsigner",
+    "cloud-node-lifecycle",
+    "clusterrole-aggregation",
+    "cronjob",
+    "daemonset",
+    "deployment",
+    "disruption",
+    "endpoint",
+    "endpointslice",
+    "endpointslicemirroring",
+    "ephemeral-volume",
+    "garbagecollector",
+    "horizontalpodautoscaling",
+    "job",
+    "legacy-serviceaccount-token-cleaner",
+    "namespace",
+    "nodeipam",
+    "nodelifecycle",
+    "persistentvolume-binder",
+    "persistentvolume-expander",
+    "podgc",
+    "pv-protection",
+    "pvc-protection",
+    "replicaset",
+    "replicationcontroller",
+    "resourcequota",
+    "root-ca-cert-publisher",
+    "route",
+    "service",
+    "serviceaccount",
+    "serviceaccount-token",
+    "statefulset",
+    "storage-version-gc",
+    "tokencleaner",
+    "ttl",
+    "ttl-after-finished",
+];
+
+/// A name in `--controllers` that is not a controller (upstream's words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not in the list of known controllers")]
+pub struct UnknownController(pub String);
+
+/// Which of our controllers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnabledControllers {
+    pub approving: bool,
+    pub signing: bool,
+    pub cleaner: bool,
+}
+
+impl EnabledControllers {
+    pub const ALL: EnabledControllers = EnabledControllers {
+        approving: true,
+        signing: true,
+        cleaner: true,
+    };
+
+    /// Reads the `--controllers` list; also returns the named upstream controllers that were
+    /// asked for explicitly but are not implemented here.
+    pub fn parse(list: &[String]) -> Result<(EnabledControllers, Vec<String>), UnknownController> {
+        let mut not_here = Vec::new();
+        for entry in list {
+            let name = entry.strip_prefix('-').unwrap_or(entry);
+            if entry == "*" || IMPLEMENTED.contains(&name) {
+                continue;
+            }
+            if UPSTREAM_ONLY.contains(&name) {
+                if !entry.starts_with('-') {
+                    not_here.push(name.to_string());
+                }
+                continue;
+            }
+            return Err(UnknownController(entry.clone()));
+        }
+        let enabled = |name: &str| is_enabled(name, list);
+        Ok((
+            EnabledControllers {
+                approving: enabled(CSR_APPROVING),
+                signing: enabled(CSR_SIGNING),
+                cleaner: enabled(CSR_CLEANER),
+            },
+            not_here,
+        ))
+    }
+}
+
+/// Upstream's `IsControllerEnabled` (none of our three is disabled by default).
+fn is_enabled(name: &str, list: &[String]) -> bool {
+    let mut star = false;
+    for entry in list {
+        if entry == name {
+            return true;
+        }
+        if entry.strip_prefix('-') == Some(name) {
+            return false;
+        }
+        if entry == "*" {
+            star = true;
+        }
+    }
+    star
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(list: &[&str]) -> Result<(EnabledControllers, Vec<String>), UnknownController> {
+        EnabledControllers::parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn star_enables_all_and_minus_disables_one() {
+        assert_eq!(parse(&["*"]).unwrap().0, EnabledControllers::ALL);
+        let (e, _) = parse(&["*", "-csrcleaner"]).unwrap();
+        assert_eq!(
+            e,
+            EnabledControllers {
+                approving: true,
+                signing: true,
+                cleaner: false
+            }
+        );
+        let (e, _) = parse(&["csrsigning"]).unwrap();
+        assert_eq!(
+            e,
+            EnabledControllers {
+                approving: false,
+                signing: true,
+                cleaner: false
+            }
+        );
+        // First match wins, as upstream.
+        assert!(parse(&["csrsigning", "-csrsigning"]).unwrap().0.signing);
+        assert!(!parse(&["-csrsigning", "*"]).unwrap().0.signing);
+    }
+
+    #[test]
+    fn upstream_names_are_accepted_and_reported_unknown_ones_refused() {
+        let (e, not_here) = parse(&["*", "bootstrapsigner", "tokencleaner", "-ttl"]).unwrap();
+        assert_eq!(e, EnabledControllers::ALL);
+        assert_eq!(not_here, ["bootstrapsigner", "tokencleaner"]);
+        assert_eq!(
+            parse(&["*", "csrfoo"]).unwrap_err().to_string(),
+            "\"csrfoo\" is not in the list of known controllers"
+        );
+    }
+}

@@ -1,0 +1,529 @@
+//! Command-line flags, named as kube-controller-manager names them, and their validation into a
+//! [`Config`]: files are read and parsed here, so every bad input is one start-up error.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+use crate::ca_provider::DynamicCa;
+use crate::controllers::{EnabledControllers, UnknownController};
+use crate::duration::{DurationError, parse_go_duration};
+use crate::leader::LeaderElectionConfig;
+use crate::serving::{ServingTls, ServingTlsError};
+
+/// The raw flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "controller-manager",
+    version,
+    about = "kube-controller-manager's certificate controllers (csrapproving, csrsigning, csrcleaner)"
+)]
+pub struct Args {
+    /// Path to kubeconfig file with authorization and master location information.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Filename containing a PEM-encoded X509 CA certificate used to issue cluster-scoped
+    /// certificates. If specified, no more specific --cluster-signing-* flag may be specified.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_cert_file: Option<PathBuf>,
+    /// Filename containing a PEM-encoded RSA or ECDSA private key used to sign cluster-scoped
+    /// certificates. If specified, no more specific --cluster-signing-* flag may be specified.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_key_file: Option<PathBuf>,
+
+    /// CA certificate for the kubernetes.io/kube-apiserver-client-kubelet signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_kubelet_client_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/kube-apiserver-client-kubelet signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_kubelet_client_key_file: Option<PathBuf>,
+    /// CA certificate for the kubernetes.io/kubelet-serving signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_kubelet_serving_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/kubelet-serving signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_kubelet_serving_key_file: Option<PathBuf>,
+    /// CA certificate for the kubernetes.io/kube-apiserver-client signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_kube_apiserver_client_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/kube-apiserver-client signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_kube_apiserver_client_key_file: Option<PathBuf>,
+    /// CA certificate for the kubernetes.io/legacy-unknown signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_legacy_unknown_cert_file: Option<PathBuf>,
+    /// CA key for the kubernetes.io/legacy-unknown signer.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_signing_legacy_unknown_key_file: Option<PathBuf>,
+
+    /// The max length of duration signed certificates will be given (Go duration syntax).
+    #[arg(long, value_name = "DURATION", default_value = "8760h0m0s")]
+    pub cluster_signing_duration: String,
+
+    /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
+    /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
+    #[arg(long, value_name = "NAMES", default_value = "*", value_delimiter = ',')]
+    pub controllers: Vec<String>,
+
+    /// Start a leader election client and gain leadership before executing the main loop.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true",
+          value_parser = parse_go_bool, action = ArgAction::Set)]
+    pub leader_elect: bool,
+    /// How long non-leader candidates wait after observing a leadership renewal before trying
+    /// to take over.
+    #[arg(long, value_name = "DURATION", default_value = "15s")]
+    pub leader_elect_lease_duration: String,
+    /// How long the acting leader keeps retrying to renew before it stops leading.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub leader_elect_renew_deadline: String,
+    /// How long clients wait between attempts to acquire and renew leadership.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub leader_elect_retry_period: String,
+    /// The name of the Lease used for leader election.
+    #[arg(long, value_name = "NAME", default_value = "kube-controller-manager")]
+    pub leader_elect_resource_name: String,
+    /// The namespace of the Lease used for leader election.
+    #[arg(long, value_name = "NAMESPACE", default_value = "kube-system")]
+    pub leader_elect_resource_namespace: String,
+
+    /// Workers per controller (upstream runs 5 for csrapproving and for each signer).
+    #[arg(long, value_name = "N", default_value_t = 5,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrent_workers: u16,
+
+    /// The port on which to serve HTTPS /healthz and /metrics; 0 disables it.
+    #[arg(long, value_name = "PORT", default_value_t = 10257)]
+    pub secure_port: u16,
+    /// The IP address on which to listen for the --secure-port port.
+    #[arg(long, value_name = "IP", default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// File containing the default x509 serving certificate; a self-signed one is generated in
+    /// memory when absent.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// File containing the x509 private key matching --tls-cert-file.
+    #[arg(long, value_name = "FILE")]
+    pub tls_private_key_file: Option<PathBuf>,
+
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log level verbosity, as klog's -v (0-1 info, 2-4 debug, 5+ trace).
+    #[arg(short = 'v', long = "v", value_name = "LEVEL", default_value_t = 0)]
+    pub verbosity: u8,
+
+    /// How often csrcleaner passes over all CSRs (upstream: a fixed 1h). For tests.
+    #[arg(long, value_name = "DURATION", default_value = "1h", hide = true)]
+    pub csr_cleaner_interval: String,
+    /// How often the signing CA files are checked for changes.
+    #[arg(long, value_name = "DURATION", default_value = "5s", hide = true)]
+    pub cluster_signing_reload_interval: String,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Go's `strconv.ParseBool`, so `--leader-elect=false` and `--leader-elect=0` behave as upstream.
+fn parse_go_bool(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        other => Err(format!("{other:?} is not a boolean (use true or false)")),
+    }
+}
+
+/// A flag or file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("--kubeconfig is required (in-cluster configuration is not supported)")]
+    KubeconfigRequired,
+    #[error("invalid --kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kubeconfig::KubeconfigError,
+    },
+    #[error("invalid argument for --{flag}: {source}")]
+    Duration {
+        flag: &'static str,
+        #[source]
+        source: DurationError,
+    },
+    #[error("--{flag} must be greater than zero")]
+    ZeroDuration { flag: &'static str },
+    #[error("{0}")]
+    Controllers(#[from] UnknownController),
+    /// Upstream's words when the global pair and a per-signer pair are both given.
+    #[error("cannot specify default and per controller certs at the same time")]
+    MixedSigningFiles,
+    #[error("--{cert_flag} and --{key_flag} must be specified together")]
+    HalfSigningPair { cert_flag: String, key_flag: String },
+    #[error("failed to load the {signer} signing CA: {source}")]
+    SigningCa {
+        signer: &'static str,
+        #[source]
+        source: pki::PkiError,
+    },
+    #[error("{0}")]
+    LeaderElection(String),
+    #[error("{0}")]
+    ServingTls(#[from] ServingTlsError),
+}
+
+/// One signer and the files of its CA.
+#[derive(Debug, Clone)]
+pub struct SignerFiles {
+    pub signer: &'static str,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+/// The csrsigning settings.
+#[derive(Debug, Clone)]
+pub struct SigningConfig {
+    /// The signers we hold a CA for; several may share one `DynamicCa`.
+    pub cas: Vec<(&'static str, Arc<DynamicCa>)>,
+    /// `--cluster-signing-duration`.
+    pub duration: Duration,
+    /// How often the CA files are checked for changes.
+    pub reload_interval: Duration,
+}
+
+/// Validated settings of one run. Tests build it by hand.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the apiserver is and who we are.
+    pub api: kubeconfig::ResolvedConfig,
+    pub controllers: EnabledControllers,
+    pub signing: SigningConfig,
+    /// Workers per controller.
+    pub workers: usize,
+    /// `None` with `--leader-elect=false`.
+    pub leader_election: Option<LeaderElectionConfig>,
+    /// `None` with `--secure-port=0`.
+    pub serving: Option<ServingTls>,
+    pub cleaner_interval: Duration,
+    /// Most distinct CSR names queued per controller before the watch is made to wait.
+    pub queue_capacity: usize,
+}
+
+impl Config {
+    /// Settings for `api` with the flag defaults and no signing CA.
+    pub fn new(api: kubeconfig::ResolvedConfig) -> Config {
+        Config {
+            api,
+            controllers: EnabledControllers::ALL,
+            signing: SigningConfig {
+                cas: Vec::new(),
+                duration: Duration::from_secs(8760 * 3600),
+                reload_interval: Duration::from_secs(5),
+            },
+            workers: 5,
+            leader_election: None,
+            serving: None,
+            cleaner_interval: Duration::from_secs(3600),
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// Enough for a bootstrap storm of thousands of nodes; the watch waits beyond it.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+
+fn duration_flag(flag: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let d = parse_go_duration(value).map_err(|source| ConfigError::Duration { flag, source })?;
+    if d.is_zero() {
+        return Err(ConfigError::ZeroDuration { flag });
+    }
+    Ok(d)
+}
+
+impl Args {
+    /// The per-signer flag pairs, in upstream's order.
+    fn per_signer_pairs(&self) -> [(&'static str, &'static str, Option<&Path>, Option<&Path>); 4] {
+        [
+            (
+                pki::signer::KUBE_APISERVER_CLIENT_KUBELET,
+                "kubelet-client",
+                self.cluster_signing_kubelet_client_cert_file.as_deref(),
+                self.cluster_signing_kubelet_client_key_file.as_deref(),
+            ),
+            (
+                pki::signer::KUBELET_SERVING,
+                "kubelet-serving",
+                self.cluster_signing_kubelet_serving_cert_file.as_deref(),
+                self.cluster_signing_kubelet_serving_key_file.as_deref(),
+            ),
+            (
+                pki::signer::KUBE_APISERVER_CLIENT,
+                "kube-apiserver-client",
+                self.cluster_signing_kube_apiserver_client_cert_file
+                    .as_deref(),
+                self.cluster_signing_kube_apiserver_client_key_file
+                    .as_deref(),
+            ),
+            (
+                pki::signer::LEGACY_UNKNOWN,
+                "legacy-unknown",
+                self.cluster_signing_legacy_unknown_cert_file.as_deref(),
+                self.cluster_signing_legacy_unknown_key_file.as_deref(),
+            ),
+        ]
+    }
+
+    /// Which files sign for which signer (upstream's `getKubeletClientSignerFiles` & co).
+    pub fn signer_files(&self) -> Result<Vec<SignerFiles>, ConfigError> {
+        let pairs = self.per_signer_pairs();
+        let any_specific = pairs.iter().any(|p| p.2.is_some() || p.3.is_some());
+        let any_global =
+            self.cluster_signing_cert_file.is_some() || self.cluster_signing_key_file.is_some();
+        if any_specific && any_global {
+            return Err(ConfigError::MixedSigningFiles);
+        }
+        let half = |name: &str| ConfigError::HalfSigningPair {
+            cert_flag: format!("cluster-signing-{name}cert-file"),
+            key_flag: format!("cluster-signing-{name}key-file"),
+        };
+        if any_global {
+            let (Some(cert), Some(key)) = (
+                &self.cluster_signing_cert_file,
+                &self.cluster_signing_key_file,
+            ) else {
+                return Err(half(""));
+            };
+            return Ok(pairs
+                .iter()
+                .map(|(signer, ..)| SignerFiles {
+                    signer,
+                    cert_file: cert.clone(),
+                    key_file: key.clone(),
+                })
+                .collect());
+        }
+        let mut files = Vec::new();
+        for (signer, name, cert, key) in pairs {
+            match (cert, key) {
+                (Some(cert), Some(key)) => files.push(SignerFiles {
+                    signer,
+                    cert_file: cert.to_path_buf(),
+                    key_file: key.to_path_buf(),
+                }),
+                (None, None) => {}
+                _ => return Err(half(&format!("{name}-"))),
+            }
+        }
+        Ok(files)
+    }
+
+    /// Validates everything and loads the files.
+    pub fn to_config(&self) -> Result<Config, ConfigError> {
+        let path = self
+            .kubeconfig
+            .as_ref()
+            .ok_or(ConfigError::KubeconfigRequired)?;
+        let kubeconfig_error = |source| ConfigError::Kubeconfig {
+            path: path.clone(),
+            source,
+        };
+        let api = kubeconfig::Kubeconfig::load(path)
+            .and_then(|k| k.resolve(None))
+            .map_err(kubeconfig_error)?;
+
+        let (controllers, not_here) = EnabledControllers::parse(&self.controllers)?;
+        for name in not_here {
+            tracing::warn!(controller = %name, "controller is not implemented by this controller-manager; ignored");
+        }
+
+        let duration = duration_flag("cluster-signing-duration", &self.cluster_signing_duration)?;
+        let reload_interval = duration_flag(
+            "cluster-signing-reload-interval",
+            &self.cluster_signing_reload_interval,
+        )?;
+        let mut cas: Vec<(&'static str, Arc<DynamicCa>)> = Vec::new();
+        if controllers.signing {
+            // Signers named with the same files share one loaded CA.
+            let mut loaded: Vec<(SignerFiles, Arc<DynamicCa>)> = Vec::new();
+            for files in self.signer_files()? {
+                let shared = loaded
+                    .iter()
+                    .find(|(f, _)| f.cert_file == files.cert_file && f.key_file == files.key_file);
+                let ca = match shared {
+                    Some((_, ca)) => Arc::clone(ca),
+                    None => Arc::new(DynamicCa::load(&files.cert_file, &files.key_file).map_err(
+                        |source| ConfigError::SigningCa {
+                            signer: files.signer,
+                            source,
+                        },
+                    )?),
+                };
+                cas.push((files.signer, Arc::clone(&ca)));
+                loaded.push((files, ca));
+            }
+        }
+
+        let leader_election = if self.leader_elect {
+            let config = LeaderElectionConfig {
+                namespace: self.leader_elect_resource_namespace.clone(),
+                name: self.leader_elect_resource_name.clone(),
+                identity: crate::leader::default_identity(),
+                lease_duration: duration_flag(
+                    "leader-elect-lease-duration",
+                    &self.leader_elect_lease_duration,
+                )?,
+                renew_deadline: duration_flag(
+                    "leader-elect-renew-deadline",
+                    &self.leader_elect_renew_deadline,
+                )?,
+                retry_period: duration_flag(
+                    "leader-elect-retry-period",
+                    &self.leader_elect_retry_period,
+                )?,
+            };
+            config.validate().map_err(ConfigError::LeaderElection)?;
+            Some(config)
+        } else {
+            None
+        };
+
+        let serving = if self.secure_port == 0 {
+            None
+        } else {
+            let address = SocketAddr::new(self.bind_address, self.secure_port);
+            Some(match (&self.tls_cert_file, &self.tls_private_key_file) {
+                (Some(cert), Some(key)) => ServingTls::load(address, cert, key)?,
+                (None, None) => ServingTls::self_signed(address)?,
+                _ => return Err(ServingTlsError::HalfPair.into()),
+            })
+        };
+
+        Ok(Config {
+            api,
+            controllers,
+            signing: SigningConfig {
+                cas,
+                duration,
+                reload_interval,
+            },
+            workers: usize::from(self.concurrent_workers),
+            leader_election,
+            serving,
+            cleaner_interval: duration_flag("csr-cleaner-interval", &self.csr_cleaner_interval)?,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec!["controller-manager"];
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn defaults_are_upstream_s() {
+        let a = args(&[]);
+        assert_eq!(a.cluster_signing_duration, "8760h0m0s");
+        assert_eq!(a.controllers, ["*"]);
+        assert!(a.leader_elect);
+        assert_eq!(a.leader_elect_lease_duration, "15s");
+        assert_eq!(a.leader_elect_renew_deadline, "10s");
+        assert_eq!(a.leader_elect_retry_period, "2s");
+        assert_eq!(a.leader_elect_resource_name, "kube-controller-manager");
+        assert_eq!(a.leader_elect_resource_namespace, "kube-system");
+        assert_eq!(a.concurrent_workers, 5);
+        assert_eq!(a.secure_port, 10257);
+        assert!(!args(&["--leader-elect=false"]).leader_elect);
+        assert_eq!(
+            args(&["--controllers=*,-csrcleaner"]).controllers,
+            ["*", "-csrcleaner"]
+        );
+    }
+
+    #[test]
+    fn global_and_per_signer_files_do_not_mix() {
+        let a = args(&[
+            "--cluster-signing-cert-file=ca.pem",
+            "--cluster-signing-key-file=ca-key.pem",
+            "--cluster-signing-kubelet-client-cert-file=kc.pem",
+        ]);
+        assert_eq!(
+            a.signer_files().unwrap_err().to_string(),
+            "cannot specify default and per controller certs at the same time"
+        );
+    }
+
+    #[test]
+    fn the_global_pair_signs_for_all_four_and_per_signer_pairs_only_for_theirs() {
+        let a = args(&[
+            "--cluster-signing-cert-file=ca.pem",
+            "--cluster-signing-key-file=ca-key.pem",
+        ]);
+        let files = a.signer_files().unwrap();
+        assert_eq!(files.len(), 4);
+        assert!(files.iter().all(|f| f.cert_file == Path::new("ca.pem")));
+
+        let a = args(&[
+            "--cluster-signing-kubelet-serving-cert-file=s.pem",
+            "--cluster-signing-kubelet-serving-key-file=s-key.pem",
+        ]);
+        let files = a.signer_files().unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].signer, "kubernetes.io/kubelet-serving");
+
+        let a = args(&["--cluster-signing-kubelet-client-cert-file=c.pem"]);
+        assert_eq!(
+            a.signer_files().unwrap_err().to_string(),
+            "--cluster-signing-kubelet-client-cert-file and --cluster-signing-kubelet-client-key-file must be specified together"
+        );
+        let a = args(&["--cluster-signing-key-file=k.pem"]);
+        assert!(matches!(
+            a.signer_files(),
+            Err(ConfigError::HalfSigningPair { .. })
+        ));
+    }
+
+    #[test]
+    fn a_missing_kubeconfig_and_a_bad_duration_are_clear_errors() {
+        assert_eq!(
+            args(&[]).to_config().unwrap_err().to_string(),
+            "--kubeconfig is required (in-cluster configuration is not supported)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("none.kubeconfig");
+        let err = args(&["--kubeconfig", path.to_str().unwrap()])
+            .to_config()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("none.kubeconfig"), "{err}");
+        assert!(matches!(
+            duration_flag("cluster-signing-duration", "1y"),
+            Err(ConfigError::Duration { .. })
+        ));
+        assert_eq!(
+            duration_flag("cluster-signing-duration", "1y")
+                .unwrap_err()
+                .to_string(),
+            "invalid argument for --cluster-signing-duration: time: unknown unit \"y\" in duration \"1y\""
+        );
+    }
+
+    #[test]
+    fn bad_go_bool_is_refused_by_clap() {
+        assert!(Args::try_parse_from(["cm", "--leader-elect=maybe"]).is_err());
+        assert!(Args::try_parse_from(["cm", "--concurrent-workers=0"]).is_err());
+    }
+}

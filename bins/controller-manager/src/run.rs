@@ -1,0 +1,231 @@
+//! The program: serve health and metrics, win the leader Lease, run the controllers until
+//! shutdown (then release the Lease) or until leadership is lost (then fail, so a supervisor
+//! restarts us, as upstream exits).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use client::Client;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::approver::Approver;
+use crate::flags::Config;
+use crate::informer::{self, CsrCache};
+use crate::leader::{LeaderElector, LeadershipLost};
+use crate::metrics::Metrics;
+use crate::queue::{Backoff, WorkQueue};
+use crate::signer::Signer;
+use crate::worker;
+use crate::{ca_provider, cleaner, controllers, serving};
+
+/// Sent as `User-Agent`, like upstream's `kube-controller-manager/<version>`.
+pub const USER_AGENT: &str = concat!("controller-manager/", env!("CARGO_PKG_VERSION"));
+
+/// How long workers get to finish the item in hand on a clean shutdown.
+const DRAIN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why [`run`] stopped other than by the shutdown future.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    #[error("failed to build the API client: {0}")]
+    Client(#[from] client::ClientError),
+    #[error("failed to listen on {address}: {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    LeadershipLost(#[from] LeadershipLost),
+}
+
+/// Runs until `shutdown` resolves (Ok) or leadership is lost (Err). `listener` serves
+/// `config.serving` when given; otherwise its address is bound here.
+pub async fn run(
+    config: Config,
+    listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let client = Client::from_kubeconfig(&config.api, USER_AGENT)?;
+    let metrics = Metrics::new();
+    let mut background = JoinSet::new();
+
+    if let Some(tls) = &config.serving {
+        let listener = match listener {
+            Some(listener) => listener,
+            None => TcpListener::bind(tls.address)
+                .await
+                .map_err(|source| RunError::Listen {
+                    address: tls.address,
+                    source,
+                })?,
+        };
+        background.spawn(serving::serve(
+            listener,
+            Arc::clone(&tls.server_config),
+            metrics.clone(),
+            std::future::pending(),
+        ));
+    }
+    if config.controllers.signing && !config.signing.cas.is_empty() {
+        background.spawn(ca_provider::watch_files(
+            config
+                .signing
+                .cas
+                .iter()
+                .map(|(s, ca)| (s.to_string(), Arc::clone(ca)))
+                .collect(),
+            config.signing.reload_interval,
+            metrics.clone(),
+            std::future::pending(),
+        ));
+    }
+
+    tokio::pin!(shutdown);
+    let result = match &config.leader_election {
+        None => {
+            let running = Controllers::start(&config, &client, &metrics);
+            (&mut shutdown).await;
+            running.stop().await;
+            Ok(())
+        }
+        Some(election) => {
+            let mut elector = LeaderElector::new(&client, election.clone());
+            let lease_name = election.name.clone();
+            metrics.set_leader(&lease_name, false);
+            tokio::select! {
+                () = &mut shutdown => {
+                    background.shutdown().await;
+                    return Ok(());
+                }
+                () = elector.acquire() => {}
+            }
+            metrics.set_leader(&lease_name, true);
+            let running = Controllers::start(&config, &client, &metrics);
+            tokio::select! {
+                () = &mut shutdown => {
+                    running.stop().await;
+                    elector.release().await;
+                    metrics.set_leader(&lease_name, false);
+                    Ok(())
+                }
+                lost = elector.hold() => {
+                    // Stop at once: another instance may be leading already.
+                    running.abort().await;
+                    metrics.set_leader(&lease_name, false);
+                    Err(RunError::LeadershipLost(lost))
+                }
+            }
+        }
+    };
+    background.shutdown().await;
+    result
+}
+
+/// The running controllers: the informer, the workers and the cleaner.
+struct Controllers {
+    queues: Vec<Arc<WorkQueue>>,
+    workers: JoinSet<()>,
+    others: JoinSet<()>,
+}
+
+impl Controllers {
+    fn start(config: &Config, client: &Client, metrics: &Metrics) -> Controllers {
+        let cache = Arc::new(CsrCache::default());
+        let mut queues = Vec::new();
+        let mut workers = JoinSet::new();
+        let mut others = JoinSet::new();
+        let new_queue = |name: &'static str| {
+            WorkQueue::new(
+                name,
+                config.queue_capacity,
+                Backoff::CSR,
+                Some(metrics.queue(name)),
+            )
+        };
+
+        if config.controllers.approving {
+            let queue = new_queue(controllers::CSR_APPROVING);
+            let approver = Arc::new(Approver::new(
+                client.clone(),
+                Arc::clone(&cache),
+                metrics.clone(),
+            ));
+            for _ in 0..config.workers {
+                workers.spawn(worker::work(Arc::clone(&approver), Arc::clone(&queue)));
+            }
+            queues.push(queue);
+            tracing::info!(workers = config.workers, "started csrapproving");
+        }
+        if config.controllers.signing {
+            if config.signing.cas.is_empty() {
+                tracing::info!(
+                    "Skipping CSR signer controller because no csr cert/key was specified"
+                );
+            } else {
+                let queue = new_queue(controllers::CSR_SIGNING);
+                let signer = Arc::new(Signer::new(
+                    client.clone(),
+                    Arc::clone(&cache),
+                    &config.signing.cas,
+                    config.signing.duration,
+                    metrics.clone(),
+                ));
+                for _ in 0..config.workers {
+                    workers.spawn(worker::work(Arc::clone(&signer), Arc::clone(&queue)));
+                }
+                queues.push(queue);
+                let signers: Vec<&str> = config.signing.cas.iter().map(|(s, _)| *s).collect();
+                tracing::info!(
+                    workers = config.workers,
+                    ?signers,
+                    duration = %crate::duration::format_go_duration(config.signing.duration),
+                    "started csrsigning"
+                );
+            }
+        }
+        if !queues.is_empty() {
+            others.spawn(informer::run(client.clone(), cache, queues.clone()));
+        }
+        if config.controllers.cleaner {
+            others.spawn(cleaner::run(
+                client.clone(),
+                metrics.clone(),
+                config.cleaner_interval,
+            ));
+            tracing::info!("started csrcleaner");
+        }
+        Controllers {
+            queues,
+            workers,
+            others,
+        }
+    }
+
+    /// Clean stop: no new work, the items in hand get a short grace to finish.
+    async fn stop(mut self) {
+        self.others.shutdown().await;
+        for queue in &self.queues {
+            queue.shut_down();
+        }
+        let drained = tokio::time::timeout(DRAIN_GRACE, async {
+            while self.workers.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            self.workers.shutdown().await;
+        }
+    }
+
+    /// Immediate stop.
+    async fn abort(mut self) {
+        for queue in &self.queues {
+            queue.shut_down();
+        }
+        self.others.shutdown().await;
+        self.workers.shutdown().await;
+    }
+}

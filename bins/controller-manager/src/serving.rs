@@ -1,0 +1,267 @@
+//! The secure port: HTTPS `/healthz`, `/livez`, `/readyz` and `/metrics`, with the certificate
+//! from `--tls-cert-file` or, as kube-controller-manager does, a self-signed one made in memory.
+//!
+//! Deviation: upstream authorizes `/metrics` through the apiserver (delegated authn/authz);
+//! here every path is open, as upstream's `--authorization-always-allow-paths` does for health.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::ServerConfig;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::metrics::{self, Metrics};
+
+/// A serving certificate or key that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServingTlsError {
+    #[error("--tls-cert-file and --tls-private-key-file must be specified together")]
+    HalfPair,
+    #[error("failed to read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: no valid PEM CERTIFICATE block found")]
+    NoCertificate { path: PathBuf },
+    #[error("{path}: no valid PEM private key found (expected PKCS#1, PKCS#8 or SEC1)")]
+    NoPrivateKey { path: PathBuf },
+    #[error("failed to use serving certificate with its key: {0}")]
+    Rustls(#[from] rustls::Error),
+    #[error("failed to generate a self-signed serving certificate: {0}")]
+    SelfSigned(#[from] pki::PkiError),
+}
+
+/// Where and with what certificate to serve.
+#[derive(Debug, Clone)]
+pub struct ServingTls {
+    pub address: SocketAddr,
+    pub server_config: Arc<ServerConfig>,
+}
+
+impl ServingTls {
+    /// `--tls-cert-file` / `--tls-private-key-file`.
+    pub fn load(
+        address: SocketAddr,
+        cert: &Path,
+        key: &Path,
+    ) -> Result<ServingTls, ServingTlsError> {
+        let read = |path: &Path| {
+            std::fs::read(path).map_err(|source| ServingTlsError::Read {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let (cert_pem, key_pem) = (read(cert)?, read(key)?);
+        let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+            .collect::<Result<_, _>>()
+            .ok()
+            .filter(|c: &Vec<_>| !c.is_empty())
+            .ok_or_else(|| ServingTlsError::NoCertificate {
+                path: cert.to_path_buf(),
+            })?;
+        let private_key =
+            PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| ServingTlsError::NoPrivateKey {
+                path: key.to_path_buf(),
+            })?;
+        Ok(ServingTls {
+            address,
+            server_config: server_config(chain, private_key)?,
+        })
+    }
+
+    /// A certificate for `localhost` and the loopback address, signed by a throw-away CA made
+    /// in memory (the CA goes along in the chain), as upstream's `MaybeDefaultWithSelfSignedCerts`.
+    pub fn self_signed(address: SocketAddr) -> Result<ServingTls, ServingTlsError> {
+        let validity = Duration::from_secs(365 * 24 * 3600);
+        let ca = pki::CertificateAuthority::generate(
+            &format!("localhost-ca@{}", unix_now()),
+            pki::KeyAlgorithm::EcdsaP256,
+            validity,
+        )?;
+        let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST)];
+        if !address.ip().is_unspecified() && !ips.contains(&address.ip()) {
+            ips.push(address.ip());
+        }
+        let (cert_pem, key_pem) = ca.issue_leaf(&pki::LeafParams {
+            common_name: format!("localhost@{}", unix_now()),
+            organizations: Vec::new(),
+            dns: vec!["localhost".to_string()],
+            ips,
+            usages: vec![
+                pki::Usage::DigitalSignature,
+                pki::Usage::KeyEncipherment,
+                pki::Usage::ServerAuth,
+            ],
+            validity,
+        })?;
+        let chain_pem = format!("{cert_pem}{}", ca.cert_pem());
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|_| ServingTlsError::NoCertificate {
+                    path: PathBuf::from("(generated)"),
+                })?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|_| {
+            ServingTlsError::NoPrivateKey {
+                path: PathBuf::from("(generated)"),
+            }
+        })?;
+        Ok(ServingTls {
+            address,
+            server_config: server_config(chain, key)?,
+        })
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, ServingTlsError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Serves until `shutdown` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    metrics: Metrics,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, _) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let acceptor = acceptor.clone();
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let Ok(Ok(tls)) =
+                tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
+            else {
+                return;
+            };
+            let service = service_fn(move |request| {
+                let metrics = metrics.clone();
+                async move { Ok::<_, Infallible>(route(&request, &metrics)) }
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), service)
+                .await;
+        });
+    }
+}
+
+fn route<B>(request: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, content_type: &str, body: String| {
+        Response::builder()
+            .status(status)
+            .header(http::header::CONTENT_TYPE, content_type)
+            .header("X-Content-Type-Options", "nosniff")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap_or_default()
+    };
+    if request.method() != http::Method::GET && request.method() != http::Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain; charset=utf-8",
+            "method not allowed\n".to_string(),
+        );
+    }
+    match request.uri().path() {
+        "/healthz" | "/livez" | "/readyz" => text(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            "ok".to_string(),
+        ),
+        "/metrics" => text(StatusCode::OK, metrics::CONTENT_TYPE, metrics.render()),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "404 page not found\n".to_string(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_health_and_metrics_and_404s_the_rest() {
+        let metrics = Metrics::new();
+        metrics.set_leader("kube-controller-manager", false);
+        let get = |path: &str| {
+            let request = Request::get(path).body(()).unwrap();
+            route(&request, &metrics)
+        };
+        assert_eq!(get("/healthz").status(), StatusCode::OK);
+        assert_eq!(get("/readyz").status(), StatusCode::OK);
+        let m = get("/metrics");
+        assert_eq!(m.status(), StatusCode::OK);
+        assert_eq!(
+            m.headers()[http::header::CONTENT_TYPE],
+            metrics::CONTENT_TYPE
+        );
+        assert_eq!(get("/nope").status(), StatusCode::NOT_FOUND);
+        let post = Request::post("/healthz").body(()).unwrap();
+        assert_eq!(
+            route(&post, &metrics).status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+
+    #[test]
+    fn self_signed_and_file_certificates_load_and_bad_files_are_named() {
+        let address: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        ServingTls::self_signed(address).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("serving.pem");
+        let err = ServingTls::load(address, &missing, &missing)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serving.pem"), "{err}");
+        std::fs::write(&missing, "not pem").unwrap();
+        assert!(matches!(
+            ServingTls::load(address, &missing, &missing),
+            Err(ServingTlsError::NoCertificate { .. })
+        ));
+    }
+}

@@ -1,0 +1,253 @@
+//! csrsigning (upstream `signer/signer.go`): an approved, not denied, not failed CSR without a
+//! certificate, for a signer we hold a CA for, is checked against the signer's rules and
+//! signed; a rule it breaks becomes a `Failed` condition (`SignerValidationFailure`).
+//!
+//! Signing once: every write carries the resourceVersion we read, and the apiserver takes a
+//! certificate only once. A conflict (or "may not modify existing certificate content") means
+//! someone wrote first: we re-read and look again, and then see the certificate and stop. A
+//! crash before the write loses only a certificate nobody ever saw.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use client::{Client, ClientError};
+use protocol::certificates::v1::{CONDITION_FAILED, CertificateSigningRequest};
+use protocol::meta::Time;
+
+use crate::approver::refresh;
+use crate::ca_provider::DynamicCa;
+use crate::csr::{is_approved, is_denied, is_failed, is_issued, true_condition};
+use crate::informer::CsrCache;
+use crate::metrics::Metrics;
+use crate::worker::{Handler, SyncError};
+
+/// The apiserver's answer when a certificate is already there.
+const CERTIFICATE_ALREADY_SET: &str = "may not modify existing certificate content";
+
+/// What to do with a CSR, decided from the cached copy alone.
+#[derive(Debug)]
+pub enum Decision {
+    /// Not ours, not ready, or done.
+    Skip,
+    /// Breaks the signer's rules: mark it Failed with this message.
+    Fail(String),
+    /// Sign this (verified) request for these usages with this signer's CA.
+    Sign {
+        request: Box<pki::Csr>,
+        usages: Vec<pki::Usage>,
+    },
+}
+
+/// Upstream's `handle` up to the signing itself.
+pub fn decide(csr: &CertificateSigningRequest, has_ca: bool) -> Result<Decision, String> {
+    if is_issued(csr) || !is_approved(csr) || is_denied(csr) || is_failed(csr) || !has_ca {
+        return Ok(Decision::Skip);
+    }
+    let x509 = pki::Csr::from_pem(&csr.spec.request)
+        .map_err(|e| format!("unable to parse csr {:?}: {e}", csr.metadata.name))?;
+    let usages = pki::parse_usages(&csr.spec.usages).map_err(|e| e.to_string())?;
+    if let Err(breach) = pki::signer::validate(&csr.spec.signer_name, &x509, &usages) {
+        return Ok(Decision::Fail(breach.to_string()));
+    }
+    Ok(Decision::Sign {
+        request: Box::new(x509),
+        usages,
+    })
+}
+
+pub struct Signer {
+    client: Client,
+    cache: Arc<CsrCache>,
+    cas: HashMap<&'static str, Arc<DynamicCa>>,
+    duration: Duration,
+    metrics: Metrics,
+}
+
+impl Signer {
+    pub fn new(
+        client: Client,
+        cache: Arc<CsrCache>,
+        cas: &[(&'static str, Arc<DynamicCa>)],
+        duration: Duration,
+        metrics: Metrics,
+    ) -> Signer {
+        Signer {
+            client,
+            cache,
+            cas: cas.iter().map(|(s, ca)| (*s, Arc::clone(ca))).collect(),
+            duration,
+            metrics,
+        }
+    }
+
+    async fn write_status(
+        &self,
+        updated: &CertificateSigningRequest,
+    ) -> Result<Option<CertificateSigningRequest>, ClientError> {
+        match self
+            .client
+            .update_subresource(None, &updated.metadata.name, "status", updated)
+            .await
+        {
+            Ok(stored) => Ok(Some(stored)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn after_write_error(&self, name: &str, error: ClientError) -> Result<(), SyncError> {
+        let someone_else_wrote = error.is_conflict()
+            || (error.status_code() == Some(422)
+                && error.to_string().contains(CERTIFICATE_ALREADY_SET));
+        if someone_else_wrote {
+            return refresh(&self.client, &self.cache, name).await;
+        }
+        Err(SyncError::Retry(format!(
+            "error updating signature for csr {name:?}: {error}"
+        )))
+    }
+}
+
+impl Handler for Signer {
+    fn name(&self) -> &'static str {
+        crate::controllers::CSR_SIGNING
+    }
+
+    async fn sync(&self, key: &str) -> Result<(), SyncError> {
+        let Some(csr) = self.cache.get(key) else {
+            return Ok(());
+        };
+        let signer_name = csr.spec.signer_name.as_str();
+        let ca = self.cas.get(signer_name).cloned();
+        let decision = decide(&csr, ca.is_some()).map_err(SyncError::Retry)?;
+        let signer_label = signer_name.to_string();
+        match (decision, ca) {
+            (Decision::Skip, _) | (Decision::Sign { .. }, None) => Ok(()),
+            (Decision::Fail(message), _) => {
+                let mut failed = (*csr).clone();
+                failed.status.conditions.push(true_condition(
+                    CONDITION_FAILED,
+                    "SignerValidationFailure",
+                    &message,
+                    Some(Time::now()),
+                ));
+                match self.write_status(&failed).await {
+                    Ok(stored) => {
+                        if let Some(stored) = stored {
+                            self.cache.upsert(stored);
+                        }
+                        self.metrics
+                            .signing_failed(&signer_label, "SignerValidationFailure");
+                        tracing::info!(csr = %key, signer = %signer_label, %message, "certificate signing request failed signer validation");
+                        Ok(())
+                    }
+                    Err(e) => self.after_write_error(key, e).await,
+                }
+            }
+            (Decision::Sign { request, usages }, Some(ca)) => {
+                let ca = ca.current();
+                let expiration = csr.spec.expiration_seconds;
+                let duration = self.duration;
+                let signed = tokio::task::spawn_blocking(move || {
+                    ca.sign_csr(&request, &usages, expiration, duration, SystemTime::now())
+                })
+                .await
+                .map_err(|e| SyncError::Retry(format!("signing task failed: {e}")))?;
+                let certificate = match signed {
+                    Ok(pem) => pem,
+                    Err(e) => {
+                        self.metrics.signing_failed(&signer_label, "error");
+                        return Err(SyncError::Retry(format!("error auto signing csr: {e}")));
+                    }
+                };
+                let mut issued = (*csr).clone();
+                issued.status.certificate = certificate.into_bytes();
+                match self.write_status(&issued).await {
+                    Ok(stored) => {
+                        if let Some(stored) = stored {
+                            self.cache.upsert(stored);
+                            self.metrics.signed(&signer_label);
+                            tracing::info!(csr = %key, signer = %signer_label, "issued certificate");
+                        }
+                        Ok(())
+                    }
+                    Err(e) => self.after_write_error(key, e).await,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::csr::tests::with_conditions;
+
+    fn request(sans: pki::SubjectAltNames) -> Vec<u8> {
+        let key = pki::PrivateKey::generate_p256().unwrap();
+        pki::build_csr(
+            &key,
+            &pki::CsrSubject {
+                common_name: "system:node:a".into(),
+                organizations: vec!["system:nodes".into()],
+            },
+            &sans,
+        )
+        .unwrap()
+        .into_bytes()
+    }
+
+    fn approved_client_csr(sans: pki::SubjectAltNames) -> CertificateSigningRequest {
+        let mut csr = with_conditions(&[("Approved", "True")]);
+        csr.metadata.name = "csr-1".into();
+        csr.spec.signer_name = pki::signer::KUBE_APISERVER_CLIENT_KUBELET.into();
+        csr.spec.usages = vec!["digital signature".into(), "client auth".into()];
+        csr.spec.request = request(sans);
+        csr
+    }
+
+    #[test]
+    fn only_approved_unsigned_csrs_with_a_ca_are_signed() {
+        let csr = approved_client_csr(Default::default());
+        assert!(matches!(decide(&csr, true).unwrap(), Decision::Sign { .. }));
+        assert!(matches!(decide(&csr, false).unwrap(), Decision::Skip));
+        let mut issued = csr.clone();
+        issued.status.certificate = b"x".to_vec();
+        assert!(matches!(decide(&issued, true).unwrap(), Decision::Skip));
+        let mut pending = csr.clone();
+        pending.status.conditions.clear();
+        assert!(matches!(decide(&pending, true).unwrap(), Decision::Skip));
+        let mut denied = csr.clone();
+        denied.status.conditions = with_conditions(&[("Denied", "True")]).status.conditions;
+        assert!(matches!(decide(&denied, true).unwrap(), Decision::Skip));
+        let mut failed = csr.clone();
+        failed.status.conditions = with_conditions(&[("Approved", "True"), ("Failed", "True")])
+            .status
+            .conditions;
+        assert!(matches!(decide(&failed, true).unwrap(), Decision::Skip));
+    }
+
+    #[test]
+    fn a_san_on_a_kubelet_client_request_fails_with_upstream_s_message() {
+        let csr = approved_client_csr(pki::SubjectAltNames {
+            dns: vec!["a.example".into()],
+            ips: Vec::new(),
+        });
+        assert!(matches!(
+            decide(&csr, true).unwrap(),
+            Decision::Fail(m) if m == "DNS subjectAltNames are not allowed"
+        ));
+    }
+
+    #[test]
+    fn an_unparsable_request_is_an_error_to_retry() {
+        let mut csr = approved_client_csr(Default::default());
+        csr.spec.request = b"junk".to_vec();
+        assert!(
+            decide(&csr, true)
+                .unwrap_err()
+                .starts_with("unable to parse csr \"csr-1\"")
+        );
+    }
+}
