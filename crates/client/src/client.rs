@@ -329,9 +329,15 @@ impl Client {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        http.request(request)
-            .await
-            .map_err(|e| ClientError::Transport(describe_transport_error(&e)))
+        http.request(request).await.map_err(|e| {
+            let text = describe_transport_error(&e);
+            if is_tls_failure(&e) {
+                // A certificate the server or we reject will not heal by retrying.
+                ClientError::Tls(text)
+            } else {
+                ClientError::Transport(text)
+            }
+        })
     }
 
     /// The per-attempt timeout (watches use it for the response head).
@@ -427,6 +433,25 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .parse::<u64>()
         .ok()
         .map(Duration::from_secs)
+}
+
+/// Whether the chain of causes holds a rustls error (handshake refused, bad certificate).
+fn is_tls_failure(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
 }
 
 /// hyper-util's error Display is terse ("client error (Connect)"); add the causes.

@@ -218,7 +218,7 @@ mod tests {
             .limit(5);
         assert_eq!(
             with_query("/x", &params.list_query()),
-            "/x?fieldSelector=spec.signerName%3Dkubernetes.io/kubelet-serving\
+            "/x?fieldSelector=spec.signerName%3Dkubernetes.io%2Fkubelet-serving\
              &labelSelector=a%3Db,c!%3Dd&limit=5"
         );
     }
