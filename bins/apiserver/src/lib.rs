@@ -11,6 +11,7 @@ pub mod body;
 pub mod caches;
 pub mod flags;
 pub mod metrics;
+pub mod openapi;
 pub mod request_info;
 pub mod seed;
 pub mod server;

@@ -25,6 +25,7 @@ use crate::authn::{Authenticator, PeerIdentity};
 use crate::caches::{BootstrapTokenCache, CacheTasks};
 use crate::flags::Config;
 use crate::metrics::Metrics;
+use crate::openapi::OpenApi;
 use crate::{authz, caches, seed};
 
 /// A handshake that takes longer than this is dropped (slow or idle clients hold no task).
@@ -61,6 +62,7 @@ struct State {
     authenticator: Authenticator,
     authorizer: Arc<dyn Authorizer>,
     metrics: Arc<Metrics>,
+    openapi: OpenApi,
 }
 
 /// Opens the store under `config.data_dir` and serves on `listener` until `shutdown` resolves.
@@ -123,6 +125,7 @@ pub async fn run_with_store(
         authenticator: Authenticator::new(config.token_file, bootstrap, config.anonymous_auth),
         authorizer,
         metrics: Arc::new(Metrics::new()),
+        openapi: OpenApi::generate(builtin::GIT_VERSION),
     });
     let acceptor = TlsAcceptor::from(config.tls.server_config());
     let client_ca = config.tls.client_ca().cloned();

@@ -1,7 +1,7 @@
 //! Endpoints serving answers itself (after authentication and authorization, like upstream):
-//! health checks, `/version` and `/metrics`.
+//! health checks, `/version`, `/metrics` and the `/openapi/v3` documents.
 
-use http::{HeaderValue, Method, Response};
+use http::{HeaderMap, HeaderValue, Method, Response, Uri};
 use protocol::meta::Status;
 use serde::Serialize;
 
@@ -64,6 +64,8 @@ pub(super) async fn answer(
     state: &State,
     info: &RequestInfo,
     method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
 ) -> Option<Response<Body>> {
     if info.is_resource_request || !(method == Method::GET || method == Method::HEAD) {
         return None;
@@ -81,6 +83,9 @@ pub(super) async fn answer(
             Ok(body) => text(body, metrics::CONTENT_TYPE),
             Err(error) => status_response(&Status::internal_error(error)),
         }),
+        _ if path.starts_with("/openapi/") => {
+            state.openapi.answer(method, path, uri.query(), headers)
+        }
         _ => None,
     }
 }

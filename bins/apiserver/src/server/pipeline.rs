@@ -97,7 +97,15 @@ async fn authenticated_and_authorized(
         tracing::info!(%remote, user = %user.name, groups = ?user.groups, message = %status.message, "Forbidden");
         return status_response(&status);
     }
-    if let Some(response) = builtin::answer(state, info, request.method()).await {
+    if let Some(response) = builtin::answer(
+        state,
+        info,
+        request.method(),
+        request.uri(),
+        request.headers(),
+    )
+    .await
+    {
         return response;
     }
     let (parts, body) = request.into_parts();
@@ -105,10 +113,20 @@ async fn authenticated_and_authorized(
         Ok(bytes) => bytes,
         Err(status) => return status_response(&status),
     };
-    state
+    let warnings =
+        match state
+            .openapi
+            .validate_fields(info, parts.uri.query(), &parts.headers, &body)
+        {
+            Ok(warnings) => warnings,
+            Err(status) => return status_response(&status),
+        };
+    let mut response = state
         .api
         .handle(Request::from_parts(parts, body), info, &user)
-        .await
+        .await;
+    crate::openapi::add_warnings(&mut response, &warnings);
+    response
 }
 
 /// The body, at most [`MAX_REQUEST_BYTES`]; 413 beyond (checked on Content-Length first so an
