@@ -59,10 +59,12 @@ struct Inner {
     connect_timeout: Duration,
 }
 
-/// A raw answer: status, headers and body.
+/// A raw answer: status, HTTP version, headers and body.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
     pub status: StatusCode,
+    /// `HTTP_2` when ALPN chose h2 (the normal case against our apiserver).
+    pub version: http::Version,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -275,6 +277,7 @@ impl Client {
             let body = read_body(incoming).await?;
             Ok(RawResponse {
                 status: parts.status,
+                version: parts.version,
                 headers: parts.headers,
                 body,
             })

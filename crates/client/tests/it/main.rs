@@ -3,4 +3,5 @@
 mod crud;
 mod resilience;
 mod support;
+mod tls_settings;
 mod watch;
