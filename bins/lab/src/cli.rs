@@ -1,0 +1,222 @@
+//! The command line: `lab up | down | init | seed | ca create | token create | certs expiry`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::files::KeyChoice;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lab",
+    version,
+    about = "A local kubelet TLS bootstrapping cluster in one command, and the operator tools behind it"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a CA and credentials, start the apiserver, the controller-manager and N
+    /// kubelet-agents on loopback, and show each node bootstrapping until Ctrl-C.
+    Up(UpArgs),
+    /// Stop a running lab (if any) and remove its state folder.
+    Down(StateArgs),
+    /// Only prepare a state folder (CA, certificates, kubeconfigs, bootstrap token) without
+    /// starting anything: what the compose init container runs.
+    Init(InitArgs),
+    /// Create the bootstrap-token Secret and the seed ClusterRoleBindings through the API of a
+    /// running apiserver, with the state folder's admin kubeconfig (idempotent).
+    Seed(SeedArgs),
+    /// Certificate authority tools.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Bootstrap token tools.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Certificate inspection tools.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// The lab's state folder.
+    #[arg(long, default_value = ".lab", value_name = "DIR")]
+    pub state_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// How many kubelet-agents to start.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
+    pub nodes: u16,
+    /// Leave out the nodeclient binding: node CSRs stay Pending until
+    /// `kubectl certificate approve` (and serving CSRs are not approved by the lab either).
+    #[arg(long)]
+    pub manual_approval: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Use ports P (apiserver), P+1 (controller-manager), P+2.. (two per node) instead of
+    /// free ports picked at random.
+    #[arg(long, value_name = "P")]
+    pub base_port: Option<u16>,
+    /// Lifetime of the certificates the controller-manager signs (`--cluster-signing-duration`);
+    /// e.g. `15m` to watch client rotation at 70-90 % of it.
+    #[arg(long, default_value = "8760h", value_name = "DURATION")]
+    pub signing_duration: String,
+    /// Folder holding the apiserver, controller-manager and kubelet-agent binaries (default:
+    /// the folder of this `lab` executable).
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// Stop after every node has its client certificate and its Node is registered (exit 0),
+    /// or fail after this long; for scripts and tests. Without it the lab runs until Ctrl-C.
+    #[arg(long, value_name = "DURATION")]
+    pub exit_when_ready: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The URL the kubeconfigs name (e.g. https://apiserver:6443).
+    #[arg(long, value_name = "URL")]
+    pub server: url::Url,
+    /// Extra names or IPs for the apiserver serving certificate (127.0.0.1 and localhost are
+    /// always in); repeat the flag.
+    #[arg(long = "apiserver-san", value_name = "NAME")]
+    pub apiserver_sans: Vec<String>,
+    /// Node names (node-1..node-N).
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u16,
+    /// Record that the nodeclient binding is to be left out (read by `lab seed`).
+    #[arg(long)]
+    pub manual_approval: bool,
+    /// Recorded for the controller-manager (`--cluster-signing-duration`).
+    #[arg(long, default_value = "8760h", value_name = "DURATION")]
+    pub signing_duration: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Talk to this URL instead of the one in the admin kubeconfig.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<url::Url>,
+    /// How long to wait for the apiserver to answer.
+    #[arg(long, default_value = "120s", value_name = "DURATION")]
+    pub timeout: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Make a new self-signed CA: `<cert-dir>/ca.pem` and `<cert-dir>/ca-key.pem` (0600).
+    Create(CaCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaCreateArgs {
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: PathBuf,
+    #[arg(long, value_enum, default_value_t = KeyChoice::Ecdsa)]
+    pub key_algorithm: KeyChoice,
+    #[arg(long, default_value = "kubernetes")]
+    pub common_name: String,
+    #[arg(long, default_value = "87600h", value_name = "DURATION")]
+    pub validity: String,
+    /// Replace an existing CA.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a bootstrap token: print it, write a ready bootstrap kubeconfig and the
+    /// `kube-system/bootstrap-token-<id>` Secret manifest, optionally create the Secret.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// How long the token is valid (`0`: never expires).
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub ttl: String,
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Extra groups (comma list), each `system:bootstrappers:...`.
+    #[arg(long, value_delimiter = ',', default_value = crate::token::DEFAULT_GROUP)]
+    pub groups: Vec<String>,
+    /// The cluster CA certificate, embedded in the kubeconfig.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: PathBuf,
+    /// The apiserver URL for the kubeconfig.
+    #[arg(long, value_name = "URL")]
+    pub server: url::Url,
+    #[arg(long, default_value = "bootstrap.kubeconfig", value_name = "FILE")]
+    pub kubeconfig_out: PathBuf,
+    /// Where to write the Secret manifest (default `bootstrap-token-<id>.json`).
+    #[arg(long, value_name = "FILE")]
+    pub secret_out: Option<PathBuf>,
+    /// Also create the Secret through the API with this (admin) kubeconfig.
+    #[arg(long, value_name = "FILE")]
+    pub admin_kubeconfig: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Print every certificate under a folder with its expiry; exit 1 when one has expired.
+    Expiry(ExpiryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExpiryArgs {
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn up_defaults() {
+        let cli = Cli::try_parse_from(["lab", "up"]).unwrap();
+        let Command::Up(up) = cli.command else {
+            panic!("not up")
+        };
+        assert_eq!(up.nodes, 3);
+        assert!(!up.manual_approval);
+        assert_eq!(up.state.state_dir, PathBuf::from(".lab"));
+        assert!(Cli::try_parse_from(["lab", "up", "--nodes", "0"]).is_err());
+    }
+
+    #[test]
+    fn token_groups_are_a_comma_list() {
+        let cli = Cli::try_parse_from([
+            "lab",
+            "token",
+            "create",
+            "--ca-file=ca.pem",
+            "--server=https://10.0.0.1:6443",
+            "--groups=system:bootstrappers:a,system:bootstrappers:b",
+        ])
+        .unwrap();
+        let Command::Token(TokenCommand::Create(args)) = cli.command else {
+            panic!("not token create")
+        };
+        assert_eq!(
+            args.groups,
+            ["system:bootstrappers:a", "system:bootstrappers:b"]
+        );
+        assert_eq!(args.ttl, "24h");
+    }
+}
