@@ -3,7 +3,7 @@
 mod rest_common;
 
 use bytes::Bytes;
-use rest_common::{TABLE_ACCEPT, TestApi, node};
+use rest_common::{TABLE_ACCEPT, TestApi, lease, node};
 use serde_json::{Value, json};
 
 fn names(list: &Value) -> Vec<String> {
@@ -230,4 +230,25 @@ async fn tables_when_asked() {
     ] {
         assert!(columns.contains(&column), "{columns:?}");
     }
+}
+
+#[tokio::test]
+async fn a_name_field_selector_works_across_namespaces() {
+    let t = TestApi::new().await;
+    let leases = "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases";
+    assert_eq!(t.post_json(leases, &lease("lock")).await.code, 201);
+    let all = "/apis/coordination.k8s.io/v1/leases?fieldSelector=metadata.name%3Dlock";
+    let listed = t.get(all).await;
+    assert_eq!(listed.code, 200, "{}", listed.body);
+    assert_eq!(
+        listed.body["items"][0]["metadata"]["namespace"],
+        "kube-system"
+    );
+    let none = t
+        .get("/apis/coordination.k8s.io/v1/leases?fieldSelector=metadata.name%3Dother")
+        .await;
+    assert_eq!(
+        (none.code, none.body["items"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
 }

@@ -285,7 +285,8 @@ impl Call<'_> {
         // the `/namespaces/<ns>/` part (upstream registers no such routes).
         if self.def.namespaced && self.info.namespace.is_empty() {
             match self.info.verb.as_str() {
-                "list" | "watch" if self.info.name.is_empty() => {}
+                // A name here comes from a `metadata.name` field selector, as upstream sets it.
+                "list" | "watch" => {}
                 _ if !self.info.name.is_empty() => return Err(Status::path_not_found()),
                 _ => return Err(method_not_allowed(method)),
             }
