@@ -128,7 +128,7 @@ pub fn init(layout: &Layout, options: &InitOptions) -> anyhow::Result<Settings> 
     std::fs::create_dir_all(layout.logs_dir())?;
 
     let settings = Settings {
-        server: server.to_string(),
+        server: server.as_str().trim_end_matches('/').to_string(),
         apiserver_port: options.apiserver_port,
         controller_manager_port: options.controller_manager_port,
         nodes: options.nodes.clone(),

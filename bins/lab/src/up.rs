@@ -231,36 +231,40 @@ async fn run(
     let admin_kubeconfig = absolute(&layout.admin_kubeconfig());
     let mut watch_errors = 0u32;
     loop {
-        let lines = tokio::select! {
+        let (lines, actions) = tokio::select! {
             exit = supervisor.next_exit() => return Err(died(exit)),
             _ = sleep_until(deadline) => {
                 for line in tracker.summary() { println!("  {line}"); }
                 anyhow::bail!("not every node joined within --exit-when-ready");
             }
             event = csrs.next() => match event {
-                Some(Ok(event)) => {
-                    let (lines, actions) = tracker.on_csr(event.object());
-                    for action in actions {
-                        act(&admin, &action, settings.manual_approval, &admin_kubeconfig, start).await;
-                    }
-                    lines
-                }
-                Some(Err(e)) => { watch_error(&mut watch_errors, &e, start); Vec::new() }
+                Some(Ok(event)) => tracker.on_csr(event.object()),
+                Some(Err(e)) => { watch_error(&mut watch_errors, &e, start); Default::default() }
                 None => anyhow::bail!("the CSR watch ended"),
             },
             event = node_watch.next() => match event {
-                Some(Ok(event)) => tracker.on_node(event.object()),
-                Some(Err(e)) => { watch_error(&mut watch_errors, &e, start); Vec::new() }
+                Some(Ok(event)) => (tracker.on_node(event.object()), Vec::new()),
+                Some(Err(e)) => { watch_error(&mut watch_errors, &e, start); Default::default() }
                 None => anyhow::bail!("the Node watch ended"),
             },
             event = leases.next() => match event {
-                Some(Ok(event)) => tracker.on_lease(event.object()),
-                Some(Err(e)) => { watch_error(&mut watch_errors, &e, start); Vec::new() }
+                Some(Ok(event)) => (tracker.on_lease(event.object()), Vec::new()),
+                Some(Err(e)) => { watch_error(&mut watch_errors, &e, start); Default::default() }
                 None => anyhow::bail!("the Lease watch ended"),
             },
         };
         for line in &lines {
             println!("{}", format_line(start.elapsed(), line));
+        }
+        for action in actions {
+            act(
+                &admin,
+                &action,
+                settings.manual_approval,
+                &admin_kubeconfig,
+                start,
+            )
+            .await;
         }
         if deadline.is_some() && tracker.all_joined() {
             for line in tracker.summary() {
