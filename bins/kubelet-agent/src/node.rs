@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use client::{Client, ClientError};
+use client::{Client, ClientError, RetryPolicy};
 use protocol::coordination::v1::{Lease, LeaseSpec};
 use protocol::core::v1::{
     DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeStatus,
@@ -126,6 +126,15 @@ pub async fn run(
     state: Arc<AgentState>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Fail fast and let this loop's own backoff retry, so an outage is counted and logged
+    // (the client's default retries would hide it for 30 s); identity stays shared.
+    let client = client
+        .with_retry(RetryPolicy {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+            max_elapsed: Duration::from_secs(1),
+        })
+        .with_timeout(Duration::from_secs(10));
     let mut heartbeat = Heartbeat {
         client,
         identity,
