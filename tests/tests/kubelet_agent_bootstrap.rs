@@ -142,6 +142,14 @@ fn fresh_node_bootstraps_registers_and_heartbeats_under_auto_approval() -> anyho
         Duration::from_secs(5),
     )?;
 
+    // Resident memory of the running agent (the benchmark target is < 15 MB in release).
+    if let Some(pid) = agent.id() {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        if let Some(rss) = status.lines().find(|l| l.starts_with("VmRSS:")) {
+            eprintln!("kubelet-agent (this build) {rss}");
+        }
+    }
+
     // The node's own healthz port.
     let (status, body) = node_agent::http_get(setup.healthz_port, "/healthz")?;
     anyhow::ensure!(status == 200 && body == "ok", "{status} {body}");

@@ -105,23 +105,15 @@ impl CertManager {
     /// Zero when there is no certificate or it does not fit the template.
     pub fn wait_before_rotation(&self, now: SystemTime) -> Duration {
         let current = self.current.borrow().clone();
-        let Some(current) = current else {
-            return Duration::ZERO;
-        };
-        if !fits_template(&current, &self.template) {
+        if let Some(current) = &current
+            && !fits_template(current, &self.template)
+        {
             tracing::info!(
                 certificate = self.name(),
                 "current certificate does not match the requested one; rotating now"
             );
-            return Duration::ZERO;
         }
-        let leaf = current.leaf();
-        let deadline =
-            pki::rotation::deadline(leaf.not_before(), leaf.not_after(), &mut rand::rng());
-        deadline
-            .duration_since(now)
-            .unwrap_or_default()
-            .mul_f64(self.deadline_scale)
+        rotation_wait(current.as_deref(), &self.template, self.deadline_scale, now)
     }
 
     async fn rotate(
@@ -232,4 +224,97 @@ pub fn fits_template(current: &KeyedCertificate, template: &Template) -> bool {
             .ips
             .iter()
             .all(|ip| leaf.ip_addresses().contains(ip))
+}
+
+/// How long to sleep before rotating: until the jittered 70-90 % deadline (scaled by
+/// `scale`), or not at all without a certificate or with one that misses the template.
+pub fn rotation_wait(
+    current: Option<&KeyedCertificate>,
+    template: &Template,
+    scale: f64,
+    now: SystemTime,
+) -> Duration {
+    let Some(current) = current.filter(|c| fits_template(c, template)) else {
+        return Duration::ZERO;
+    };
+    let leaf = current.leaf();
+    let deadline = pki::rotation::deadline(leaf.not_before(), leaf.not_after(), &mut rand::rng());
+    deadline
+        .duration_since(now)
+        .unwrap_or_default()
+        .mul_f64(scale)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cert_store::{CLIENT_PREFIX, CertStore};
+
+    fn issued(template: &Template, validity: Duration) -> KeyedCertificate {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = pki::CertificateAuthority::generate(
+            "ca",
+            pki::KeyAlgorithm::EcdsaP256,
+            Duration::from_secs(86400),
+        )
+        .unwrap();
+        let key = PrivateKey::generate_p256().unwrap();
+        let csr_pem = pki::build_csr(&key, &template.subject, &template.sans).unwrap();
+        let csr = pki::Csr::from_pem(csr_pem.as_bytes()).unwrap();
+        let cert = ca
+            .sign_csr(&csr, &template.usages, None, validity, SystemTime::now())
+            .unwrap();
+        CertStore::new(dir.path(), CLIENT_PREFIX)
+            .update(cert.as_bytes(), &key, SystemTime::now())
+            .unwrap()
+    }
+
+    #[test]
+    fn waits_until_70_to_90_percent_of_the_lifetime() {
+        let template = Template::kubelet_client("n1");
+        // 10 h of TTL: NotBefore 5 min ago, NotAfter pulled in by 5 min, 10 h in total.
+        let cert = issued(&template, Duration::from_secs(10 * 3600));
+        let now = SystemTime::now();
+        let since_start = now.duration_since(cert.leaf().not_before()).unwrap();
+        for _ in 0..50 {
+            let wait = rotation_wait(Some(&cert), &template, 1.0, now) + since_start;
+            assert!(
+                wait >= Duration::from_secs(7 * 3600) - Duration::from_secs(2),
+                "{wait:?}"
+            );
+            assert!(
+                wait <= Duration::from_secs(9 * 3600) + Duration::from_secs(2),
+                "{wait:?}"
+            );
+        }
+        let scaled = rotation_wait(Some(&cert), &template, 0.001, now);
+        assert!(scaled < Duration::from_secs(33), "{scaled:?}");
+        assert_eq!(rotation_wait(None, &template, 1.0, now), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_certificate_missing_a_requested_san_rotates_at_once() {
+        let old = Template::kubelet_serving(
+            "n1",
+            pki::SubjectAltNames {
+                dns: vec!["n1".into()],
+                ips: vec!["10.0.0.1".parse().unwrap()],
+            },
+        );
+        let cert = issued(&old, Duration::from_secs(3600));
+        assert!(fits_template(&cert, &old));
+        let moved = Template::kubelet_serving(
+            "n1",
+            pki::SubjectAltNames {
+                dns: vec!["n1".into()],
+                ips: vec!["10.0.0.2".parse().unwrap()],
+            },
+        );
+        assert!(!fits_template(&cert, &moved));
+        assert_eq!(
+            rotation_wait(Some(&cert), &moved, 1.0, SystemTime::now()),
+            Duration::ZERO
+        );
+        assert!(!fits_template(&cert, &Template::kubelet_client("n2")));
+    }
 }

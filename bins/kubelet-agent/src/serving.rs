@@ -115,3 +115,104 @@ pub async fn serve_tls(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    fn issue(
+        ca: &pki::CertificateAuthority,
+        store: &crate::cert_store::CertStore,
+    ) -> KeyedCertificate {
+        let key = pki::PrivateKey::generate_p256().unwrap();
+        let template = crate::csr::Template::kubelet_serving(
+            "n1",
+            pki::SubjectAltNames {
+                dns: vec!["n1".into()],
+                ips: vec!["127.0.0.1".parse().unwrap()],
+            },
+        );
+        let csr_pem = pki::build_csr(&key, &template.subject, &template.sans).unwrap();
+        let csr = pki::Csr::from_pem(csr_pem.as_bytes()).unwrap();
+        let cert = ca
+            .sign_csr(
+                &csr,
+                &template.usages,
+                None,
+                Duration::from_secs(3600),
+                SystemTime::now(),
+            )
+            .unwrap();
+        store
+            .update(cert.as_bytes(), &key, SystemTime::now())
+            .unwrap()
+    }
+
+    /// Connects, verifies the server against `ca`, GETs /healthz; returns the served serial.
+    async fn served_serial(port: u16, ca: &pki::CertificateAuthority) -> String {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(ca.certificate().der().to_vec()))
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let name = rustls_pki_types::ServerName::IpAddress(
+            "127.0.0.1".parse::<std::net::IpAddr>().unwrap().into(),
+        );
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = Vec::new();
+        tls.read_to_end(&mut response).await.unwrap();
+        assert!(
+            String::from_utf8_lossy(&response).starts_with("HTTP/1.1 500"),
+            "no client cert yet"
+        );
+        let peer = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+        pki::Certificate::from_der(&peer).unwrap().serial_hex()
+    }
+
+    #[tokio::test]
+    async fn a_new_certificate_is_served_to_the_next_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::cert_store::CertStore::new(dir.path(), crate::cert_store::SERVER_PREFIX);
+        let ca = pki::CertificateAuthority::generate(
+            "ca",
+            pki::KeyAlgorithm::EcdsaP256,
+            Duration::from_secs(86400),
+        )
+        .unwrap();
+        let first = issue(&ca, &store);
+        let (tx, rx) = tokio::sync::watch::channel(Some(Arc::new(first.clone())));
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        let current = Arc::new(CurrentCert::default());
+        tokio::spawn(follow(rx, current.clone(), stop.clone()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let config = server_config(current).unwrap();
+        tokio::spawn(serve_tls(
+            listener,
+            config,
+            Arc::new(AgentState::default()),
+            stop,
+        ));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(served_serial(port, &ca).await, first.leaf().serial_hex());
+
+        let second = issue(&ca, &store);
+        tx.send_replace(Some(Arc::new(second.clone())));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(served_serial(port, &ca).await, second.leaf().serial_hex());
+    }
+}
