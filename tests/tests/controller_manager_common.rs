@@ -173,6 +173,19 @@ impl Setup {
         Ok(cm)
     }
 
+    /// Starts a controller-manager and waits until it serves metrics (for `--leader-elect=false`).
+    pub fn start_cm_serving(&self, log: &str, extra: &[&str]) -> anyhow::Result<Cm> {
+        let cm = self.spawn_cm(log, extra)?;
+        wait::until(
+            "the controller-manager to serve /metrics",
+            Duration::from_secs(20),
+            Duration::from_millis(20),
+            || cm.metrics().map(Some).map_err(|e| format!("{e:#}")),
+        )
+        .with_context(|| format!("log:\n{}", cm.process.log_tail(4000)))?;
+        Ok(cm)
+    }
+
     /// Starts a controller-manager without waiting.
     pub fn spawn_cm(&self, log: &str, extra: &[&str]) -> anyhow::Result<Cm> {
         let port = e2e::free_loopback_port()?;
