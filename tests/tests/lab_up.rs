@@ -1,0 +1,267 @@
+//! The whole seed 003 flow through `lab up`: the real apiserver, controller-manager and
+//! kubelet-agents as separate processes, observed and driven with the real kubectl.
+//! Automatic path (bindings seeded, nodes join by themselves) and manual path (no nodeclient
+//! binding: CSRs stay Pending until `kubectl certificate approve`), then a clean shutdown on
+//! SIGTERM and `lab down`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::kubectl::Kubectl;
+use e2e::process::ChildGuard;
+use e2e::{paths, wait};
+use serde_json::Value;
+
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(250);
+
+/// A `lab up` process in a temporary state folder, killed on drop.
+struct Lab {
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+    output: PathBuf,
+    lab: PathBuf,
+    process: ChildGuard,
+}
+
+impl Lab {
+    fn up(nodes: u32, extra: &[&str]) -> anyhow::Result<Lab> {
+        let lab = paths::workspace_binary("lab")?;
+        let dir = tempfile::Builder::new().prefix("e2e-lab-").tempdir()?;
+        let state = dir.path().join("state");
+        let output = dir.path().join("lab.out");
+        let mut command = Command::new(&lab);
+        command
+            .arg("up")
+            .arg(format!("--nodes={nodes}"))
+            .arg("--state-dir")
+            .arg(&state)
+            .args(extra);
+        let process = ChildGuard::spawn(command, &output)?;
+        Ok(Lab {
+            _dir: dir,
+            state,
+            output,
+            lab,
+            process,
+        })
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.output).unwrap_or_default()
+    }
+
+    /// The admin kubectl, once the lab has written its kubeconfig.
+    fn kubectl(&mut self) -> anyhow::Result<Kubectl> {
+        let kubeconfig = self.state.join("admin.kubeconfig");
+        let process = &mut self.process;
+        let output = self.output.clone();
+        wait::until(
+            "lab to write admin.kubeconfig",
+            Duration::from_secs(30),
+            POLL,
+            || {
+                if let Some(status) = process.exited() {
+                    return Err(format!(
+                        "lab exited with {status}: {}",
+                        std::fs::read_to_string(&output).unwrap_or_default()
+                    ));
+                }
+                Ok(kubeconfig.is_file().then_some(()))
+            },
+        )?;
+        Ok(Kubectl::new(
+            paths::kubectl()?,
+            &kubeconfig,
+            self._dir.path().join("home").join("cache"),
+        ))
+    }
+
+    /// Waits until `kubectl get nodes` lists `names`, all Ready.
+    fn wait_nodes_ready(&mut self, kubectl: &Kubectl, names: &[&str]) -> anyhow::Result<()> {
+        let process = &mut self.process;
+        let result = wait::until(
+            "every node Ready in kubectl get nodes",
+            JOIN_TIMEOUT,
+            POLL,
+            || {
+                if let Some(status) = process.exited() {
+                    return Err(format!("lab exited early with {status}"));
+                }
+                let listed = ready_nodes(kubectl).map_err(|e| format!("{e:#}"))?;
+                if names.iter().all(|n| listed.iter().any(|l| l == n)) {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("Ready nodes so far: {listed:?}"))
+                }
+            },
+        );
+        result.map_err(|e| e.context(format!("lab output:\n{}", self.output())))
+    }
+
+    /// SIGTERM: every child must stop and the lab exit 0.
+    fn stop(mut self) -> anyhow::Result<String> {
+        let status = self.process.terminate(Duration::from_secs(60))?;
+        let output = self.output();
+        anyhow::ensure!(
+            status.is_some_and(|s| s.success()),
+            "lab did not exit cleanly on SIGTERM ({status:?}):\n{output}"
+        );
+        for program in ["apiserver", "controller-manager", "node-1"] {
+            anyhow::ensure!(
+                output.contains(&format!("  {program}: stopped")),
+                "{program} was not stopped cleanly:\n{output}"
+            );
+        }
+        let down = Command::new(&self.lab)
+            .arg("down")
+            .arg("--state-dir")
+            .arg(&self.state)
+            .output()?;
+        anyhow::ensure!(down.status.success(), "lab down failed: {down:?}");
+        anyhow::ensure!(
+            !self.state.exists(),
+            "lab down left {}",
+            self.state.display()
+        );
+        Ok(output)
+    }
+}
+
+fn json(kubectl: &Kubectl, args: &[&str]) -> anyhow::Result<Value> {
+    let out = kubectl.ok(args.iter().copied().chain(["-o", "json"]))?;
+    Ok(serde_json::from_str(&out)?)
+}
+
+fn ready_nodes(kubectl: &Kubectl) -> anyhow::Result<Vec<String>> {
+    let list = json(kubectl, &["get", "nodes"])?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|node| {
+            node["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+        .filter_map(|node| node["metadata"]["name"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// `(name, signer, condition types)` of every CSR.
+fn csrs(kubectl: &Kubectl) -> anyhow::Result<Vec<(String, String, Vec<String>)>> {
+    let list = json(kubectl, &["get", "csr"])?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|csr| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            let conditions = csr["status"]["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| text(&c["type"]))
+                .collect();
+            (
+                text(&csr["metadata"]["name"]),
+                text(&csr["spec"]["signerName"]),
+                conditions,
+            )
+        })
+        .collect())
+}
+
+fn node_cert(state: &Path, node: &str) -> anyhow::Result<pki::Certificate> {
+    let current = state
+        .join("nodes")
+        .join(node)
+        .join("pki")
+        .join("kubelet-client-current.pem");
+    Ok(pki::parse_certificates(&std::fs::read(&current)?)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{} holds no certificate", current.display()))?)
+}
+
+#[test]
+fn lab_up_nodes_join_by_themselves() -> anyhow::Result<()> {
+    let mut lab = Lab::up(2, &[])?;
+    let kubectl = lab.kubectl()?;
+    lab.wait_nodes_ready(&kubectl, &["node-1", "node-2"])?;
+
+    // The client CSRs were approved by the controller-manager, not by a person.
+    let client_csrs: Vec<_> = csrs(&kubectl)?
+        .into_iter()
+        .filter(|(_, signer, _)| signer == "kubernetes.io/kube-apiserver-client-kubelet")
+        .collect();
+    assert_eq!(client_csrs.len(), 2, "{client_csrs:?}");
+    let described = kubectl.ok([
+        "get",
+        "csr",
+        "-o",
+        "jsonpath={.items[*].status.conditions[*].reason}",
+    ])?;
+    assert!(described.contains("AutoApproved"), "{described}");
+
+    // Each node holds a certificate for itself, signed by the lab CA.
+    let ca = pki::Certificate::from_pem(&std::fs::read(lab.state.join("pki/ca.pem"))?)?;
+    for node in ["node-1", "node-2"] {
+        let cert = node_cert(&lab.state, node)?;
+        assert_eq!(
+            cert.common_name(),
+            Some(format!("system:node:{node}").as_str())
+        );
+        assert_eq!(cert.organizations(), ["system:nodes".to_string()]);
+        cert.verify_issued_by(&ca)?;
+    }
+
+    let output = lab.stop()?;
+    assert!(output.contains("client certificate issued"), "{output}");
+    assert!(output.contains("Node registered"), "{output}");
+    assert!(output.contains("kubectl get csr,nodes"), "{output}");
+    Ok(())
+}
+
+#[test]
+fn lab_up_manual_approval_waits_for_kubectl_certificate_approve() -> anyhow::Result<()> {
+    let mut lab = Lab::up(2, &["--manual-approval"])?;
+    let kubectl = lab.kubectl()?;
+
+    let pending = wait::until("two Pending node CSRs", JOIN_TIMEOUT, POLL, || {
+        let all = csrs(&kubectl).map_err(|e| format!("{e:#}"))?;
+        let pending: Vec<String> = all
+            .iter()
+            .filter(|(_, signer, conditions)| {
+                signer == "kubernetes.io/kube-apiserver-client-kubelet" && conditions.is_empty()
+            })
+            .map(|(name, _, _)| name.clone())
+            .collect();
+        if pending.len() == 2 {
+            Ok(Some(pending))
+        } else {
+            Err(format!("CSRs so far: {all:?}"))
+        }
+    })?;
+    // Nobody approved: they stay Pending and no node exists.
+    std::thread::sleep(Duration::from_secs(2));
+    let still: Vec<_> = csrs(&kubectl)?
+        .into_iter()
+        .filter(|(name, _, conditions)| pending.contains(name) && conditions.is_empty())
+        .collect();
+    assert_eq!(still.len(), 2, "CSRs changed without a person: {still:?}");
+    assert!(ready_nodes(&kubectl)?.is_empty());
+
+    for name in &pending {
+        let out = kubectl.ok(["certificate", "approve", name.as_str()])?;
+        assert!(out.contains("approved"), "{out}");
+    }
+    lab.wait_nodes_ready(&kubectl, &["node-1", "node-2"])?;
+    let output = lab.stop()?;
+    assert!(output.contains("waiting for a person"), "{output}");
+    assert!(output.contains("(KubectlApprove)"), "{output}");
+    Ok(())
+}
