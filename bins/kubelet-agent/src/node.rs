@@ -168,7 +168,12 @@ pub async fn run(
             }
         };
         if tokio::time::Instant::now() >= next_status {
-            match heartbeat.update_status().await {
+            let updated = match heartbeat.update_status().await {
+                // Deleted behind our back: register again, as the kubelet does.
+                Err(e) if e.is_not_found() => heartbeat.register().await,
+                other => other,
+            };
+            match updated {
                 Ok(()) => next_status = tokio::time::Instant::now() + STATUS_INTERVAL,
                 Err(e) => heartbeat.failed("update the node status", &e),
             }
