@@ -181,10 +181,10 @@ fn node_cert(state: &Path, node: &str) -> anyhow::Result<pki::Certificate> {
         .join(node)
         .join("pki")
         .join("kubelet-client-current.pem");
-    Ok(pki::parse_certificates(&std::fs::read(&current)?)?
+    pki::parse_certificates(&std::fs::read(&current)?)?
         .into_iter()
         .next()
-        .ok_or_else(|| anyhow::anyhow!("{} holds no certificate", current.display()))?)
+        .ok_or_else(|| anyhow::anyhow!("{} holds no certificate", current.display()))
 }
 
 #[test]
