@@ -7,21 +7,17 @@
 //! laid out as the real kubelet lays them out (see `docs/decisions/0009-kubelet-files.md`).
 //! It does not run pods.
 
-pub mod backoff;
-pub mod bootstrap;
-pub mod cert_manager;
-pub mod cert_store;
-pub mod csr;
 pub mod flags;
 pub mod http;
-pub mod node;
 pub mod self_signed;
 pub mod serving;
-pub mod state;
+
+// The node-side API logic lives in the `kubelet` crate (shared with the bootstrap-storm
+// benchmark); re-exported so `crate::csr` and friends keep their paths.
+pub use kubelet::{backoff, bootstrap, cert_manager, cert_store, csr, node, state};
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,7 +34,7 @@ use crate::node::NodeIdentity;
 use crate::serving::CurrentCert;
 use crate::state::{AgentState, Lifetime};
 
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const VERSION: &str = kubelet::VERSION;
 
 /// How long tasks get to finish after shutdown is requested.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -47,18 +43,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AgentError {
-    #[error("failed to use kubeconfig {path}: {source}")]
-    Kubeconfig {
-        path: PathBuf,
-        #[source]
-        source: kubeconfig::KubeconfigError,
-    },
-    #[error("kubeconfig {path} does not authenticate with a client certificate")]
-    NotACertificateKubeconfig { path: PathBuf },
-    #[error(
-        "no valid client certificate in --kubeconfig {kubeconfig} and no --bootstrap-kubeconfig to request one"
-    )]
-    NoCredentials { kubeconfig: PathBuf },
+    #[error(transparent)]
+    Bootstrap(#[from] bootstrap::BootstrapError),
     #[error(transparent)]
     Store(#[from] cert_store::StoreError),
     #[error(transparent)]

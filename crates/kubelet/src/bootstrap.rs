@@ -3,19 +3,42 @@
 //! `--bootstrap-kubeconfig` credentials, write it to the cert dir and write `--kubeconfig`
 //! pointing at `kubelet-client-current.pem`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use client::Client;
 use kubeconfig::{Identity, Kubeconfig, ResolvedConfig};
 
-use crate::AgentError;
 use crate::backoff::Backoff;
 use crate::cert_store::{CertStore, KeyedCertificate};
 use crate::csr::{self, Naming, Template};
 
 /// How long the bootstrap waits for its CSR to be issued (upstream: one hour).
 pub const BOOTSTRAP_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// Why no client certificate could be found or obtained.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BootstrapError {
+    #[error("failed to use kubeconfig {path}: {source}")]
+    Kubeconfig {
+        path: PathBuf,
+        #[source]
+        source: kubeconfig::KubeconfigError,
+    },
+    #[error("kubeconfig {path} does not authenticate with a client certificate")]
+    NotACertificateKubeconfig { path: PathBuf },
+    #[error(
+        "no valid client certificate in --kubeconfig {kubeconfig} and no --bootstrap-kubeconfig to request one"
+    )]
+    NoCredentials { kubeconfig: PathBuf },
+    #[error(transparent)]
+    Store(#[from] crate::cert_store::StoreError),
+    #[error(transparent)]
+    Csr(#[from] csr::CsrError),
+    #[error("failed to build the API client: {0}")]
+    Client(#[source] client::ClientError),
+}
 
 /// The kubeconfig the agent runs with and the certificate in it.
 #[derive(Debug)]
@@ -37,7 +60,7 @@ pub async fn client_credentials(
     bootstrap_path: Option<&Path>,
     store: &CertStore,
     node_name: &str,
-) -> Result<Credentials, AgentError> {
+) -> Result<Credentials, BootstrapError> {
     let bootstrap = bootstrap_path.map(load_resolved).transpose()?;
     match valid_kubeconfig(kubeconfig_path) {
         Ok(Some((config, certificate))) => {
@@ -55,13 +78,13 @@ pub async fn client_credentials(
         Err(e) => return Err(e),
     }
     let Some(bootstrap) = bootstrap else {
-        return Err(AgentError::NoCredentials {
+        return Err(BootstrapError::NoCredentials {
             kubeconfig: kubeconfig_path.to_path_buf(),
         });
     };
 
     // A valid pair already in the cert dir (the kubeconfig was lost): no new request needed.
-    let existing = store.load_current().map_err(AgentError::Store)?;
+    let existing = store.load_current().map_err(BootstrapError::Store)?;
     let now = SystemTime::now();
     let certificate = match existing {
         Some(current) if current.leaf().is_valid_at(now) => {
@@ -73,7 +96,7 @@ pub async fn client_credentials(
     let written = Kubeconfig::for_kubelet(&bootstrap, &store.current_path());
     written
         .save(kubeconfig_path)
-        .map_err(|source| AgentError::Kubeconfig {
+        .map_err(|source| BootstrapError::Kubeconfig {
             path: kubeconfig_path.to_path_buf(),
             source,
         })?;
@@ -86,8 +109,8 @@ pub async fn client_credentials(
     })
 }
 
-fn load_resolved(path: &Path) -> Result<ResolvedConfig, AgentError> {
-    let kubeconfig_error = |source| AgentError::Kubeconfig {
+fn load_resolved(path: &Path) -> Result<ResolvedConfig, BootstrapError> {
+    let kubeconfig_error = |source| BootstrapError::Kubeconfig {
         path: path.to_path_buf(),
         source,
     };
@@ -98,13 +121,15 @@ fn load_resolved(path: &Path) -> Result<ResolvedConfig, AgentError> {
 }
 
 /// `Ok(None)` when the file is missing or its certificate has expired.
-fn valid_kubeconfig(path: &Path) -> Result<Option<(ResolvedConfig, KeyedCertificate)>, AgentError> {
+fn valid_kubeconfig(
+    path: &Path,
+) -> Result<Option<(ResolvedConfig, KeyedCertificate)>, BootstrapError> {
     if !path.exists() {
         return Ok(None);
     }
     let config = load_resolved(path)?;
     let Identity::ClientCertificate { cert_pem, key_pem } = &config.identity else {
-        return Err(AgentError::NotACertificateKubeconfig {
+        return Err(BootstrapError::NotACertificateKubeconfig {
             path: path.to_path_buf(),
         });
     };
@@ -112,7 +137,7 @@ fn valid_kubeconfig(path: &Path) -> Result<Option<(ResolvedConfig, KeyedCertific
     combined.push(b'\n');
     combined.extend_from_slice(key_pem);
     let certificate =
-        KeyedCertificate::from_combined_pem(&combined, path).map_err(AgentError::Store)?;
+        KeyedCertificate::from_combined_pem(&combined, path).map_err(BootstrapError::Store)?;
     let now = SystemTime::now();
     if certificate.chain.iter().all(|c| c.not_after() > now) {
         Ok(Some((config, certificate)))
@@ -127,15 +152,16 @@ async fn request_certificate(
     bootstrap: &ResolvedConfig,
     store: &CertStore,
     node_name: &str,
-) -> Result<KeyedCertificate, AgentError> {
-    let client = Client::from_kubeconfig(bootstrap, &user_agent()).map_err(AgentError::Client)?;
+) -> Result<KeyedCertificate, BootstrapError> {
+    let client =
+        Client::from_kubeconfig(bootstrap, &user_agent()).map_err(BootstrapError::Client)?;
     // The key of an expired pair is reused, else the one kept for a pending request.
     let key = match store.load_current() {
         Ok(Some(current)) => pki::PrivateKey::from_pem(&current.key_pem)
-            .map_err(|e| AgentError::Csr(csr::CsrError::Build(e)))?,
+            .map_err(|e| BootstrapError::Csr(csr::CsrError::Build(e)))?,
         _ => store
             .load_or_create_pending_key()
-            .map_err(AgentError::Store)?,
+            .map_err(BootstrapError::Store)?,
     };
     let template = Template::kubelet_client(node_name);
     let mut backoff = Backoff::certificate();
@@ -147,7 +173,7 @@ async fn request_certificate(
                 tracing::warn!(error = %e, retry_in = ?delay, "cannot reach the apiserver to request a client certificate");
                 tokio::time::sleep(delay).await;
             }
-            Err(e) => return Err(AgentError::Csr(e)),
+            Err(e) => return Err(BootstrapError::Csr(e)),
         }
     };
     tracing::info!(csr = %submitted.name, "requested a client certificate; waiting for approval");
@@ -157,10 +183,10 @@ async fn request_certificate(
             tracing::info!("waiting for approval of csr {name} ({condition})");
         })
         .await
-        .map_err(AgentError::Csr)?;
+        .map_err(BootstrapError::Csr)?;
     let keyed = store
         .update(&certificate, &key, SystemTime::now())
-        .map_err(AgentError::Store)?;
+        .map_err(BootstrapError::Store)?;
     store.remove_pending_key();
     tracing::info!(
         csr = %submitted.name,

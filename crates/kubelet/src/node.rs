@@ -135,14 +135,7 @@ pub async fn run(
             max_elapsed: Duration::from_secs(1),
         })
         .with_timeout(Duration::from_secs(10));
-    let mut heartbeat = Heartbeat {
-        client,
-        identity,
-        state,
-        lease: None,
-        node_uid: None,
-        last_status: None,
-    };
+    let mut heartbeat = Heartbeat::new(client, identity, state);
     let mut backoff = Backoff::heartbeat();
     loop {
         match heartbeat.register().await {
@@ -195,7 +188,9 @@ pub async fn sleep_or_shutdown(delay: Duration, shutdown: &mut watch::Receiver<b
     }
 }
 
-struct Heartbeat {
+/// One node's registration and heartbeat calls, each one API round trip or a few; [`run`]
+/// loops over them, and the bootstrap-storm benchmark times them one by one.
+pub struct Heartbeat {
     client: Client,
     identity: NodeIdentity,
     state: Arc<AgentState>,
@@ -206,13 +201,24 @@ struct Heartbeat {
 }
 
 impl Heartbeat {
+    pub fn new(client: Client, identity: NodeIdentity, state: Arc<AgentState>) -> Heartbeat {
+        Heartbeat {
+            client,
+            identity,
+            state,
+            lease: None,
+            node_uid: None,
+            last_status: None,
+        }
+    }
+
     fn failed(&self, what: &str, error: &ClientError) {
         self.state.heartbeat_errors.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(node = %self.identity.name, error = %error, "failed to {what}; retrying");
     }
 
     /// Create the Node, or take over the existing one (labels merged) and report status.
-    async fn register(&mut self) -> Result<(), ClientError> {
+    pub async fn register(&mut self) -> Result<(), ClientError> {
         let wanted = self.identity.node();
         let node = match self.client.create::<Node>(None, &wanted).await {
             Ok(node) => {
@@ -243,7 +249,7 @@ impl Heartbeat {
         self.update_status().await
     }
 
-    async fn update_status(&mut self) -> Result<(), ClientError> {
+    pub async fn update_status(&mut self) -> Result<(), ClientError> {
         let mut node = self.client.get::<Node>(None, &self.identity.name).await?;
         node.status = self.identity.status(Some(&node.status));
         let updated = self
@@ -255,7 +261,7 @@ impl Heartbeat {
         Ok(())
     }
 
-    async fn renew_lease(&mut self) -> Result<(), ClientError> {
+    pub async fn renew_lease(&mut self) -> Result<(), ClientError> {
         let name = self.identity.name.clone();
         let now = MicroTime::now();
         let lease = match self.lease.take() {
