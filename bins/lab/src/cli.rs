@@ -97,6 +97,10 @@ pub struct InitArgs {
     /// Recorded for the controller-manager (`--cluster-signing-duration`).
     #[arg(long, default_value = "8760h", value_name = "DURATION")]
     pub signing_duration: String,
+    /// Succeed without changing anything when the folder already holds a lab (a container
+    /// restarted by compose keeps its PKI).
+    #[arg(long)]
+    pub keep_existing: bool,
 }
 
 #[derive(Debug, Args)]

@@ -27,6 +27,15 @@ pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     sans.extend(args.apiserver_sans.iter().cloned());
     sans.dedup();
     let layout = Layout::new(&args.state.state_dir);
+    if args.keep_existing && layout.settings_file().exists() {
+        let settings = Settings::load(&layout)?;
+        println!(
+            "{} already initialised for {}; keeping it",
+            layout.root().display(),
+            settings.server
+        );
+        return Ok(());
+    }
     let settings = init::init(
         &layout,
         &InitOptions {
