@@ -1,11 +1,13 @@
 //! Command-line flags, named as kube-apiserver names them, and their validation into a
 //! [`Config`] (files read and parsed here, so every bad input is a start-up error).
 
+pub use cli::LogFormat;
+use cli::parse_go_bool;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
 
 use crate::authn::token_file::{TokenFile, TokenFileError};
 use crate::authz::{AuthorizationMode, AuthorizationModes, parse_modes};
@@ -77,22 +79,6 @@ pub struct Args {
     /// Log level verbosity, as klog's -v (0-1 info, 2-4 debug, 5+ trace).
     #[arg(short = 'v', long = "v", value_name = "LEVEL", default_value_t = 0)]
     pub verbosity: u8,
-}
-
-/// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// Go's `strconv.ParseBool`, so `--anonymous-auth=false` and `--x=1` behave as upstream.
-fn parse_go_bool(value: &str) -> Result<bool, String> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        other => Err(format!("{other:?} is not a boolean (use true or false)")),
-    }
 }
 
 /// Validated settings of one server run. Tests build it with [`Config::new`].

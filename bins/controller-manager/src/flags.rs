@@ -1,12 +1,14 @@
 //! Command-line flags, named as kube-controller-manager names them, and their validation into a
 //! [`Config`]: files are read and parsed here, so every bad input is one start-up error.
 
+pub use cli::LogFormat;
+use cli::parse_go_bool;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
 
 use crate::ca_provider::DynamicCa;
 use crate::controllers::{EnabledControllers, UnknownController};
@@ -123,22 +125,6 @@ pub struct Args {
     /// How often the signing CA files are checked for changes.
     #[arg(long, value_name = "DURATION", default_value = "5s", hide = true)]
     pub cluster_signing_reload_interval: String,
-}
-
-/// `--log-format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// Go's `strconv.ParseBool`, so `--leader-elect=false` and `--leader-elect=0` behave as upstream.
-fn parse_go_bool(value: &str) -> Result<bool, String> {
-    match value {
-        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
-        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
-        other => Err(format!("{other:?} is not a boolean (use true or false)")),
-    }
 }
 
 /// A flag or file that cannot be used.

@@ -2,44 +2,18 @@
 //! SIGTERM or ctrl-c. Every start-up failure is one line on stderr and a non-zero exit; losing
 //! the leader Lease exits non-zero too, so systemd restarts us (as upstream does).
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use clap::error::ErrorKind;
-use controller_manager::{Args, LogFormat};
-use tracing_subscriber::EnvFilter;
+use controller_manager::Args;
 
-/// Exit code for unusable flags or files (sysexits' EX_USAGE).
-const EXIT_USAGE: u8 = 64;
-const EXIT_FAILURE: u8 = 1;
+use cli::{EXIT_FAILURE, EXIT_USAGE};
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match cli::parse_args::<Args>("controller-manager") {
         Ok(args) => args,
-        Err(error)
-            if matches!(
-                error.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            error.exit()
-        }
-        Err(error) => {
-            // clap's report spans several lines (usage, hints); the first line says it all.
-            let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid flags");
-            eprintln!(
-                "controller-manager: {}",
-                first.trim_start_matches("error: ")
-            );
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
-    init_logging(args.log_format, args.verbosity);
+    cli::init_logging(args.log_format, args.verbosity);
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
@@ -74,7 +48,11 @@ fn main() -> ExitCode {
         version = controller_manager::VERSION,
         "controller-manager starting"
     );
-    match runtime.block_on(controller_manager::run(config, listener, shutdown_signal())) {
+    match runtime.block_on(controller_manager::run(
+        config,
+        listener,
+        cli::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "controller-manager stopped");
@@ -82,44 +60,4 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
-}
-
-/// `RUST_LOG` wins when set; otherwise klog-style `-v`.
-fn init_logging(format: LogFormat, verbosity: u8) {
-    let level = match verbosity {
-        0 | 1 => "info",
-        2..=4 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// Resolves on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
 }

@@ -1,12 +1,14 @@
 //! Command-line flags, named as the kubelet names them, and their validation into a
 //! [`Config`]: every bad value is a start-up error of one line.
 
+pub use cli::LogFormat;
+use cli::parse_go_bool;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Parser, ValueEnum};
+use clap::{ArgAction, Parser};
 
 /// The raw flags.
 #[derive(Debug, Parser)]
@@ -85,13 +87,6 @@ pub struct Args {
     /// lease duration).
     #[arg(long, hide = true, value_name = "SECONDS", default_value_t = 10.0)]
     pub testing_lease_renew_seconds: f64,
-}
-
-/// `--log-format` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Flags that parse but cannot be used.
@@ -227,15 +222,6 @@ fn parse_node_labels(text: &str) -> Result<BTreeMap<String, String>, FlagError> 
         labels.insert(key.to_owned(), value.to_owned());
     }
     Ok(labels)
-}
-
-/// Go's `strconv.ParseBool`, which the kubelet's boolean flags use.
-pub fn parse_go_bool(text: &str) -> Result<bool, String> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        _ => Err(format!("invalid boolean value {text:?}")),
-    }
 }
 
 #[cfg(test)]

@@ -2,39 +2,16 @@
 //! (a node agent should stay small) until SIGTERM or ctrl-c. Start-up failures are one line
 //! on stderr and a non-zero exit.
 
-use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
-use clap::Parser as _;
-use clap::error::ErrorKind;
-use kubelet_agent::flags::{Args, LogFormat};
-use tracing_subscriber::EnvFilter;
+use kubelet_agent::flags::Args;
 
-/// Exit code for unusable flags (sysexits' EX_USAGE).
-const EXIT_USAGE: u8 = 64;
-const EXIT_FAILURE: u8 = 1;
+use cli::{EXIT_FAILURE, EXIT_USAGE};
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match cli::parse_args::<Args>("kubelet-agent") {
         Ok(args) => args,
-        Err(error)
-            if matches!(
-                error.kind(),
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
-            ) =>
-        {
-            error.exit()
-        }
-        Err(error) => {
-            // clap's report spans several lines (usage, hints); the first line says it all.
-            let rendered = error.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid flags");
-            eprintln!("kubelet-agent: {}", first.trim_start_matches("error: "));
-            return ExitCode::from(EXIT_USAGE);
-        }
+        Err(code) => return code,
     };
     let config = match args.to_config() {
         Ok(config) => config,
@@ -43,7 +20,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    init_logging(args.log_format, args.verbosity);
+    cli::init_logging(args.log_format, args.verbosity);
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -61,7 +38,7 @@ fn main() -> ExitCode {
         node = %config.node_name,
         "kubelet-agent starting"
     );
-    match runtime.block_on(kubelet_agent::run(config, shutdown_signal())) {
+    match runtime.block_on(kubelet_agent::run(config, cli::shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(error = %error, "kubelet-agent stopped");
@@ -69,44 +46,4 @@ fn main() -> ExitCode {
             ExitCode::from(EXIT_FAILURE)
         }
     }
-}
-
-/// `RUST_LOG` wins when set; otherwise klog-style `-v`.
-fn init_logging(format: LogFormat, verbosity: u8) {
-    let level = match verbosity {
-        0 | 1 => "info",
-        2..=4 => "debug",
-        _ => "trace",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
-}
-
-/// Resolves on SIGTERM or ctrl-c.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested");
 }
