@@ -35,6 +35,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -110,6 +115,7 @@ pub struct Metrics {
     durations: Family<DurationLabels, Histogram, fn() -> Histogram>,
     authn_failures: Family<ReasonLabels, Counter>,
     csrs: Family<StateLabels, Gauge>,
+    tls_handshakes: Family<ResultLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -153,12 +159,19 @@ impl Metrics {
             "Number of CertificateSigningRequests by state (pending, approved, denied, failed, issued)",
             csrs.clone(),
         );
+        let tls_handshakes = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "apiserver_tls_handshakes",
+            "Counter of TLS handshakes on the secure port by result (ok, failed, timeout)",
+            tls_handshakes.clone(),
+        );
         Metrics {
             registry,
             requests,
             durations,
             authn_failures,
             csrs,
+            tls_handshakes,
         }
     }
 
@@ -186,6 +199,16 @@ impl Metrics {
         self.authn_failures
             .get_or_create(&ReasonLabels {
                 reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    /// Counts one TLS handshake on the secure port (`ok`, `failed` or `timeout`); each one is
+    /// a new connection, so this shows how well clients reuse theirs.
+    pub fn tls_handshake(&self, result: &'static str) {
+        self.tls_handshakes
+            .get_or_create(&ResultLabels {
+                result: result.to_string(),
             })
             .inc();
     }
@@ -245,8 +268,13 @@ mod tests {
         let metrics = Metrics::new();
         metrics.observe_request("list", "certificatesigningrequests", 200, 0.004);
         metrics.authentication_failed("token_unknown");
+        metrics.tls_handshake("ok");
         let text = metrics.render(&store).await.expect("render");
         assert!(text.contains(r#"apiserver_request_total{verb="LIST",resource="certificatesigningrequests",code="200"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"apiserver_tls_handshakes_total{result="ok"} 1"#),
+            "{text}"
+        );
         assert!(text.contains(r#"apiserver_request_duration_seconds_bucket{le="0.008",verb="LIST",resource="certificatesigningrequests"} 1"#), "{text}");
         assert!(
             text.contains(r#"apiserver_authentication_failures_total{reason="token_unknown"} 1"#),

@@ -194,12 +194,17 @@ async fn serve_connection(
 ) {
     let _ = tcp.set_nodelay(true);
     let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
+        Ok(Ok(tls)) => {
+            state.metrics.tls_handshake("ok");
+            tls
+        }
         Ok(Err(error)) => {
+            state.metrics.tls_handshake("failed");
             tracing::debug!(%remote, %error, "TLS handshake failed");
             return;
         }
         Err(_) => {
+            state.metrics.tls_handshake("timeout");
             tracing::debug!(%remote, "TLS handshake timed out");
             return;
         }
