@@ -57,23 +57,9 @@ pub fn default_identity() -> String {
         .ok()
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string());
-    format!("{host}_{}", uuid_v4())
+    format!("{host}_{}", uuid::Uuid::new_v4())
 }
 
-fn uuid_v4() -> String {
-    let mut bytes: [u8; 16] = rand::rng().random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
 
 /// Renewals failed for the whole renew deadline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
