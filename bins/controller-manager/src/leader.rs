@@ -60,7 +60,6 @@ pub fn default_identity() -> String {
     format!("{host}_{}", uuid::Uuid::new_v4())
 }
 
-
 /// Renewals failed for the whole renew deadline.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("leaderelection lost: failed to renew lease {namespace}/{name} within {deadline:?}")]
