@@ -35,7 +35,19 @@ struct HubState {
     /// The revision of the last published event (or the store's revision at open).
     last_rv: u64,
     channels: HashMap<String, broadcast::Sender<Arc<Record>>>,
+    /// Channels of single-object watches: resource -> name -> sender. A write wakes only
+    /// the watchers of its own object, not every watcher of the resource.
+    named: HashMap<String, HashMap<String, broadcast::Sender<Arc<Record>>>>,
+    /// Named channels created since the last sweep of those nobody listens to any more.
+    named_created: usize,
+    /// Sweep when `named_created` passes this (amortized: twice what survived the last sweep).
+    named_sweep_at: usize,
 }
+
+/// Events one single-object watcher may fall behind (an object changes rarely; the
+/// resource-wide channels keep the larger buffer).
+const NAMED_CHANNEL_CAPACITY: usize = 64;
+const NAMED_SWEEP_MIN: usize = 1024;
 
 impl Hub {
     /// A hub whose history starts empty at `current_rv` (after open, nothing older is known).
@@ -47,6 +59,9 @@ impl Hub {
                 compacted_rv: current_rv,
                 last_rv: current_rv,
                 channels: HashMap::new(),
+                named: HashMap::new(),
+                named_created: 0,
+                named_sweep_at: NAMED_SWEEP_MIN,
             }),
             channel_capacity: channel_capacity.max(1),
         }
@@ -64,6 +79,12 @@ impl Hub {
                 // Nobody listens to this resource any more; drop the channel.
                 state.channels.remove(&record.key.resource);
             }
+            if let Some(by_name) = state.named.get_mut(&record.key.resource)
+                && let Some(sender) = by_name.get(&record.key.name)
+                && sender.send(Arc::clone(&record)).is_err()
+            {
+                by_name.remove(&record.key.name);
+            }
             state.history.push_back(record);
             while state.history.len() > state.history_capacity {
                 if let Some(evicted) = state.history.pop_front() {
@@ -80,6 +101,31 @@ impl Hub {
         namespace: Option<&str>,
         from_rv: u64,
     ) -> Result<HubWatch, StoreError> {
+        let filter = Filter {
+            resource: resource.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            name: None,
+        };
+        self.subscribe_filtered(filter, from_rv)
+    }
+
+    /// Starts a watch of one object after `from_rv`, on that object's own channel.
+    pub(crate) fn subscribe_name(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        from_rv: u64,
+    ) -> Result<HubWatch, StoreError> {
+        let filter = Filter {
+            resource: resource.to_owned(),
+            namespace: namespace.map(str::to_owned),
+            name: Some(name.to_owned()),
+        };
+        self.subscribe_filtered(filter, from_rv)
+    }
+
+    fn subscribe_filtered(&self, filter: Filter, from_rv: u64) -> Result<HubWatch, StoreError> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let after = if from_rv == 0 { state.last_rv } else { from_rv };
         if after < state.compacted_rv {
@@ -88,10 +134,6 @@ impl Hub {
                 oldest: state.compacted_rv,
             });
         }
-        let filter = Filter {
-            resource: resource.to_owned(),
-            namespace: namespace.map(str::to_owned),
-        };
         // History is sorted by revision: skip straight to the first event after `after`.
         let start = state.history.partition_point(|r| r.event.rv <= after);
         let replay: VecDeque<Arc<Record>> = state
@@ -100,12 +142,34 @@ impl Hub {
             .filter(|r| filter.matches(&r.key))
             .cloned()
             .collect();
-        let capacity = self.channel_capacity;
-        let receiver = state
-            .channels
-            .entry(resource.to_owned())
-            .or_insert_with(|| broadcast::channel(capacity).0)
-            .subscribe();
+        let receiver = match &filter.name {
+            None => {
+                let capacity = self.channel_capacity;
+                state
+                    .channels
+                    .entry(filter.resource.clone())
+                    .or_insert_with(|| broadcast::channel(capacity).0)
+                    .subscribe()
+            }
+            Some(name) => {
+                let capacity = self.channel_capacity.min(NAMED_CHANNEL_CAPACITY);
+                let state = &mut *state;
+                let by_name = state.named.entry(filter.resource.clone()).or_default();
+                let receiver = match by_name.get(name) {
+                    Some(sender) => sender.subscribe(),
+                    None => {
+                        let (sender, receiver) = broadcast::channel(capacity);
+                        by_name.insert(name.clone(), sender);
+                        state.named_created += 1;
+                        receiver
+                    }
+                };
+                if state.named_created > state.named_sweep_at {
+                    sweep_named(state);
+                }
+                receiver
+            }
+        };
         Ok(HubWatch {
             filter,
             replay,
@@ -116,9 +180,23 @@ impl Hub {
     }
 }
 
+/// Drops the named channels whose watchers have all gone (objects never written again
+/// would otherwise keep theirs forever).
+fn sweep_named(state: &mut HubState) {
+    let mut alive = 0;
+    state.named.retain(|_, by_name| {
+        by_name.retain(|_, sender| sender.receiver_count() > 0);
+        alive += by_name.len();
+        !by_name.is_empty()
+    });
+    state.named_created = 0;
+    state.named_sweep_at = (2 * alive).max(NAMED_SWEEP_MIN);
+}
+
 struct Filter {
     resource: String,
     namespace: Option<String>,
+    name: Option<String>,
 }
 
 impl Filter {
@@ -128,6 +206,7 @@ impl Filter {
                 .namespace
                 .as_deref()
                 .is_none_or(|namespace| key.namespace == namespace)
+            && self.name.as_deref().is_none_or(|name| key.name == name)
     }
 }
 

@@ -117,6 +117,21 @@ impl Store {
         self.backend.watch(resource, namespace, from_rv).await
     }
 
+    /// Events of one object (`resource`, namespace or `None` for cluster-scoped, `name`)
+    /// strictly after `from_rv`, as [`Store::watch`] filtered to that name, but woken only by
+    /// that object's changes (thousands of kubelets each watching their own CSR).
+    pub async fn watch_name(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        from_rv: u64,
+    ) -> Result<Watch, StoreError> {
+        self.backend
+            .watch_name(resource, namespace, name, from_rv)
+            .await
+    }
+
     /// The revision of the latest change.
     pub async fn current_revision(&self) -> Result<u64, StoreError> {
         self.backend.current_revision().await

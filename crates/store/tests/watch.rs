@@ -258,3 +258,83 @@ async fn many_watchers_all_receive_every_event() {
         assert_eq!(reader.await.unwrap(), (1..=10).collect::<Vec<u64>>());
     }
 }
+
+#[tokio::test]
+async fn a_named_watch_sees_only_its_object_from_history_and_live() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (a, b) = (Key::new(CSRS, "", "a"), Key::new(CSRS, "", "b"));
+    store.create(&a, obj("a")).await.unwrap(); // rv 1
+    store.create(&b, obj("b")).await.unwrap(); // rv 2
+    store.update(&a, obj("a"), Some(1)).await.unwrap(); // rv 3
+
+    // From history: only a's events after rv 1.
+    let mut from_history = store.watch_name(CSRS, None, "a", 1).await.unwrap();
+    let event = next(&mut from_history).await;
+    assert_eq!(
+        (name(&event), event.rv, event.kind),
+        ("a", 3, EventKind::Modified)
+    );
+
+    // Live, with watchers of other names and of the whole resource beside it.
+    let mut live_a = store.watch_name(CSRS, None, "a", 0).await.unwrap();
+    let mut live_b = store.watch_name(CSRS, None, "b", 0).await.unwrap();
+    let mut all = store.watch(CSRS, None, 0).await.unwrap();
+    store.update(&b, obj("b"), Some(2)).await.unwrap(); // rv 4
+    store.delete(&a, Some(3)).await.unwrap(); // rv 5
+    let event = next(&mut live_a).await;
+    assert_eq!((event.rv, event.kind), (5, EventKind::Deleted));
+    assert_eq!(next(&mut from_history).await.rv, 5);
+    assert_eq!(next(&mut live_b).await.rv, 4);
+    assert_eq!(next(&mut all).await.rv, 4);
+    assert_eq!(next(&mut all).await.rv, 5);
+    // Nothing else is pending for a's watchers.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), live_a.next())
+            .await
+            .is_err()
+    );
+
+    // Another namespace's object of the same name is not ours.
+    const LEASES: &str = "coordination.k8s.io/leases";
+    let mut in_ns = store
+        .watch_name(LEASES, Some("kube-node-lease"), "n1", 0)
+        .await
+        .unwrap();
+    store
+        .create(&Key::new(LEASES, "default", "n1"), obj("n1"))
+        .await
+        .unwrap();
+    store
+        .create(&Key::new(LEASES, "kube-node-lease", "n1"), obj("n1"))
+        .await
+        .unwrap();
+    // rv 6 was the other namespace's object.
+    assert_eq!(next(&mut in_ns).await.rv, 7);
+}
+
+#[tokio::test]
+async fn thousands_of_short_named_watches_each_get_their_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    // More than the sweep threshold, most dropped before their object is written, so the
+    // channels of gone watchers are swept and the live ones still deliver.
+    let mut kept = Vec::new();
+    for i in 0..3000 {
+        let watch = store
+            .watch_name(CSRS, None, &format!("csr-{i}"), 0)
+            .await
+            .unwrap();
+        if i % 100 == 0 {
+            kept.push((i, watch));
+        }
+    }
+    for (i, _) in &kept {
+        let key = Key::new(CSRS, "", format!("csr-{i}"));
+        store.create(&key, obj(&format!("csr-{i}"))).await.unwrap();
+    }
+    for (i, watch) in &mut kept {
+        let event = next(watch).await;
+        assert_eq!(name(&event), format!("csr-{i}"));
+    }
+}

@@ -51,11 +51,7 @@ impl Call<'_> {
         let start_rv = match options.resource_version {
             // Absent or "0": the current state as ADDED events, then changes.
             None | Some(0) => {
-                let (items, rv) = self
-                    .store()
-                    .list(&resource, namespace.as_deref())
-                    .await
-                    .map_err(|e| store_error(self.def, "", e))?;
+                let (items, rv) = self.snapshot(&options, namespace.as_deref()).await?;
                 for item in items.iter().filter(|i| matches(&options, &i.object)) {
                     if filtered {
                         members.insert(identity(&item.object));
@@ -68,11 +64,7 @@ impl Call<'_> {
                 if filtered {
                     // Objects matching now approximate "matched at rv", so that a later
                     // change moving them out of the selector is reported as DELETED.
-                    let (items, _) = self
-                        .store()
-                        .list(&resource, namespace.as_deref())
-                        .await
-                        .map_err(|e| store_error(self.def, "", e))?;
+                    let (items, _) = self.snapshot(&options, namespace.as_deref()).await?;
                     members.extend(
                         items
                             .iter()
@@ -84,10 +76,20 @@ impl Call<'_> {
             }
         };
 
-        let store_watch = self
-            .store()
-            .watch(&resource, namespace.as_deref(), start_rv)
-            .await;
+        // One object (a kubelet waiting for its CSR): a watch of that name only, so each
+        // write wakes its own watchers instead of every watcher of the resource.
+        let store_watch = match self.single_object(&options, namespace.as_deref()) {
+            Some(name) => {
+                self.store()
+                    .watch_name(&resource, namespace.as_deref(), name, start_rv)
+                    .await
+            }
+            None => {
+                self.store()
+                    .watch(&resource, namespace.as_deref(), start_rv)
+                    .await
+            }
+        };
         let timeout = options.timeout_seconds.map_or_else(
             || {
                 // Jitter spreads the re-watches of many clients started together.
@@ -150,6 +152,56 @@ impl Call<'_> {
 }
 
 /// `(namespace, name)` of an object.
+impl Call<'_> {
+    /// The name when the selector is exactly `metadata.name=<x>` on a path that names the
+    /// object's scope (cluster-scoped, or namespaced with a namespace).
+    fn single_object<'o>(
+        &self,
+        options: &'o ListOptions,
+        namespace: Option<&str>,
+    ) -> Option<&'o str> {
+        options
+            .field_selector
+            .single_name()
+            .filter(|_| self.def.namespaced == namespace.is_some())
+    }
+
+    /// The current objects the watch starts from (selectors are applied by the caller): a
+    /// point read for one named object (every bootstrapping kubelet watches its CSR so; a
+    /// list here made each such watch cost as much as all CSRs), else the whole collection.
+    async fn snapshot(
+        &self,
+        options: &ListOptions,
+        namespace: Option<&str>,
+    ) -> Result<(Vec<store::Stored>, u64), Status> {
+        let Some(name) = self.single_object(options, namespace) else {
+            return self
+                .store()
+                .list(&self.def.store_resource(), namespace)
+                .await
+                .map_err(|e| store_error(self.def, "", e));
+        };
+        // Revision first, so no later change is missed. The object may be newer than it:
+        // then start from the object's own revision, which is exact for a watch of this one
+        // name (no event of the name lies between the two).
+        let revision = self
+            .store()
+            .current_revision()
+            .await
+            .map_err(|e| store_error(self.def, "", e))?;
+        match self.store().get(&self.key(name)).await {
+            Ok(item) => {
+                let rv = revision.max(item.rv);
+                Ok((vec![item], rv))
+            }
+            Err(store::StoreError::NotFound(_) | store::StoreError::InvalidKey(_)) => {
+                Ok((Vec::new(), revision))
+            }
+            Err(e) => Err(store_error(self.def, name, e)),
+        }
+    }
+}
+
 fn identity(object: &Value) -> (String, String) {
     (
         meta_str(object, "namespace").to_string(),

@@ -166,6 +166,20 @@ impl Backend for Embedded {
         Box::pin(async move { watch })
     }
 
+    fn watch_name<'a>(
+        &'a self,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        from_rv: u64,
+    ) -> BoxFuture<'a, Result<Watch, StoreError>> {
+        let watch = self
+            .hub
+            .subscribe_name(resource, namespace, name, from_rv)
+            .map(|source| Watch::new(Box::new(source)));
+        Box::pin(async move { watch })
+    }
+
     fn current_revision(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
         let revision = self.cache.revision();
         Box::pin(async move { Ok(revision) })

@@ -55,6 +55,15 @@ pub trait Backend: Send + Sync + 'static {
         from_rv: u64,
     ) -> BoxFuture<'a, Result<Watch, StoreError>>;
 
+    /// Events of one named object strictly after `from_rv`.
+    fn watch_name<'a>(
+        &'a self,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        from_rv: u64,
+    ) -> BoxFuture<'a, Result<Watch, StoreError>>;
+
     /// The revision of the latest change.
     fn current_revision(&self) -> BoxFuture<'_, Result<u64, StoreError>>;
 
