@@ -370,3 +370,49 @@ pub mod node_agent {
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     }
 }
+
+// ---- bootstrap-storm helpers (added for tests/tests/storm_smoke.rs) ----
+
+/// Runs the built `bootstrap-storm` benchmark with `args` plus `--out <out>` (it finds the
+/// apiserver, controller-manager and kubelet-agent next to itself); returns its output and
+/// the parsed `<out>/report.json`. Bounded: the run is killed after `timeout`.
+pub fn run_bootstrap_storm(
+    out: &std::path::Path,
+    args: &[&str],
+    timeout: std::time::Duration,
+) -> anyhow::Result<(std::process::Output, serde_json::Value)> {
+    use anyhow::Context as _;
+    let binary = paths::workspace_binary("bootstrap-storm")?;
+    let mut command = std::process::Command::new(binary);
+    command
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().context("cannot start bootstrap-storm")?;
+    let started = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let output = child.wait_with_output()?;
+            anyhow::bail!(
+                "bootstrap-storm did not finish within {timeout:?}; stderr:\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let output = child.wait_with_output()?;
+    let report_path = out.join("report.json");
+    let text = std::fs::read_to_string(&report_path).with_context(|| {
+        format!(
+            "no {} (exit {}); stderr:\n{}",
+            report_path.display(),
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    Ok((output, serde_json::from_str(&text)?))
+}

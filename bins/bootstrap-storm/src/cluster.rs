@@ -81,6 +81,7 @@ pub struct Launch {
     pub ca_cert: PathBuf,
     pub ca_key: PathBuf,
     pub controller_kubeconfig: PathBuf,
+    pub controller_workers: u16,
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -118,6 +119,7 @@ pub async fn start(
     bin_dir: &Path,
     data_dir: &Path,
     signer_key: pki::KeyAlgorithm,
+    controller_workers: u16,
 ) -> anyhow::Result<Cluster> {
     let path = |name: &str| dir.join(name);
     // The cluster CA signs kubelet certificates too, as in a kubeadm cluster (one CA).
@@ -195,6 +197,7 @@ pub async fn start(
         ca_cert: path("ca.pem"),
         ca_key: path("ca-key.pem"),
         controller_kubeconfig,
+        controller_workers,
     };
     let controller_manager = start_controller_manager(&launch, dir, "controller-manager.log")?;
 
@@ -257,6 +260,10 @@ pub fn start_controller_manager(
         .arg("--cluster-signing-key-file")
         .arg(&launch.ca_key)
         .arg("--leader-elect=false")
+        .arg(format!(
+            "--concurrent-workers={}",
+            launch.controller_workers
+        ))
         .arg("--secure-port=0");
     Process::spawn("controller-manager", command, &dir.join(log_name))
 }

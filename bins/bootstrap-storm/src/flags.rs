@@ -58,6 +58,9 @@ pub struct Args {
     /// Skip starting one real kubelet-agent process to measure its RSS.
     #[arg(long)]
     pub no_agent: bool,
+    /// The controller-manager's `--concurrent-workers` (upstream's default is 5).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    pub controller_workers: u16,
     /// Where report.json and the SVG charts are written.
     #[arg(long, default_value = "storm-out")]
     pub out: PathBuf,

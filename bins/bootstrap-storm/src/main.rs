@@ -111,7 +111,14 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         }
         _ => {
             let bins = bin_dir(&args)?;
-            cluster::start(work.path(), &bins, &data_dir, args.signer_key.algorithm()).await?
+            cluster::start(
+                work.path(),
+                &bins,
+                &data_dir,
+                args.signer_key.algorithm(),
+                args.controller_workers,
+            )
+            .await?
         }
     };
     eprintln!(
@@ -260,6 +267,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         settings: Settings {
             nodes: args.nodes,
             concurrency: args.concurrency,
+            controller_workers: args.controller_workers,
             signer_key: args.signer_key,
             store: if args.server.is_some() {
                 "(external)".to_string()

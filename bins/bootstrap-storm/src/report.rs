@@ -32,6 +32,7 @@ pub struct Report {
 pub struct Settings {
     pub nodes: u32,
     pub concurrency: u32,
+    pub controller_workers: u16,
     pub signer_key: crate::flags::SignerKey,
     pub store: String,
     pub steady_seconds: u64,
