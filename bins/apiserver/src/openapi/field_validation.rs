@@ -100,7 +100,7 @@ pub fn unknown_fields(
         found: Vec::new(),
     };
     if let Some(schema) = schemas.get(root) {
-        walker.walk(schema, value, "", 0);
+        walker.walk(schema, value, &mut Vec::new(), 0);
     }
     walker.found
 }
@@ -126,7 +126,16 @@ impl<'a> Walker<'a> {
         None
     }
 
-    fn walk(&mut self, schema: &'a Value, value: &Value, path: &str, depth: usize) {
+    /// Walks `value` against `schema`; `path` holds the segments leading here and is only
+    /// joined into a string for an unknown field (joining it for every field was most of the
+    /// cost of validating a body).
+    fn walk<'v>(
+        &mut self,
+        schema: &'a Value,
+        value: &'v Value,
+        path: &mut Vec<Segment<'v>>,
+        depth: usize,
+    ) {
         if depth > MAX_DEPTH {
             return;
         }
@@ -150,33 +159,65 @@ impl<'a> Walker<'a> {
                     {
                         continue;
                     }
-                    let child_path = if path.is_empty() {
-                        name.clone()
-                    } else {
-                        format!("{path}.{name}")
-                    };
-                    match (properties.and_then(|p| p.get(name)), additional) {
-                        (Some(property), _) => self.walk(property, child, &child_path, depth + 1),
-                        (None, Some(values)) if values.is_object() => {
-                            self.walk(values, child, &child_path, depth + 1)
+                    let child_schema = match (properties.and_then(|p| p.get(name)), additional) {
+                        (Some(property), _) => property,
+                        (None, Some(values)) if values.is_object() => values,
+                        (None, _) => {
+                            // A schema that names no fields (a string, say): the typed
+                            // decoding reports the wrong type, not us.
+                            if properties.is_some() {
+                                path.push(Segment::Field(name));
+                                self.found.push(join(path));
+                                path.pop();
+                            }
+                            continue;
                         }
-                        (None, _) if properties.is_some() => self.found.push(child_path),
-                        // A schema that names no fields (a string, say): the typed decoding
-                        // reports the wrong type, not us.
-                        (None, _) => {}
+                    };
+                    // Leaves need no walk: only objects and arrays can hold unknown fields.
+                    if child.is_object() || child.is_array() {
+                        path.push(Segment::Field(name));
+                        self.walk(child_schema, child, path, depth + 1);
+                        path.pop();
                     }
                 }
             }
             Value::Array(items) => {
                 if let Some(item_schema) = schema.get("items") {
                     for (index, item) in items.iter().enumerate() {
-                        self.walk(item_schema, item, &format!("{path}[{index}]"), depth + 1);
+                        if item.is_object() || item.is_array() {
+                            path.push(Segment::Index(index));
+                            self.walk(item_schema, item, path, depth + 1);
+                            path.pop();
+                        }
                     }
                 }
             }
             _ => {}
         }
     }
+}
+
+/// One step of a field path.
+enum Segment<'v> {
+    Field(&'v str),
+    Index(usize),
+}
+
+/// `spec.foo`, `subjects[0].bar`: the path as upstream prints it.
+fn join(path: &[Segment<'_>]) -> String {
+    let mut joined = String::new();
+    for segment in path {
+        match segment {
+            Segment::Field(name) => {
+                if !joined.is_empty() {
+                    joined.push('.');
+                }
+                joined.push_str(name);
+            }
+            Segment::Index(index) => joined.push_str(&format!("[{index}]")),
+        }
+    }
+    joined
 }
 
 /// The 400 upstream answers in Strict mode.
