@@ -1,14 +1,18 @@
 //! Group commit: one writer thread takes every queued write, checks each in order against the
-//! current state (plus the earlier writes of the same batch), commits them in one durable
-//! transaction, and only then updates the cache, tells watchers and answers the callers.
+//! current state (plus the earlier writes of the same batch), makes them durable together with
+//! one append to the write-ahead log, and only then updates the cache, tells watchers and
+//! answers the callers. Every [`CHECKPOINT_INTERVAL`] (or sooner when much has accumulated)
+//! the logged changes go into redb in one transaction and the log is emptied.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::redb::{Mutation, RedbFile};
+use crate::backend::wal::Wal;
 use crate::cache::Cache;
 use crate::hub::{Hub, Record};
 use crate::key::Key;
@@ -40,12 +44,25 @@ pub(crate) enum Message {
     Close(oneshot::Sender<()>),
 }
 
+/// How long logged changes may wait for their checkpoint into redb (etcd's backend commits
+/// every 100 ms too). Longer windows collapse more writes to one object into one.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(100);
+/// Checkpoint sooner when this many objects wait (bounds the memory of `pending`)...
+const CHECKPOINT_OBJECTS: usize = 8_192;
+/// ...or when the log has grown this large (bounds the replay at start-up).
+const CHECKPOINT_LOG_BYTES: u64 = 64 * 1024 * 1024;
+
 pub(crate) struct Writer {
     pub(crate) file: RedbFile,
+    pub(crate) wal: Wal,
     pub(crate) cache: Arc<Cache>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) revision: u64,
     pub(crate) max_batch: usize,
+    /// Logged changes not yet in redb: the newest mutation of each key.
+    pub(crate) pending: BTreeMap<String, Mutation>,
+    /// When the oldest of `pending` was logged.
+    pub(crate) pending_since: Option<Instant>,
 }
 
 /// The outcome of one checked write, before it is durable.
@@ -56,10 +73,31 @@ struct Accepted {
 }
 
 impl Writer {
-    /// Runs until every sender is gone or a `Close` arrives.
-    pub(crate) fn run(mut self, mut inbox: mpsc::Receiver<Message>) {
+    /// Runs until every sender is gone or a `Close` arrives. `runtime` only times the wait
+    /// for the next write against the checkpoint deadline; all file work is blocking, on this
+    /// thread.
+    pub(crate) fn run(
+        mut self,
+        runtime: tokio::runtime::Runtime,
+        mut inbox: mpsc::Receiver<Message>,
+    ) {
         let mut batch = Vec::with_capacity(self.max_batch);
-        while let Some(first) = inbox.blocking_recv() {
+        loop {
+            let first = if self.pending.is_empty() {
+                inbox.blocking_recv()
+            } else {
+                match runtime.block_on(async {
+                    // The timer must be made inside the runtime.
+                    tokio::time::timeout(CHECKPOINT_INTERVAL, inbox.recv()).await
+                }) {
+                    Ok(message) => message,
+                    Err(_idle) => {
+                        self.checkpoint();
+                        continue;
+                    }
+                }
+            };
+            let Some(first) = first else { break };
             let mut close = None;
             match first {
                 Message::Write(op, reply) => batch.push((op, reply)),
@@ -73,6 +111,9 @@ impl Writer {
                 }
             }
             self.commit_batch(std::mem::take(&mut batch));
+            if close.is_none() && self.checkpoint_due() {
+                self.checkpoint();
+            }
             if let Some(done) = close {
                 inbox.close();
                 // Answer writes that raced with the close, then release the database file.
@@ -86,10 +127,38 @@ impl Writer {
                         }
                     }
                 }
+                self.checkpoint();
                 drop(self);
                 let _ = done.send(());
                 return;
             }
+        }
+        self.checkpoint();
+    }
+
+    /// The oldest pending change has waited [`CHECKPOINT_INTERVAL`], or too much waits.
+    fn checkpoint_due(&self) -> bool {
+        self.pending_since
+            .is_some_and(|since| since.elapsed() >= CHECKPOINT_INTERVAL)
+            || self.pending.len() >= CHECKPOINT_OBJECTS
+            || self.wal.len() >= CHECKPOINT_LOG_BYTES
+    }
+
+    /// Moves the pending changes into redb and empties the log. On failure both stay as they
+    /// are (the log still holds every change) and the next checkpoint tries again.
+    fn checkpoint(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        if let Err(error) = self.file.commit(self.pending.values(), self.revision) {
+            tracing::error!(%error, objects = self.pending.len(), "store checkpoint failed");
+            return;
+        }
+        self.pending.clear();
+        self.pending_since = None;
+        if let Err(error) = self.wal.reset() {
+            // Harmless for correctness: replay skips what redb already holds.
+            tracing::warn!(%error, "emptying the store log failed");
         }
     }
 
@@ -121,9 +190,9 @@ impl Writer {
         });
 
         if !mutations.is_empty()
-            && let Err(error) = self.file.commit(&mutations, revision)
+            && let Err(error) = self.wal.append(&mutations, revision)
         {
-            tracing::error!(%error, writes = mutations.len(), "store commit failed");
+            tracing::error!(%error, writes = mutations.len(), "store log append failed");
             let message = error.to_string();
             for (_, reply) in outcomes {
                 let _ = reply.send(Err(StoreError::Backend(message.clone())));
@@ -131,6 +200,12 @@ impl Writer {
             return;
         }
         self.revision = revision;
+        if !mutations.is_empty() && self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+        }
+        for mutation in mutations {
+            self.pending.insert(mutation.key().to_string(), mutation);
+        }
         tracing::trace!(writes = outcomes.len(), revision, "committed a batch");
 
         let mut changes = Vec::new();

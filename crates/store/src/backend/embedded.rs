@@ -1,6 +1,7 @@
 //! The default backend: a redb file under the data directory, an in-memory cache for reads,
 //! a group-commit writer thread for writes, and a hub for watches.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Backend;
 use super::redb::RedbFile;
+use super::wal::Wal;
 use crate::cache::Cache;
 use crate::hub::Hub;
 use crate::key::Key;
@@ -51,6 +53,30 @@ impl Embedded {
     /// Opens (or creates) the store in `data_dir` and starts its writer thread.
     pub fn open(data_dir: &Path, options: EmbeddedOptions) -> Result<Self, StoreError> {
         let file = RedbFile::open(data_dir)?;
+        let (mut wal, logged) = Wal::open(data_dir)?;
+        // Batches acknowledged after the last checkpoint: into redb before anything is read.
+        let checkpointed = file.revision()?;
+        let mut replay = BTreeMap::new();
+        let mut replayed_revision = checkpointed;
+        for batch in logged {
+            if batch.revision <= replayed_revision {
+                continue;
+            }
+            replayed_revision = batch.revision;
+            for mutation in batch.mutations {
+                replay.insert(mutation.key().to_string(), mutation);
+            }
+        }
+        if replayed_revision > checkpointed {
+            tracing::info!(
+                from = checkpointed,
+                to = replayed_revision,
+                objects = replay.len(),
+                "replaying the store log"
+            );
+            file.commit(replay.values(), replayed_revision)?;
+        }
+        wal.reset()?;
         let loaded = file.load()?;
         tracing::info!(
             data_dir = %data_dir.display(),
@@ -67,14 +93,22 @@ impl Embedded {
         let (writes, inbox) = mpsc::channel(options.queue_capacity.max(1));
         let writer = Writer {
             file,
+            wal,
             cache: Arc::clone(&cache),
             hub: Arc::clone(&hub),
             revision: loaded.revision,
             max_batch: options.max_batch.max(1),
+            pending: BTreeMap::new(),
+            pending_since: None,
         };
+        // Only a timer for the writer's checkpoint deadline; built here so a failure is an
+        // open error, not a dead writer.
+        let timer = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
         std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer.run(inbox))?;
+            .spawn(move || writer.run(timer, inbox))?;
         Ok(Embedded { cache, hub, writes })
     }
 

@@ -5,6 +5,7 @@
 
 pub mod embedded;
 pub(crate) mod redb;
+pub(crate) mod wal;
 
 use serde_json::Value;
 
