@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::backend::redb::{Mutation, RedbFile};
+use crate::backend::redb::{self, Mutation, RedbFile};
 use crate::backend::wal::Wal;
 use crate::cache::Cache;
 use crate::hub::{Hub, Record};
@@ -203,9 +203,7 @@ impl Writer {
         if !mutations.is_empty() && self.pending_since.is_none() {
             self.pending_since = Some(Instant::now());
         }
-        for mutation in mutations {
-            self.pending.insert(mutation.key().to_string(), mutation);
-        }
+        redb::collapse(&mut self.pending, mutations);
         tracing::trace!(writes = outcomes.len(), revision, "committed a batch");
 
         let mut changes = Vec::new();

@@ -9,7 +9,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use super::Backend;
-use super::redb::RedbFile;
+use super::redb::{self, RedbFile};
 use super::wal::Wal;
 use crate::cache::Cache;
 use crate::hub::Hub;
@@ -63,9 +63,7 @@ impl Embedded {
                 continue;
             }
             replayed_revision = batch.revision;
-            for mutation in batch.mutations {
-                replay.insert(mutation.key().to_string(), mutation);
-            }
+            redb::collapse(&mut replay, batch.mutations);
         }
         if replayed_revision > checkpointed {
             tracing::info!(

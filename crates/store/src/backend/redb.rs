@@ -4,6 +4,7 @@
 //! holds the global revision, so it survives restarts even when the newest change was a
 //! delete. Every commit is `Durability::Immediate` (fsync before `commit` returns).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ const REVISION: &str = "revision";
 /// redb's page cache. Its default is 1 GiB, which a busy store fills with pages it never
 /// reads again: every object lives in the store's own in-memory cache and redb is read only
 /// at start-up, so the page cache only has to hold the B-tree pages a commit rewrites.
-/// (At 10,000 nodes the default let the apiserver's RSS grow past 700 MiB.)
+/// (At 10,000 nodes this saved ~35 MiB of the apiserver's RSS.)
 const PAGE_CACHE_BYTES: usize = 32 * 1024 * 1024;
 
 /// The database file's name inside the data directory.
@@ -38,6 +39,13 @@ impl Mutation {
         match self {
             Mutation::Put { key, .. } | Mutation::Remove { key } => key,
         }
+    }
+}
+
+/// Later changes of a key replace earlier ones: what a checkpoint (or a replay) must write.
+pub(crate) fn collapse(pending: &mut BTreeMap<String, Mutation>, mutations: Vec<Mutation>) {
+    for mutation in mutations {
+        pending.insert(mutation.key().to_string(), mutation);
     }
 }
 

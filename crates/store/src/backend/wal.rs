@@ -13,7 +13,8 @@
 //! when the process died, so it was never acknowledged.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use super::redb::Mutation;
@@ -34,11 +35,10 @@ pub(crate) struct Batch {
 
 pub(crate) struct Wal {
     file: File,
-    /// Bytes of whole, synced records; the file never keeps anything after them.
+    /// Bytes of whole, synced records. The next record is written at this offset (not at the
+    /// file position), so bytes a failed append or a failed truncation left behind are
+    /// overwritten or, past the last whole record, dropped by recovery.
     len: u64,
-    /// Set when a failed append could not be cut back off: appending after a torn record
-    /// would hide every later record from recovery, so the log refuses further writes.
-    broken: bool,
 }
 
 impl Wal {
@@ -66,13 +66,9 @@ impl Wal {
                 "store log ends in a partial record (a write cut short by a crash); dropping it"
             );
         }
-        let mut wal = Wal {
-            file,
-            len: whole as u64,
-            broken: false,
-        };
-        wal.cut_to_len()?;
-        Ok((wal, batches))
+        let len = whole as u64;
+        file.set_len(len)?;
+        Ok((Wal { file, len }, batches))
     }
 
     /// Appends one batch and syncs it: when this returns `Ok` the batch survives a crash.
@@ -81,16 +77,10 @@ impl Wal {
         mutations: &[Mutation],
         revision: u64,
     ) -> Result<(), StoreError> {
-        if self.broken {
-            return Err(StoreError::Backend(
-                "the store log could not be repaired after a failed write; restart the apiserver"
-                    .to_string(),
-            ));
-        }
         let record = encode_record(mutations, revision);
         let written = self
             .file
-            .write_all(&record)
+            .write_all_at(&record, self.len)
             .and_then(|()| self.file.sync_data());
         match written {
             Ok(()) => {
@@ -98,30 +88,24 @@ impl Wal {
                 Ok(())
             }
             Err(error) => {
-                // Cut the partial record off so later appends stay readable.
-                if self.cut_to_len().is_err() {
-                    self.broken = true;
-                }
+                // Tidy only: the next append overwrites the partial record anyway.
+                let _ = self.file.set_len(self.len);
                 Err(error.into())
             }
         }
     }
 
-    /// Empties the log (after its batches are durable in redb).
+    /// Empties the log (after its batches are durable in redb). On failure the log keeps its
+    /// records and appends go on after them.
     pub(crate) fn reset(&mut self) -> Result<(), StoreError> {
+        self.file.set_len(0)?;
         self.len = 0;
-        self.cut_to_len()
+        Ok(())
     }
 
     /// Bytes of records in the log.
     pub(crate) fn len(&self) -> u64 {
         self.len
-    }
-
-    fn cut_to_len(&mut self) -> Result<(), StoreError> {
-        self.file.set_len(self.len)?;
-        self.file.seek(SeekFrom::Start(self.len))?;
-        Ok(())
     }
 }
 
