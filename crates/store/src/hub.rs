@@ -8,17 +8,35 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::StoreError;
 use crate::key::Key;
-use crate::watch::{BoxFuture, Event, WatchSource};
+use crate::watch::{BoxFuture, Event, EventKind, WatchSource};
 
-/// One published change with the key it belongs to (for filtering).
+/// One published change with the key it belongs to (for filtering). The object is kept as
+/// JSON text, as in the cache: the history holds thousands of these, and each watcher
+/// parses its own copy when it takes one.
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) key: Key,
-    pub(crate) event: Event,
+    pub(crate) kind: EventKind,
+    pub(crate) rv: u64,
+    pub(crate) json: Arc<[u8]>,
+}
+
+impl Record {
+    fn event(&self) -> Result<Event, StoreError> {
+        let object: Value = serde_json::from_slice(&self.json).map_err(|e| {
+            StoreError::Corrupt(format!("event of {} at {}: {e}", self.key, self.rv))
+        })?;
+        Ok(Event {
+            kind: self.kind,
+            rv: self.rv,
+            object: Arc::new(object),
+        })
+    }
 }
 
 pub(crate) struct Hub {
@@ -72,7 +90,7 @@ impl Hub {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for record in records {
             let record = Arc::new(record);
-            state.last_rv = record.event.rv;
+            state.last_rv = record.rv;
             if let Some(sender) = state.channels.get(&record.key.resource)
                 && sender.send(Arc::clone(&record)).is_err()
             {
@@ -88,7 +106,7 @@ impl Hub {
             state.history.push_back(record);
             while state.history.len() > state.history_capacity {
                 if let Some(evicted) = state.history.pop_front() {
-                    state.compacted_rv = evicted.event.rv;
+                    state.compacted_rv = evicted.rv;
                 }
             }
         }
@@ -135,7 +153,7 @@ impl Hub {
             });
         }
         // History is sorted by revision: skip straight to the first event after `after`.
-        let start = state.history.partition_point(|r| r.event.rv <= after);
+        let start = state.history.partition_point(|r| r.rv <= after);
         let replay: VecDeque<Arc<Record>> = state
             .history
             .range(start..)
@@ -227,17 +245,16 @@ impl HubWatch {
             return None;
         }
         if let Some(record) = self.replay.pop_front() {
-            self.after = record.event.rv;
-            return Some(Ok(record.event.clone()));
+            self.after = record.rv;
+            return Some(self.deliver(&record));
         }
         loop {
             match self.receiver.recv().await {
                 // The channel may carry events the history already replayed; skip them.
-                Ok(record)
-                    if record.event.rv <= self.after || !self.filter.matches(&record.key) => {}
+                Ok(record) if record.rv <= self.after || !self.filter.matches(&record.key) => {}
                 Ok(record) => {
-                    self.after = record.event.rv;
-                    return Some(Ok(record.event.clone()));
+                    self.after = record.rv;
+                    return Some(self.deliver(&record));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     self.ended = true;
@@ -251,6 +268,15 @@ impl HubWatch {
                 }
             }
         }
+    }
+}
+
+impl HubWatch {
+    /// The event of `record`; a record that does not parse ends the watch with its error.
+    fn deliver(&mut self, record: &Record) -> Result<Event, StoreError> {
+        let event = record.event();
+        self.ended = event.is_err();
+        event
     }
 }
 

@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::backend::redb::{self, Mutation, RedbFile};
 use crate::backend::wal::Wal;
-use crate::cache::Cache;
+use crate::cache::{Cache, Entry};
 use crate::hub::{Hub, Record};
 use crate::key::Key;
 use crate::watch::{Event, EventKind};
@@ -68,8 +68,12 @@ pub(crate) struct Writer {
 /// The outcome of one checked write, before it is durable.
 struct Accepted {
     key: Key,
-    stored: Option<Stored>,
+    /// What the cache keeps from now on (`None`: removed).
+    entry: Option<Entry>,
+    /// The event, for the writer's answer.
     event: Event,
+    /// The event's object as JSON, for the watch history.
+    event_json: Arc<[u8]>,
 }
 
 impl Writer {
@@ -173,7 +177,7 @@ impl Writer {
         let mut mutations = Vec::with_capacity(batch.len());
         self.cache.with_lookup(|lookup| {
             // Writes earlier in this batch shadow the cache.
-            let mut overlay: HashMap<Key, Option<Stored>> = HashMap::new();
+            let mut overlay: HashMap<Key, Option<Entry>> = HashMap::new();
             for (op, reply) in batch {
                 let current = |key: &Key| match overlay.get(key) {
                     Some(pending) => pending.clone(),
@@ -181,7 +185,7 @@ impl Writer {
                 };
                 let outcome = check(op, &current, revision + 1).map(|(accepted, mutation)| {
                     revision = accepted.event.rv;
-                    overlay.insert(accepted.key.clone(), accepted.stored.clone());
+                    overlay.insert(accepted.key.clone(), accepted.entry.clone());
                     mutations.push(mutation);
                     accepted
                 });
@@ -216,10 +220,12 @@ impl Writer {
                         rv: accepted.event.rv,
                         object: Arc::clone(&accepted.event.object),
                     };
-                    changes.push((accepted.key.clone(), accepted.stored));
+                    changes.push((accepted.key.clone(), accepted.entry));
                     records.push(Record {
                         key: accepted.key,
-                        event: accepted.event,
+                        kind: accepted.event.kind,
+                        rv: accepted.event.rv,
+                        json: accepted.event_json,
                     });
                     replies.push((reply, Ok(answer)));
                 }
@@ -240,7 +246,7 @@ impl Writer {
 /// Checks one write against the current state and prepares it at revision `rv`.
 fn check(
     op: Op,
-    current: &dyn Fn(&Key) -> Option<Stored>,
+    current: &dyn Fn(&Key) -> Option<Entry>,
     rv: u64,
 ) -> Result<(Accepted, Mutation), StoreError> {
     match op {
@@ -262,12 +268,14 @@ fn check(
         Op::Delete { key, expected_rv } => {
             let existing = current(&key).ok_or_else(|| StoreError::NotFound(key.clone()))?;
             compare(expected_rv, existing.rv)?;
-            let mut last_state = Value::clone(&existing.object);
+            let mut last_state = Value::clone(&existing.parse(&key)?.object);
             set_resource_version(&mut last_state, rv)?;
+            let event_json = serialize(&key, &last_state)?;
             let mutation = Mutation::Remove { key: key.encode() };
             let accepted = Accepted {
                 key,
-                stored: None,
+                entry: None,
+                event_json,
                 event: Event {
                     kind: EventKind::Deleted,
                     rv,
@@ -293,23 +301,29 @@ fn put(
     kind: EventKind,
 ) -> Result<(Accepted, Mutation), StoreError> {
     set_resource_version(&mut object, rv)?;
-    let json = serde_json::to_vec(&object)
-        .map_err(|e| StoreError::InvalidObject(format!("cannot serialize {key}: {e}")))?;
-    let object = Arc::new(object);
+    let json = serialize(&key, &object)?;
     let mutation = Mutation::Put {
         key: key.encode(),
         rv,
-        json,
+        json: Arc::clone(&json),
     };
     let accepted = Accepted {
-        stored: Some(Stored {
-            rv,
-            object: Arc::clone(&object),
-        }),
+        event_json: Arc::clone(&json),
+        entry: Some(Entry { rv, json }),
         key,
-        event: Event { kind, rv, object },
+        event: Event {
+            kind,
+            rv,
+            object: Arc::new(object),
+        },
     };
     Ok((accepted, mutation))
+}
+
+fn serialize(key: &Key, object: &Value) -> Result<Arc<[u8]>, StoreError> {
+    serde_json::to_vec(object)
+        .map(Arc::from)
+        .map_err(|e| StoreError::InvalidObject(format!("cannot serialize {key}: {e}")))
 }
 
 /// Writes `metadata.resourceVersion` as a decimal string, as Kubernetes does.

@@ -122,10 +122,10 @@ impl Embedded {
 
 impl Backend for Embedded {
     fn get<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Stored, StoreError>> {
-        let found = self
-            .cache
-            .get(key)
-            .ok_or_else(|| StoreError::NotFound(key.clone()));
+        let found = match self.cache.get(key) {
+            Some(entry) => entry.parse(key),
+            None => Err(StoreError::NotFound(key.clone())),
+        };
         Box::pin(async move { found })
     }
 
@@ -134,8 +134,13 @@ impl Backend for Embedded {
         resource: &'a str,
         namespace: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(Vec<Stored>, u64), StoreError>> {
-        let snapshot = self.cache.list(resource, namespace);
-        Box::pin(async move { Ok(snapshot) })
+        let (entries, revision) = self.cache.list(resource, namespace);
+        let listed = entries
+            .iter()
+            .map(|entry| entry.parse(&resource))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|objects| (objects, revision));
+        Box::pin(async move { listed })
     }
 
     fn create<'a>(

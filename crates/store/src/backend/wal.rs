@@ -16,6 +16,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::redb::Mutation;
 use crate::StoreError;
@@ -188,7 +189,7 @@ fn decode_payload(payload: &[u8]) -> Option<Batch> {
         let mutation = match tag {
             TAG_PUT => {
                 let rv = reader.u64()?;
-                let json = reader.bytes()?.to_vec();
+                let json = Arc::from(reader.bytes()?);
                 Mutation::Put { key, rv, json }
             }
             TAG_REMOVE => Mutation::Remove { key },
@@ -239,7 +240,7 @@ mod tests {
         Mutation::Put {
             key: key.to_string(),
             rv,
-            json: json.as_bytes().to_vec(),
+            json: Arc::from(json.as_bytes()),
         }
     }
 
