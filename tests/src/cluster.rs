@@ -314,6 +314,41 @@ impl Cluster {
         Ok(file)
     }
 
+    /// Builds a kubeconfig file for `user` with a client certificate and key file, with
+    /// `kubectl config set-credentials --client-certificate --client-key --embed-certs`.
+    pub fn certificate_kubeconfig(
+        &self,
+        file_name: &str,
+        user: &str,
+        cert: &Path,
+        key: &Path,
+    ) -> anyhow::Result<PathBuf> {
+        let file = self.dir.path().join(file_name);
+        let config = Kubectl::new(
+            paths::kubectl()?,
+            &file,
+            self.dir.path().join("home").join("cache-config"),
+        );
+        self.set_cluster(&config)?;
+        config.ok([
+            "config".to_string(),
+            "set-credentials".to_string(),
+            user.to_string(),
+            format!("--client-certificate={}", cert.display()),
+            format!("--client-key={}", key.display()),
+            "--embed-certs=true".to_string(),
+        ])?;
+        config.ok([
+            "config",
+            "set-context",
+            "default",
+            "--cluster=e2e",
+            &format!("--user={user}"),
+        ])?;
+        config.ok(["config", "use-context", "default"])?;
+        Ok(file)
+    }
+
     fn set_cluster(&self, config: &Kubectl) -> anyhow::Result<()> {
         let ca = self.dir.path().join("ca.pem");
         config.ok([

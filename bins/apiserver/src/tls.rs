@@ -10,14 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
 };
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, SubjectPublicKeyInfoDer, UnixTime};
 
 use crate::authn::x509::ClientCertAuthority;
 
@@ -173,12 +173,15 @@ fn build(
     let (verifier, client_ca) = match client_ca {
         None => (None, None),
         Some(ca) => {
+            let ca_certificates = certificates(&ca)?;
             let mut roots = RootCertStore::empty();
-            for der in certificates(&ca)? {
-                roots.add(der).map_err(|source| TlsError::ClientCa {
-                    source_name: ca.name.clone(),
-                    source,
-                })?;
+            for der in &ca_certificates {
+                roots
+                    .add(der.clone())
+                    .map_err(|source| TlsError::ClientCa {
+                        source_name: ca.name.clone(),
+                        source,
+                    })?;
             }
             let inner =
                 WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
@@ -190,10 +193,11 @@ fn build(
                     })?;
             let deferred: Arc<dyn ClientCertVerifier> = Arc::new(DeferredChainVerifier {
                 inner: Arc::clone(&inner),
+                algorithms: provider.signature_verification_algorithms,
             });
             (
                 Some(deferred),
-                Some(Arc::new(ClientCertAuthority::new(inner))),
+                Some(Arc::new(ClientCertAuthority::new(inner, ca_certificates))),
             )
         }
     };
@@ -228,6 +232,8 @@ fn build(
 #[derive(Debug)]
 struct DeferredChainVerifier {
     inner: Arc<dyn ClientCertVerifier>,
+    /// For the TLS 1.3 signature of a version 1 certificate, which WebPKI cannot read.
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl ClientCertVerifier for DeferredChainVerifier {
@@ -268,7 +274,21 @@ impl ClientCertVerifier for DeferredChainVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
+        let verified = self.inner.verify_tls13_signature(message, cert, dss);
+        if verified.is_ok() {
+            return verified;
+        }
+        // A v1 certificate (see authn::x509): check the signature with its key directly.
+        // Over TLS 1.2 it still fails: rustls has no raw-key check for 1.2.
+        match crate::authn::x509::v1_public_key(cert) {
+            Some(spki) => rustls::crypto::verify_tls13_signature_with_raw_key(
+                message,
+                &SubjectPublicKeyInfoDer::from(spki),
+                dss,
+                &self.algorithms,
+            ),
+            None => verified,
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -1,12 +1,19 @@
 //! Client certificates (`--client-ca-file`): a certificate chaining to the client CA, valid
 //! now and allowed for client auth, authenticates as user = subject CN, groups = subject O.
+//!
+//! WebPKI reads X.509 v3 only. Go's verifier, and so kube-apiserver, also accepts a version 1
+//! leaf signed directly by the client CA -- what `openssl x509 -req` makes without `-extfile`,
+//! as many user-certificate walkthroughs do -- so such a leaf is checked here by hand: issuer
+//! is a client CA, signature verifies with that CA's key (SHA-1 refused, as Go does), both
+//! valid now. A v1 certificate has no extensions, so no key usage limits it (Go: any usage).
 
 use std::sync::Arc;
 
 use rbac::UserInfo;
 use rustls::server::danger::ClientCertVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::oid_registry::{OID_PKCS1_SHA1WITHRSA, OID_SHA1_WITH_RSA};
+use x509_parser::prelude::{ASN1Time, FromDer, X509Certificate, X509Version};
 
 /// Why a presented client certificate did not authenticate.
 #[derive(Debug, thiserror::Error)]
@@ -24,12 +31,14 @@ pub enum X509Error {
 #[derive(Debug)]
 pub struct ClientCertAuthority {
     verifier: Arc<dyn ClientCertVerifier>,
+    /// The client CA certificates the verifier trusts, for version 1 leaves.
+    roots: Vec<CertificateDer<'static>>,
 }
 
 impl ClientCertAuthority {
-    /// Wraps a WebPKI verifier built over the client CA's trust anchors.
-    pub fn new(verifier: Arc<dyn ClientCertVerifier>) -> Self {
-        ClientCertAuthority { verifier }
+    /// Wraps a WebPKI verifier built over `roots`, the client CA's certificates.
+    pub fn new(verifier: Arc<dyn ClientCertVerifier>, roots: Vec<CertificateDer<'static>>) -> Self {
+        ClientCertAuthority { verifier, roots }
     }
 
     /// Verifies the peer's chain (end entity first) and reads the user from its subject.
@@ -37,12 +46,53 @@ impl ClientCertAuthority {
         let (end_entity, intermediates) = chain
             .split_first()
             .ok_or(X509Error::Verify(rustls::Error::NoCertificatesPresented))?;
-        self.verifier
-            .verify_client_cert(end_entity, intermediates, UnixTime::now())
-            .map_err(X509Error::Verify)?;
+        if let Err(error) =
+            self.verifier
+                .verify_client_cert(end_entity, intermediates, UnixTime::now())
+        {
+            let v1_accepted = intermediates.is_empty()
+                && issued_v1_leaf(end_entity, &self.roots, ASN1Time::now());
+            if !v1_accepted {
+                return Err(X509Error::Verify(error));
+            }
+        }
         user_from_certificate(end_entity)
     }
 }
+
+/// The SubjectPublicKeyInfo of a version 1 certificate (`None` for any other input), so the
+/// handshake can check its holder's signature without WebPKI.
+pub fn v1_public_key(der: &[u8]) -> Option<Vec<u8>> {
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    (cert.version() == X509Version::V1).then(|| cert.public_key().raw.to_vec())
+}
+
+/// Whether `der` is a version 1 certificate, valid at `now`, whose signature verifies with
+/// the key of a root it names as issuer that is valid at `now` too.
+fn issued_v1_leaf(der: &[u8], roots: &[CertificateDer<'_>], now: ASN1Time) -> bool {
+    let Ok((_, leaf)) = X509Certificate::from_der(der) else {
+        return false;
+    };
+    let algorithm = &leaf.signature_algorithm.algorithm;
+    if leaf.version() != X509Version::V1
+        || !leaf.validity().is_valid_at(now)
+        || *algorithm == OID_PKCS1_SHA1WITHRSA
+        || *algorithm == OID_SHA1_WITH_RSA
+        || algorithm.to_id_string() == ECDSA_WITH_SHA1
+    {
+        return false;
+    }
+    roots.iter().any(|root| {
+        X509Certificate::from_der(root).is_ok_and(|(_, root)| {
+            root.subject().as_raw() == leaf.issuer().as_raw()
+                && root.validity().is_valid_at(now)
+                && leaf.verify_signature(Some(root.public_key())).is_ok()
+        })
+    })
+}
+
+/// ecdsa-with-SHA1 (RFC 3279); x509-parser's verifier would not take it anyway.
+const ECDSA_WITH_SHA1: &str = "1.2.840.10045.4.1";
 
 /// User = CN (the last one, as Go's `pkix.Name` keeps it), groups = every O in order.
 fn user_from_certificate(der: &CertificateDer<'_>) -> Result<UserInfo, X509Error> {
@@ -63,4 +113,181 @@ fn user_from_certificate(der: &CertificateDer<'_>) -> Result<UserInfo, X509Error
         .map(text)
         .collect::<Result<Vec<_>, _>>()?;
     Ok(UserInfo::new(name, groups))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+
+    /// Runs `openssl` in `dir`; these tests make certificates the way operators do.
+    fn openssl(dir: &Path, args: &[&str]) {
+        let output = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs (it is installed by .ci/run)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn der(dir: &Path, pem_file: &str) -> CertificateDer<'static> {
+        use rustls_pki_types::pem::PemObject;
+        CertificateDer::from_pem_file(dir.join(pem_file)).expect("certificate PEM")
+    }
+
+    /// A self-signed P-256 CA `name` (v3, as openssl req -x509 makes it).
+    fn ca(dir: &Path, name: &str) {
+        ca_with_key(
+            dir,
+            name,
+            &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        );
+    }
+
+    fn ca_with_key(dir: &Path, name: &str, key: &[&str]) {
+        let (key_file, cert_file, subject) = (
+            format!("{name}.key"),
+            format!("{name}.crt"),
+            format!("/CN={name}"),
+        );
+        let mut args = vec!["req", "-x509"];
+        args.extend_from_slice(key);
+        args.extend_from_slice(&[
+            "-nodes", "-keyout", &key_file, "-out", &cert_file, "-subj", &subject, "-days", "2",
+        ]);
+        openssl(dir, &args);
+    }
+
+    /// `openssl x509 -req` without -extfile: a version 1 certificate for CN=jean.
+    fn v1_leaf(dir: &Path, ca: &str, name: &str, digest: &str) {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                "/O=dev/CN=jean",
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                &format!("{ca}.crt"),
+                "-CAkey",
+                &format!("{ca}.key"),
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "1",
+                digest,
+            ],
+        );
+    }
+
+    fn in_days(days: i64) -> ASN1Time {
+        ASN1Time::from_timestamp(ASN1Time::now().timestamp() + days * 24 * 3600).expect("time")
+    }
+
+    #[test]
+    fn a_v1_leaf_signed_by_a_client_ca_is_accepted_while_valid() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        ca(dir.path(), "ca");
+        v1_leaf(dir.path(), "ca", "jean", "-sha256");
+        let leaf = der(dir.path(), "jean.crt");
+        assert!(
+            v1_public_key(&leaf).is_some(),
+            "openssl made a v1 certificate"
+        );
+        let roots = vec![der(dir.path(), "ca.crt")];
+
+        assert!(issued_v1_leaf(&leaf, &roots, ASN1Time::now()));
+        let user = user_from_certificate(&leaf).expect("subject");
+        assert_eq!(user.name, "jean");
+        assert_eq!(user.groups, vec!["dev".to_string()]);
+        // Expired (the leaf lives one day) or not yet valid: refused.
+        assert!(!issued_v1_leaf(&leaf, &roots, in_days(3)));
+        assert!(!issued_v1_leaf(&leaf, &roots, in_days(-3)));
+    }
+
+    #[test]
+    fn a_v1_leaf_of_another_ca_or_with_sha1_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        ca(dir.path(), "ca");
+        ca(dir.path(), "other");
+        v1_leaf(dir.path(), "other", "foreign", "-sha256");
+        v1_leaf(dir.path(), "ca", "sha1", "-sha1");
+        let roots = vec![der(dir.path(), "ca.crt")];
+        assert!(!issued_v1_leaf(
+            &der(dir.path(), "foreign.crt"),
+            &roots,
+            ASN1Time::now()
+        ));
+        assert!(!issued_v1_leaf(
+            &der(dir.path(), "sha1.crt"),
+            &roots,
+            ASN1Time::now()
+        ));
+
+        // RSA: SHA-256 is accepted, SHA-1 refused (as Go refuses it) although it verifies.
+        ca_with_key(dir.path(), "rsa", &["-newkey", "rsa:2048"]);
+        v1_leaf(dir.path(), "rsa", "rsa-sha256", "-sha256");
+        v1_leaf(dir.path(), "rsa", "rsa-sha1", "-sha1");
+        let rsa_roots = vec![der(dir.path(), "rsa.crt")];
+        let now = ASN1Time::now();
+        assert!(issued_v1_leaf(
+            &der(dir.path(), "rsa-sha256.crt"),
+            &rsa_roots,
+            now
+        ));
+        assert!(!issued_v1_leaf(
+            &der(dir.path(), "rsa-sha1.crt"),
+            &rsa_roots,
+            now
+        ));
+
+        // Same subject as our CA but another key: the signature decides, not the name.
+        let dir2 = tempfile::tempdir().expect("tempdir");
+        ca(dir2.path(), "ca");
+        v1_leaf(dir2.path(), "ca", "impostor", "-sha256");
+        assert!(!issued_v1_leaf(
+            &der(dir2.path(), "impostor.crt"),
+            &roots,
+            ASN1Time::now()
+        ));
+    }
+
+    #[test]
+    fn v3_certificates_are_left_to_webpki() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        ca(dir.path(), "ca");
+        let v3 = der(dir.path(), "ca.crt");
+        assert!(v1_public_key(&v3).is_none());
+        assert!(!issued_v1_leaf(
+            &v3,
+            std::slice::from_ref(&v3),
+            ASN1Time::now()
+        ));
+        assert!(v1_public_key(b"not a certificate").is_none());
+    }
 }
