@@ -290,28 +290,7 @@ impl Cluster {
         user: &str,
         token: &str,
     ) -> anyhow::Result<PathBuf> {
-        let file = self.dir.path().join(file_name);
-        let config = Kubectl::new(
-            paths::kubectl()?,
-            &file,
-            self.dir.path().join("home").join("cache-config"),
-        );
-        self.set_cluster(&config)?;
-        config.ok([
-            "config",
-            "set-credentials",
-            user,
-            &format!("--token={token}"),
-        ])?;
-        config.ok([
-            "config",
-            "set-context",
-            "default",
-            "--cluster=e2e",
-            &format!("--user={user}"),
-        ])?;
-        config.ok(["config", "use-context", "default"])?;
-        Ok(file)
+        self.user_kubeconfig(file_name, user, &[format!("--token={token}")])
     }
 
     /// Builds a kubeconfig file for `user` with a client certificate and key file, with
@@ -323,6 +302,25 @@ impl Cluster {
         cert: &Path,
         key: &Path,
     ) -> anyhow::Result<PathBuf> {
+        self.user_kubeconfig(
+            file_name,
+            user,
+            &[
+                format!("--client-certificate={}", cert.display()),
+                format!("--client-key={}", key.display()),
+                "--embed-certs=true".to_string(),
+            ],
+        )
+    }
+
+    /// Builds a kubeconfig file with this cluster, `user` set by `kubectl config
+    /// set-credentials <user> <credentials...>`, and a default context using both.
+    pub fn user_kubeconfig(
+        &self,
+        file_name: &str,
+        user: &str,
+        credentials: &[String],
+    ) -> anyhow::Result<PathBuf> {
         let file = self.dir.path().join(file_name);
         let config = Kubectl::new(
             paths::kubectl()?,
@@ -330,14 +328,10 @@ impl Cluster {
             self.dir.path().join("home").join("cache-config"),
         );
         self.set_cluster(&config)?;
-        config.ok([
-            "config".to_string(),
-            "set-credentials".to_string(),
-            user.to_string(),
-            format!("--client-certificate={}", cert.display()),
-            format!("--client-key={}", key.display()),
-            "--embed-certs=true".to_string(),
-        ])?;
+        let mut set_credentials = vec!["config".to_string(), "set-credentials".to_string()];
+        set_credentials.push(user.to_string());
+        set_credentials.extend_from_slice(credentials);
+        config.ok(set_credentials)?;
         config.ok([
             "config",
             "set-context",

@@ -45,37 +45,15 @@ pub fn controller_manager_kubeconfig(
     let key = dir.join(format!("{stem}-key.pem"));
     std::fs::write(&cert, cert_pem).with_context(|| format!("cannot write {}", cert.display()))?;
     std::fs::write(&key, key_pem).with_context(|| format!("cannot write {}", key.display()))?;
-    let file = dir.join(file_name);
-    let config = Kubectl::new(
-        paths::kubectl()?,
-        &file,
-        dir.join("home").join("cache-config"),
-    );
-    let ca = dir.join("ca.pem");
-    config.ok([
-        "config".to_string(),
-        "set-cluster".to_string(),
-        "e2e".to_string(),
-        format!("--certificate-authority={}", ca.display()),
-        "--embed-certs=true".to_string(),
-        format!("--server={}", cluster.server_url()),
-    ])?;
-    config.ok([
-        "config".to_string(),
-        "set-credentials".to_string(),
-        "controller-manager".to_string(),
-        format!("--client-certificate={}", cert.display()),
-        format!("--client-key={}", key.display()),
-    ])?;
-    config.ok([
-        "config",
-        "set-context",
-        "default",
-        "--cluster=e2e",
-        "--user=controller-manager",
-    ])?;
-    config.ok(["config", "use-context", "default"])?;
-    Ok(file)
+    // Files referenced, not embedded: the controller-manager resolves the paths itself.
+    cluster.user_kubeconfig(
+        file_name,
+        "controller-manager",
+        &[
+            format!("--client-certificate={}", cert.display()),
+            format!("--client-key={}", key.display()),
+        ],
+    )
 }
 
 /// Starts the `controller-manager` binary with `args`, its output in `<dir>/<log_name>`; the
