@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::key::Key;
 use crate::{StoreError, Stored};
 
-/// One cached object: its revision and its JSON text.
+/// One object as the cache and the watch history keep it: its revision and its JSON text.
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub(crate) rv: u64,
@@ -27,7 +27,7 @@ impl Entry {
     /// The object as callers see it: a fresh tree of its own. `what` names it in an error.
     pub(crate) fn parse(&self, what: &dyn std::fmt::Display) -> Result<Stored, StoreError> {
         let object: Value = serde_json::from_slice(&self.json)
-            .map_err(|e| StoreError::Corrupt(format!("cached object {what}: {e}")))?;
+            .map_err(|e| StoreError::Corrupt(format!("object {what} at {}: {e}", self.rv)))?;
         Ok(Stored {
             rv: self.rv,
             object: Arc::new(object),

@@ -8,12 +8,12 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::StoreError;
+use crate::cache::Entry;
 use crate::key::Key;
 use crate::watch::{BoxFuture, Event, EventKind, WatchSource};
+use crate::{StoreError, Stored};
 
 /// One published change with the key it belongs to (for filtering). The object is kept as
 /// JSON text, as in the cache: the history holds thousands of these, and each watcher
@@ -22,19 +22,20 @@ use crate::watch::{BoxFuture, Event, EventKind, WatchSource};
 pub(crate) struct Record {
     pub(crate) key: Key,
     pub(crate) kind: EventKind,
-    pub(crate) rv: u64,
-    pub(crate) json: Arc<[u8]>,
+    pub(crate) entry: Entry,
 }
 
 impl Record {
+    fn rv(&self) -> u64 {
+        self.entry.rv
+    }
+
     fn event(&self) -> Result<Event, StoreError> {
-        let object: Value = serde_json::from_slice(&self.json).map_err(|e| {
-            StoreError::Corrupt(format!("event of {} at {}: {e}", self.key, self.rv))
-        })?;
+        let Stored { rv, object } = self.entry.parse(&self.key)?;
         Ok(Event {
             kind: self.kind,
-            rv: self.rv,
-            object: Arc::new(object),
+            rv,
+            object,
         })
     }
 }
@@ -90,7 +91,7 @@ impl Hub {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         for record in records {
             let record = Arc::new(record);
-            state.last_rv = record.rv;
+            state.last_rv = record.rv();
             if let Some(sender) = state.channels.get(&record.key.resource)
                 && sender.send(Arc::clone(&record)).is_err()
             {
@@ -106,7 +107,7 @@ impl Hub {
             state.history.push_back(record);
             while state.history.len() > state.history_capacity {
                 if let Some(evicted) = state.history.pop_front() {
-                    state.compacted_rv = evicted.rv;
+                    state.compacted_rv = evicted.rv();
                 }
             }
         }
@@ -153,7 +154,7 @@ impl Hub {
             });
         }
         // History is sorted by revision: skip straight to the first event after `after`.
-        let start = state.history.partition_point(|r| r.rv <= after);
+        let start = state.history.partition_point(|r| r.rv() <= after);
         let replay: VecDeque<Arc<Record>> = state
             .history
             .range(start..)
@@ -245,15 +246,15 @@ impl HubWatch {
             return None;
         }
         if let Some(record) = self.replay.pop_front() {
-            self.after = record.rv;
+            self.after = record.rv();
             return Some(self.deliver(&record));
         }
         loop {
             match self.receiver.recv().await {
                 // The channel may carry events the history already replayed; skip them.
-                Ok(record) if record.rv <= self.after || !self.filter.matches(&record.key) => {}
+                Ok(record) if record.rv() <= self.after || !self.filter.matches(&record.key) => {}
                 Ok(record) => {
-                    self.after = record.rv;
+                    self.after = record.rv();
                     return Some(self.deliver(&record));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {

@@ -224,8 +224,10 @@ impl Writer {
                     records.push(Record {
                         key: accepted.key,
                         kind: accepted.event.kind,
-                        rv: accepted.event.rv,
-                        json: accepted.event_json,
+                        entry: Entry {
+                            rv: accepted.event.rv,
+                            json: accepted.event_json,
+                        },
                     });
                     replies.push((reply, Ok(answer)));
                 }
