@@ -20,17 +20,21 @@ struct Recognizer {
     /// The SAR subresource, and the name in logs and metrics.
     subresource: &'static str,
     message: &'static str,
-    recognizes: fn(&CertificateSigningRequest, &pki::Csr, &[pki::Usage]) -> bool,
+    recognizes: fn(&CertificateSigningRequest, &pki::ParsedCsr, &[pki::Usage]) -> bool,
 }
 
-fn is_node_client(csr: &CertificateSigningRequest, x509: &pki::Csr, usages: &[pki::Usage]) -> bool {
+fn is_node_client(
+    csr: &CertificateSigningRequest,
+    x509: &pki::ParsedCsr,
+    usages: &[pki::Usage],
+) -> bool {
     csr.spec.signer_name == pki::signer::KUBE_APISERVER_CLIENT_KUBELET
         && pki::signer::is_kubelet_client_request(x509, usages)
 }
 
 fn is_self_node_client(
     csr: &CertificateSigningRequest,
-    x509: &pki::Csr,
+    x509: &pki::ParsedCsr,
     usages: &[pki::Usage],
 ) -> bool {
     x509.common_name() == Some(csr.spec.username.as_str()) && is_node_client(csr, x509, usages)
@@ -59,7 +63,9 @@ fn matching(csr: &CertificateSigningRequest) -> Result<Vec<&'static Recognizer>,
     if csr.spec.signer_name != pki::signer::KUBE_APISERVER_CLIENT_KUBELET {
         return Ok(Vec::new());
     }
-    let x509 = pki::Csr::from_pem(&csr.spec.request)
+    // Parsed, not verified, as upstream's approver does: the apiserver verified the
+    // signature when the CSR was created, and the signer verifies it again before signing.
+    let x509 = pki::ParsedCsr::from_pem(&csr.spec.request)
         .map_err(|e| format!("unable to parse csr {:?}: {e}", csr.metadata.name))?;
     // Unknown usage strings cannot pass the kubelet client usage check.
     let Ok(usages) = pki::parse_usages(&csr.spec.usages) else {

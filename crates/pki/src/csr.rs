@@ -69,9 +69,11 @@ pub struct CsrExtension {
     pub value: Vec<u8>,
 }
 
-/// A parsed PKCS#10 request whose self-signature has been verified.
+/// What a PKCS#10 request asks for, parsed but with its self-signature not checked: enough to
+/// judge a request (upstream's approver and CertificateSubjectRestriction only parse), never
+/// enough to sign one, which takes a [`Csr`].
 #[derive(Debug, Clone)]
-pub struct Csr {
+pub struct ParsedCsr {
     der: Vec<u8>,
     subject_der: Vec<u8>,
     spki_der: Vec<u8>,
@@ -82,26 +84,67 @@ pub struct Csr {
     public_key_algorithm: PublicKeyAlgorithm,
 }
 
+/// A parsed PKCS#10 request whose self-signature has been verified; it reads as the
+/// [`ParsedCsr`] it is.
+#[derive(Debug, Clone)]
+pub struct Csr {
+    parsed: ParsedCsr,
+}
+
+impl std::ops::Deref for Csr {
+    type Target = ParsedCsr;
+
+    fn deref(&self) -> &ParsedCsr {
+        &self.parsed
+    }
+}
+
+/// Whether a parse also checks the self-signature (~50 us of P-256 verify, the dearest part).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signature {
+    Verify,
+    Skip,
+}
+
+fn request_der(pem_data: &[u8]) -> Result<Vec<u8>, PkiError> {
+    let block = pem::parse(pem_data).map_err(|_| PkiError::CsrPemType)?;
+    if block.tag() != pemfile::CERTIFICATE_REQUEST {
+        return Err(PkiError::CsrPemType);
+    }
+    Ok(block.into_contents())
+}
+
 impl Csr {
     /// Parses the first PEM block, which must be a `CERTIFICATE REQUEST`, and verifies the
     /// self-signature (RSA PKCS#1 v1.5 / PSS, ECDSA P-256/P-384, Ed25519).
     pub fn from_pem(pem_data: &[u8]) -> Result<Csr, PkiError> {
-        let block = pem::parse(pem_data).map_err(|_| PkiError::CsrPemType)?;
-        if block.tag() != pemfile::CERTIFICATE_REQUEST {
-            return Err(PkiError::CsrPemType);
-        }
-        Self::from_der(block.contents())
+        Self::from_der(&request_der(pem_data)?)
     }
 
     /// Parses DER and verifies the self-signature.
     pub fn from_der(der_bytes: &[u8]) -> Result<Csr, PkiError> {
+        let parsed = ParsedCsr::parse(der_bytes, Signature::Verify)?;
+        Ok(Csr { parsed })
+    }
+}
+
+impl ParsedCsr {
+    /// Parses the first PEM block, which must be a `CERTIFICATE REQUEST`, without checking
+    /// the self-signature.
+    pub fn from_pem(pem_data: &[u8]) -> Result<ParsedCsr, PkiError> {
+        Self::parse(&request_der(pem_data)?, Signature::Skip)
+    }
+
+    fn parse(der_bytes: &[u8], signature: Signature) -> Result<ParsedCsr, PkiError> {
         let (rest, req) = X509CertificationRequest::from_der(der_bytes)
             .map_err(|e| PkiError::CsrParse(e.to_string()))?;
         if !rest.is_empty() {
             return Err(PkiError::CsrParse("trailing data".to_string()));
         }
-        req.verify_signature()
-            .map_err(|e| PkiError::CsrSignature(e.to_string()))?;
+        if signature == Signature::Verify {
+            req.verify_signature()
+                .map_err(|e| PkiError::CsrSignature(e.to_string()))?;
+        }
 
         let info = &req.certification_request_info;
         let (common_name, organizations) = parse::name_fields(&info.subject);
@@ -131,7 +174,7 @@ impl Csr {
                 });
             }
         }
-        Ok(Csr {
+        Ok(ParsedCsr {
             der: der_bytes.to_vec(),
             subject_der: info.subject.as_raw().to_vec(),
             spki_der: info.subject_pki.raw.to_vec(),
@@ -259,6 +302,26 @@ mod tests {
         der[pos] = b'W';
         let err = Csr::from_der(&der).unwrap_err();
         assert!(matches!(err, PkiError::CsrSignature(_)), "{err}");
+
+        // Parsing alone does not look at the signature: it reads what the bytes ask for.
+        let tampered = pemfile::encode(pemfile::CERTIFICATE_REQUEST, &der);
+        let parsed = ParsedCsr::from_pem(tampered.as_bytes()).unwrap();
+        assert_eq!(parsed.common_name(), Some("system:node:Worker-1"));
+        assert_eq!(parsed.der(), der.as_slice());
+    }
+
+    #[test]
+    fn parsing_without_verifying_still_rejects_what_is_not_a_request() {
+        let key = PrivateKey::generate_p256().unwrap();
+        assert!(matches!(
+            ParsedCsr::from_pem(key.to_pem().as_bytes()).unwrap_err(),
+            PkiError::CsrPemType
+        ));
+        let garbage = pemfile::encode(pemfile::CERTIFICATE_REQUEST, b"\x30\x03\x02\x01\x00");
+        assert!(matches!(
+            ParsedCsr::from_pem(garbage.as_bytes()).unwrap_err(),
+            PkiError::CsrParse(_)
+        ));
     }
 
     #[test]

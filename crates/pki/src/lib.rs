@@ -19,7 +19,7 @@ mod usage;
 
 pub use ca::CertificateAuthority;
 pub use cert::{Certificate, parse_certificates};
-pub use csr::{Csr, CsrExtension, CsrSubject, SubjectAltNames, build_csr};
+pub use csr::{Csr, CsrExtension, CsrSubject, ParsedCsr, SubjectAltNames, build_csr};
 pub use error::PkiError;
 pub use issue::{
     BACKDATE, LeafParams, MIN_TTL, SHORT_TTL_THRESHOLD, signing_duration, validity_window,

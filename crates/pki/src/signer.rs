@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::csr::Csr;
+use crate::csr::ParsedCsr;
 use crate::usage::Usage;
 
 /// Client certificates for kubelets talking to the apiserver.
@@ -51,7 +51,7 @@ pub enum SignerError {
 }
 
 /// Runs the policy of `signer_name` on a request.
-pub fn validate(signer_name: &str, csr: &Csr, usages: &[Usage]) -> Result<(), SignerError> {
+pub fn validate(signer_name: &str, csr: &ParsedCsr, usages: &[Usage]) -> Result<(), SignerError> {
     match signer_name {
         KUBE_APISERVER_CLIENT_KUBELET => validate_kubelet_client(csr, usages),
         KUBELET_SERVING => validate_kubelet_serving(csr, usages),
@@ -62,11 +62,11 @@ pub fn validate(signer_name: &str, csr: &Csr, usages: &[Usage]) -> Result<(), Si
 }
 
 /// The approver's "nodeclient" test: would the kubelet client signer accept this request?
-pub fn is_kubelet_client_request(csr: &Csr, usages: &[Usage]) -> bool {
+pub fn is_kubelet_client_request(csr: &ParsedCsr, usages: &[Usage]) -> bool {
     validate_kubelet_client(csr, usages).is_ok()
 }
 
-fn check_node_organization(csr: &Csr) -> Result<(), SignerError> {
+fn check_node_organization(csr: &ParsedCsr) -> Result<(), SignerError> {
     // reflect.DeepEqual([]string{"system:nodes"}, Organization): exactly one entry.
     if csr.organizations() != [NODE_ORGANIZATION] {
         return Err(SignerError::OrganizationNotSystemNodes);
@@ -74,7 +74,7 @@ fn check_node_organization(csr: &Csr) -> Result<(), SignerError> {
     Ok(())
 }
 
-fn check_node_common_name(csr: &Csr) -> Result<(), SignerError> {
+fn check_node_common_name(csr: &ParsedCsr) -> Result<(), SignerError> {
     if !csr.common_name().unwrap_or("").starts_with(NODE_CN_PREFIX) {
         return Err(SignerError::CommonNameNotSystemNode);
     }
@@ -97,7 +97,7 @@ fn check_usage_set(usages: &[Usage], purpose: Usage) -> Result<(), SignerError> 
 }
 
 /// `ValidateKubeletClientCSR`: O, then DNS, email, IP, URI SANs, then CN, then usages.
-fn validate_kubelet_client(csr: &Csr, usages: &[Usage]) -> Result<(), SignerError> {
+fn validate_kubelet_client(csr: &ParsedCsr, usages: &[Usage]) -> Result<(), SignerError> {
     check_node_organization(csr)?;
     if !csr.dns_names().is_empty() {
         return Err(SignerError::DnsSanNotAllowed);
@@ -116,7 +116,7 @@ fn validate_kubelet_client(csr: &Csr, usages: &[Usage]) -> Result<(), SignerErro
 }
 
 /// `ValidateKubeletServingCSR`: O, then DNS-or-IP required, no email, no URI, then CN, then usages.
-fn validate_kubelet_serving(csr: &Csr, usages: &[Usage]) -> Result<(), SignerError> {
+fn validate_kubelet_serving(csr: &ParsedCsr, usages: &[Usage]) -> Result<(), SignerError> {
     check_node_organization(csr)?;
     if csr.dns_names().is_empty() && csr.ip_addresses().is_empty() {
         return Err(SignerError::DnsOrIpSanRequired);

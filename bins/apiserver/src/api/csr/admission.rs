@@ -25,7 +25,8 @@ pub(crate) fn admit_create(csr: &CertificateSigningRequest) -> Result<(), Status
         return Ok(());
     }
     let name = csr.metadata.name.as_str();
-    let parsed = pki::Csr::from_pem(&csr.spec.request)
+    // Upstream parses without verifying here; validation verifies the signature.
+    let parsed = pki::ParsedCsr::from_pem(&csr.spec.request)
         .map_err(|e| forbidden(name, &format!("failed to parse CSR: {e}")))?;
     if parsed.organizations().iter().any(|o| o == SYSTEM_MASTERS) {
         return Err(forbidden(
