@@ -35,6 +35,9 @@ pub struct Stored {
     pub object: Arc<Value>,
 }
 
+/// Objects as the JSON text they are stored as, and the revision of that snapshot.
+pub type JsonSnapshot = (Vec<Arc<[u8]>>, u64);
+
 /// The store handle: cheap to clone, `Send + Sync`.
 #[derive(Clone)]
 pub struct Store {
@@ -82,6 +85,17 @@ impl Store {
         namespace: Option<&str>,
     ) -> Result<(Vec<Stored>, u64), StoreError> {
         self.backend.list(resource, namespace).await
+    }
+
+    /// As [`Store::list`], each object as the JSON text it is stored as, not parsed: for a
+    /// reader that needs a few fields of thousands of objects (it decodes them into its own
+    /// small type instead of building a whole tree per object).
+    pub async fn list_json(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> Result<JsonSnapshot, StoreError> {
+        self.backend.list_json(resource, namespace).await
     }
 
     /// Stores a new object at a new revision; resolves once it is durable.

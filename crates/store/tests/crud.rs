@@ -139,6 +139,19 @@ async fn list_is_sorted_filtered_and_reports_its_revision() {
     assert!(none.is_empty());
     let (none, _) = store.list("core/nodes", None).await.unwrap();
     assert!(none.is_empty());
+
+    // The same snapshot as JSON text: same order, same objects (resourceVersion included).
+    let (texts, rv) = store.list_json("core/secrets", Some("b")).await.unwrap();
+    assert_eq!(rv, 5);
+    let parsed: Vec<serde_json::Value> = texts
+        .iter()
+        .map(|t| serde_json::from_slice(t).unwrap())
+        .collect();
+    let listed: Vec<serde_json::Value> = in_b.iter().map(|s| (*s.object).clone()).collect();
+    assert_eq!(parsed, listed);
+    assert_eq!(parsed[0]["metadata"]["resourceVersion"], "3");
+    let (none, _) = store.list_json("core/nodes", None).await.unwrap();
+    assert!(none.is_empty());
 }
 
 #[tokio::test]

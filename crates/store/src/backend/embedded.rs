@@ -16,7 +16,7 @@ use crate::hub::Hub;
 use crate::key::Key;
 use crate::watch::{BoxFuture, Watch};
 use crate::writer::{Message, Op, Writer};
-use crate::{StoreError, Stored};
+use crate::{JsonSnapshot, StoreError, Stored};
 
 /// Tuning of the embedded backend.
 #[derive(Clone, Debug)]
@@ -141,6 +141,16 @@ impl Backend for Embedded {
             .collect::<Result<Vec<_>, _>>()
             .map(|objects| (objects, revision));
         Box::pin(async move { listed })
+    }
+
+    fn list_json<'a>(
+        &'a self,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<JsonSnapshot, StoreError>> {
+        let (entries, revision) = self.cache.list(resource, namespace);
+        let texts = entries.into_iter().map(|entry| entry.json).collect();
+        Box::pin(async move { Ok((texts, revision)) })
     }
 
     fn create<'a>(

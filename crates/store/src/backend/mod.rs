@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::key::Key;
 use crate::watch::{BoxFuture, Watch};
-use crate::{StoreError, Stored};
+use crate::{JsonSnapshot, StoreError, Stored};
 
 /// One storage implementation. All resource versions come from one global, monotonic counter.
 pub trait Backend: Send + Sync + 'static {
@@ -24,6 +24,14 @@ pub trait Backend: Send + Sync + 'static {
         resource: &'a str,
         namespace: Option<&'a str>,
     ) -> BoxFuture<'a, Result<(Vec<Stored>, u64), StoreError>>;
+
+    /// As `list`, each object as its stored JSON text (in the same order), for readers that
+    /// decode a few fields of many objects into their own types.
+    fn list_json<'a>(
+        &'a self,
+        resource: &'a str,
+        namespace: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<JsonSnapshot, StoreError>>;
 
     /// Stores a new object; [`StoreError::AlreadyExists`] if the key is taken.
     fn create<'a>(
