@@ -8,6 +8,9 @@ use apiserver::flags::Args;
 
 use cli::{EXIT_FAILURE, EXIT_USAGE};
 
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = match cli::parse_args::<Args>("apiserver") {
         Ok(args) => args,
