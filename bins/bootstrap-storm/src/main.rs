@@ -222,12 +222,22 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             args.steady_seconds
         );
         let api_cpu = cpu(apiserver_pid);
+        // The steady phase's own peak, not the storm's.
+        if let Some(Err(e)) = apiserver_pid.map(procstat::reset_peak) {
+            notes.push(format!(
+                "steady-phase apiserver peak RSS is the process's lifetime peak: {e}"
+            ));
+        }
         let steady = steady::run(
             heartbeats,
             Duration::from_secs(args.lease_interval),
             Duration::from_secs(args.steady_seconds),
         )
         .await;
+        // Read while every node is still connected (their connections are the bulk of it).
+        let apiserver_memory = apiserver_pid.and_then(procstat::memory);
+        let apiserver_cpu_seconds = delta(cpu(apiserver_pid), api_cpu);
+        drop(steady.heartbeats);
         let seconds = steady.elapsed.as_secs_f64();
         Some(SteadyFigures {
             seconds,
@@ -235,8 +245,8 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             renewals_per_second: steady.latencies.len() as f64 / seconds,
             errors: steady.errors,
             lease_renewal: Summary::of(&steady.latencies),
-            apiserver_memory: apiserver_pid.and_then(procstat::memory),
-            apiserver_cpu_seconds: delta(cpu(apiserver_pid), api_cpu),
+            apiserver_memory,
+            apiserver_cpu_seconds,
         })
     } else {
         drop(heartbeats);

@@ -6,12 +6,15 @@ use std::time::{Duration, Instant};
 use kubelet::node::Heartbeat;
 use rand::Rng as _;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SteadyResult {
     /// Seconds per successful renewal.
     pub latencies: Vec<f64>,
     pub errors: usize,
     pub elapsed: Duration,
+    /// The nodes, still connected: what the apiserver holds in the steady state is measured
+    /// before they go.
+    pub heartbeats: Vec<Heartbeat>,
 }
 
 pub async fn run(
@@ -38,15 +41,16 @@ pub async fn run(
                 }
                 next += interval;
             }
-            (latencies, errors)
+            (latencies, errors, heartbeat)
         });
     }
     let mut result = SteadyResult::default();
     while let Some(done) = tasks.join_next().await {
         match done {
-            Ok((latencies, errors)) => {
+            Ok((latencies, errors, heartbeat)) => {
                 result.latencies.extend(latencies);
                 result.errors += errors;
+                result.heartbeats.push(heartbeat);
             }
             Err(_) => result.errors += 1,
         }
