@@ -8,7 +8,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::{http1, http2};
@@ -192,7 +191,7 @@ async fn serve_connection(
     client_ca: Option<Arc<ClientCertAuthority>>,
     tcp: TcpStream,
     remote: SocketAddr,
-    mut drain: watch::Receiver<bool>,
+    drain: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
     // Boxed, so the handshake's state (a whole rustls connection) is not also a variant of
@@ -231,70 +230,39 @@ async fn serve_connection(
     // Knowing the protocol up front keeps one connection's state to that protocol's size
     // (hyper's auto builder holds room for both, ~1.3 KiB more per connection).
     let io = TokioIo::new(tls);
-    let mut connection = if io.inner().get_ref().1.alpn_protocol() == Some(b"h2") {
+    let result = if io.inner().get_ref().1.alpn_protocol() == Some(b"h2") {
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder.timer(TokioTimer::new());
-        Connection::Http2(Box::pin(builder.serve_connection(io, service)))
+        let connection = Box::pin(builder.serve_connection(io, service));
+        until_drained(connection, |c| c.graceful_shutdown(), drain).await
     } else {
         let mut builder = http1::Builder::new();
         builder.timer(TokioTimer::new());
-        Connection::Http1(Box::pin(builder.serve_connection(io, service)))
-    };
-    // The watch guard must not live across an await, so only a bool leaves the select.
-    let draining = async move { drain.wait_for(|draining| *draining).await.is_ok() };
-    let result = tokio::select! {
-        result = &mut connection => result,
-        _ = draining => {
-            connection.graceful_shutdown();
-            connection.await
-        }
+        let connection = Box::pin(builder.serve_connection(io, service));
+        until_drained(connection, |c| c.graceful_shutdown(), drain).await
     };
     if let Err(error) = result {
         tracing::debug!(%remote, %error, "connection ended with an error");
     }
 }
 
-/// One connection's HTTP server, of the protocol its client chose.
-enum Connection<H1, H2> {
-    Http1(Pin<Box<H1>>),
-    Http2(Pin<Box<H2>>),
-}
-
-impl<I, S, B> Connection<http1::Connection<I, S>, http2::Connection<I, S, TokioExecutor>>
+/// Serves `connection` to its end; once the server drains, asks it to finish the requests in
+/// flight and take no more.
+async fn until_drained<C>(
+    mut connection: Pin<Box<C>>,
+    graceful_shutdown: impl FnOnce(Pin<&mut C>),
+    mut drain: watch::Receiver<bool>,
+) -> hyper::Result<()>
 where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    C: Future<Output = hyper::Result<()>>,
 {
-    /// Stops taking requests; the connection ends when those in flight are answered.
-    fn graceful_shutdown(&mut self) {
-        match self {
-            Connection::Http1(c) => c.as_mut().graceful_shutdown(),
-            Connection::Http2(c) => c.as_mut().graceful_shutdown(),
-        }
-    }
-}
-
-impl<I, S, B> Future for Connection<http1::Connection<I, S>, http2::Connection<I, S, TokioExecutor>>
-where
-    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
-    S::Future: Send + 'static,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    B: hyper::body::Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    type Output = hyper::Result<()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<hyper::Result<()>> {
-        match self.get_mut() {
-            Connection::Http1(c) => c.as_mut().poll(cx),
-            Connection::Http2(c) => c.as_mut().poll(cx),
+    // The watch guard must not live across an await, so only a bool leaves the select.
+    let draining = async move { drain.wait_for(|draining| *draining).await.is_ok() };
+    tokio::select! {
+        result = connection.as_mut() => result,
+        _ = draining => {
+            graceful_shutdown(connection.as_mut());
+            connection.await
         }
     }
 }
