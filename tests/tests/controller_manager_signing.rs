@@ -77,6 +77,10 @@ fn a_bootstrap_token_csr_is_approved_and_issued_within_a_second() -> anyhow::Res
     anyhow::ensure!(!text.contains("TLS Web Server Authentication"), "{text}");
     anyhow::ensure!(text.contains("CA:FALSE"), "{text}");
 
+    // The approver's allowed review is reused for the same requester within its TTL: the
+    // second CSR of this bootstrap token asks the apiserver nothing new.
+    let reviews_before = sar_posts(&setup)?;
+    anyhow::ensure!(reviews_before >= 1.0, "no SubjectAccessReview counted");
     // expirationSeconds is honoured (1 h + 5 min backdate).
     let mut short = csr_manifest(
         "node-csr-short",
@@ -95,6 +99,11 @@ fn a_bootstrap_token_csr_is_approved_and_issued_within_a_second() -> anyhow::Res
         "lifetime {lifetime:?}"
     );
 
+    anyhow::ensure!(
+        sar_posts(&setup)? == reviews_before,
+        "a second SubjectAccessReview was sent for the same requester"
+    );
+
     // The metrics say what happened.
     anyhow::ensure!(cm.metric("csr_approvals_total{recognizer=\"nodeclient\"}")? == 2.0);
     anyhow::ensure!(cm.metric(&format!("csr_signings_total{{signer=\"{CLIENT}\"}}"))? == 2.0);
@@ -103,6 +112,19 @@ fn a_bootstrap_token_csr_is_approved_and_issued_within_a_second() -> anyhow::Res
     let out = setup.kubectl.ok(["get", "csr", "node-csr-worker-1"])?;
     anyhow::ensure!(out.contains("Approved,Issued"), "{out}");
     Ok(())
+}
+
+/// SubjectAccessReviews the apiserver answered so far (its own request counter).
+fn sar_posts(setup: &Setup) -> anyhow::Result<f64> {
+    let text = setup.kubectl.ok(["get", "--raw", "/metrics"])?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.starts_with("apiserver_request_total{")
+                && l.contains(r#"verb="POST",resource="subjectaccessreviews""#)
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
 }
 
 #[test]

@@ -13,6 +13,7 @@ use protocol::meta::ObjectMeta;
 use crate::csr::{is_approved, is_denied, is_issued, true_condition};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
+use crate::review_cache::ReviewCache;
 use crate::worker::{Handler, SyncError};
 
 /// A kind of request we know how to judge.
@@ -100,6 +101,7 @@ pub fn access_review(csr: &CertificateSigningRequest, subresource: &str) -> Subj
 pub struct Approver {
     client: Client,
     cache: Arc<CsrCache>,
+    reviews: ReviewCache,
     metrics: Metrics,
 }
 
@@ -108,6 +110,7 @@ impl Approver {
         Approver {
             client,
             cache,
+            reviews: ReviewCache::default(),
             metrics,
         }
     }
@@ -117,11 +120,18 @@ impl Approver {
         csr: &CertificateSigningRequest,
         subresource: &str,
     ) -> Result<bool, ClientError> {
-        let review = self
-            .client
-            .create(None, &access_review(csr, subresource))
-            .await?;
-        Ok(review.status.allowed)
+        let review = access_review(csr, subresource);
+        let key = ReviewCache::key(&review.spec);
+        if self.reviews.is_allowed(&key) {
+            return Ok(true);
+        }
+        let asked = std::time::Instant::now();
+        let answer = self.client.create(None, &review).await?;
+        if answer.status.allowed {
+            // Counted from the question: the answer is no older than that.
+            self.reviews.remember_allowed(key, asked);
+        }
+        Ok(answer.status.allowed)
     }
 
     async fn approve(

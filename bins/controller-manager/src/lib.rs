@@ -1,6 +1,7 @@
 //! controller-manager: kube-controller-manager's certificate controllers over the real API.
 //!
-//! * `csrapproving` ([`approver`]) approves kubelet client CSRs a SubjectAccessReview allows;
+//! * `csrapproving` ([`approver`]) approves kubelet client CSRs a SubjectAccessReview allows
+//!   (an allowed answer is reused for a few seconds, [`review_cache`]);
 //! * `csrsigning` ([`signer`]) signs approved CSRs with the cluster CA (reloaded from disk);
 //! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention.
 //!
@@ -20,6 +21,7 @@ pub mod informer;
 pub mod leader;
 pub mod metrics;
 pub mod queue;
+pub mod review_cache;
 mod run;
 pub mod serving;
 pub mod signer;
