@@ -184,7 +184,8 @@ fn evaluate(
 }
 
 fn decode<T: serde::de::DeserializeOwned>(body: &Value) -> Result<T, Status> {
-    serde_json::from_value(body.clone())
+    // Deserialized from the borrowed tree: no copy of the whole body first.
+    T::deserialize(body)
         .map_err(|e| Status::bad_request(format!("unable to decode the review: {e}")))
 }
 

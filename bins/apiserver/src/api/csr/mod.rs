@@ -103,7 +103,9 @@ fn update_kind(subresource: &str) -> Result<UpdateKind, Status> {
 
 /// The typed object; a body whose fields have the wrong JSON types is a 400, as upstream's decoder.
 fn decode(obj: &Value) -> Result<CertificateSigningRequest, Status> {
-    serde_json::from_value(obj.clone()).map_err(|e| {
+    // From the borrowed tree: an update decodes old and new three times each (prepare,
+    // validate, admit), and a clone of the whole tree first doubled that.
+    CertificateSigningRequest::deserialize(obj).map_err(|e| {
         Status::bad_request(format!(
             "unable to decode {}: {e}",
             CertificateSigningRequest::KIND
