@@ -96,7 +96,7 @@ pub struct Config {
     pub anonymous_auth: bool,
     /// The embedded store's folder.
     pub data_dir: PathBuf,
-    /// How long open connections (watches included) may drain after shutdown is requested.
+    /// How long requests in flight may finish after shutdown is requested (watches end at once).
     pub shutdown_grace: Duration,
 }
 

@@ -167,6 +167,8 @@ pub async fn run_with_store(
         open = connections.len(),
         "shutting down, draining connections"
     );
+    // Watches end first: they never finish by themselves, and a drain waits for them.
+    state.api.close_watches();
     let _ = drain_tx.send(true);
     let drained = tokio::time::timeout(config.shutdown_grace, async {
         while connections.join_next().await.is_some() {}

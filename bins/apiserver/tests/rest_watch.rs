@@ -246,3 +246,27 @@ async fn many_concurrent_watchers() {
         assert_eq!(event["object"]["metadata"]["name"], "a");
     }
 }
+
+#[tokio::test]
+async fn closing_watches_ends_open_streams_and_new_ones_at_once() {
+    let t = TestApi::new().await;
+    t.post_json("/api/v1/nodes", &node("a")).await;
+    let response = t
+        .raw("GET", "/api/v1/nodes?watch=true", &[], Bytes::new())
+        .await;
+    let mut open = Lines::new(response);
+    assert_eq!(open.next(WAIT).await.unwrap()["type"], "ADDED");
+
+    t.api.close_watches();
+    // Ends well before its timeout (`Lines::next` panics after WAIT).
+    assert!(open.next(WAIT).await.is_none());
+
+    // A watch started afterwards still gets its initial state, then ends.
+    let response = t
+        .raw("GET", "/api/v1/nodes?watch=true", &[], Bytes::new())
+        .await;
+    assert_eq!(response.status(), 200);
+    let mut late = Lines::new(response);
+    assert_eq!(late.next(WAIT).await.unwrap()["type"], "ADDED");
+    assert!(late.next(WAIT).await.is_none());
+}

@@ -164,3 +164,51 @@ async fn many_concurrent_connections_and_a_clean_shutdown() {
         "port still accepting: {connect:?}"
     );
 }
+
+#[tokio::test]
+async fn open_watches_end_cleanly_and_do_not_hold_up_a_shutdown() {
+    use http_body_util::BodyExt as _;
+
+    let server = TestServer::start(|_| {}).await;
+    let mut watches = Vec::new();
+    for proto in [Proto::Http1, Proto::Http2] {
+        let (response, _) = server
+            .send(
+                Identity::Admin,
+                Method::GET,
+                "/api/v1/namespaces?watch=true",
+                Bytes::new(),
+                proto,
+            )
+            .await
+            .expect("watch");
+        assert_eq!(response.status(), StatusCode::OK);
+        // Read in the background; the body must end without an error.
+        watches.push(tokio::spawn(async move {
+            response
+                .into_body()
+                .collect()
+                .await
+                .map(|body| body.to_bytes())
+        }));
+    }
+    // Both watches are being served (the default namespaces arrive as ADDED first).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = std::time::Instant::now();
+    server.stop().await.expect("clean stop");
+    // The test server's grace period is 2 s; a watch left open would use all of it.
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(1), "stop took {took:?}");
+    for watch in watches {
+        let body = tokio::time::timeout(Duration::from_secs(2), watch)
+            .await
+            .expect("watch ended")
+            .expect("task")
+            .expect("the watch body ends cleanly, not cut");
+        assert!(
+            String::from_utf8_lossy(&body).contains(r#""type":"ADDED""#),
+            "{body:?}"
+        );
+    }
+}

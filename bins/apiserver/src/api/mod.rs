@@ -124,6 +124,8 @@ struct Inner {
     registry: Registry,
     /// How often watches with `allowWatchBookmarks=true` get a BOOKMARK.
     bookmark_interval: Duration,
+    /// Set once the server shuts down: every watch stream then ends (see [`Api::close_watches`]).
+    closing: tokio::sync::watch::Sender<bool>,
 }
 
 /// Upstream sends bookmarks about once a minute.
@@ -156,8 +158,17 @@ impl Api {
                 authorizer,
                 registry: Registry::served(),
                 bookmark_interval,
+                closing: tokio::sync::watch::Sender::new(false),
             }),
         }
+    }
+
+    /// Ends every open watch response cleanly, and every later one at once, as kube-apiserver
+    /// does when it shuts down: a watch never finishes by itself, so without this a drain
+    /// waits out its whole grace period for each one, and the client sees a cut connection
+    /// instead of a finished stream (client-go then re-watches from its last resourceVersion).
+    pub fn close_watches(&self) {
+        self.inner.closing.send_replace(true);
     }
 
     /// The store this API serves from.

@@ -109,6 +109,7 @@ impl Call<'_> {
             pending: VecDeque::new(),
             watch: None,
             deadline: Instant::now() + timeout,
+            closing: self.api.closing.subscribe(),
             bookmarks: None,
             last_rv: start_rv,
             done: false,
@@ -222,6 +223,8 @@ struct WatchState {
     pending: VecDeque<Bytes>,
     watch: Option<store::Watch>,
     deadline: Instant,
+    /// True once the server shuts down.
+    closing: tokio::sync::watch::Receiver<bool>,
     bookmarks: Option<Interval>,
     last_rv: u64,
     done: bool,
@@ -248,8 +251,15 @@ impl WatchState {
                     None => std::future::pending::<()>().await,
                 }
             };
+            // Its own receiver, so the future borrows nothing of `self` the branches use.
+            let mut closing = self.closing.clone();
+            let closing = async move {
+                let _ = closing.wait_for(|closing| *closing).await;
+            };
             tokio::select! {
                 () = tokio::time::sleep_until(self.deadline) => return None,
+                // Also when the API is gone (the sender dropped): nothing more will come.
+                () = closing => return None,
                 () = bookmark => {
                     let event = WatchEvent::bookmark(&self.def_api_version, self.def_kind, self.last_rv);
                     self.push(&event);

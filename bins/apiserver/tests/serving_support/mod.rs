@@ -235,6 +235,34 @@ impl TestServer {
         body: Bytes,
         proto: Proto,
     ) -> Result<TestResponse, String> {
+        let (response, negotiated) = self.send(identity, method, path, body, proto).await?;
+        let status = response.status();
+        let version = response.version();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(TestResponse {
+            status,
+            headers,
+            body,
+            version,
+            alpn: negotiated,
+        })
+    }
+
+    /// One request on a fresh connection; the body is left to the caller to read (a watch).
+    pub async fn send(
+        &self,
+        identity: Identity,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        proto: Proto,
+    ) -> Result<(http::Response<hyper::body::Incoming>, Option<Vec<u8>>), String> {
         let (credential, token) = match &identity {
             Identity::Anonymous => (None, None),
             Identity::Admin => (Some(self.pki.admin.clone()), None),
@@ -288,22 +316,7 @@ impl TestServer {
                     .map_err(|e| e.to_string())?
             }
         };
-        let status = response.status();
-        let version = response.version();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok(TestResponse {
-            status,
-            headers,
-            body,
-            version,
-            alpn: negotiated,
-        })
+        Ok((response, negotiated))
     }
 }
 
