@@ -5,6 +5,7 @@
 
 pub mod bootstrap;
 pub mod csv;
+pub mod impersonation;
 pub mod token_file;
 pub mod x509;
 

@@ -1,6 +1,6 @@
-//! One request, in kube-apiserver's filter order: request info, authentication, authorization,
-//! then the built-in endpoints or the REST handlers with a bounded body. A panic anywhere below
-//! becomes a 500 Status for this request only.
+//! One request, in kube-apiserver's filter order: request info, authentication, impersonation,
+//! authorization, then the built-in endpoints or the REST handlers with a bounded body. A panic
+//! anywhere below becomes a 500 Status for this request only.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use rbac::Decision;
 use time::OffsetDateTime;
 
 use super::{State, builtin};
-use crate::authn::PeerIdentity;
+use crate::authn::{PeerIdentity, impersonation};
 use crate::authz;
 use crate::body::{Body, full};
 use crate::request_info::RequestInfo;
@@ -108,6 +108,17 @@ async fn authenticated_and_authorized(
             state.metrics.authentication_failed(failure.metric_reason);
             tracing::info!(%remote, method = %request.method(), path = %info.path, reason = %failure.reason, "Unable to authenticate the request");
             return status_response(&Status::unauthorized());
+        }
+    };
+    let user = match impersonation::acting_user(&user, request.headers(), &*state.authorizer) {
+        Ok(None) => user,
+        Ok(Some(acting)) => {
+            tracing::debug!(%remote, user = %user.name, acting_as = %acting.name, groups = ?acting.groups, "impersonating");
+            acting
+        }
+        Err(status) => {
+            tracing::info!(%remote, user = %user.name, message = %status.message, "impersonation refused");
+            return status_response(&status);
         }
     };
     let attributes = authz::attributes(info, user.clone());
