@@ -45,6 +45,7 @@ async fn index_names_every_served_group_version_with_its_hash() {
         keys,
         [
             "api/v1",
+            "apis/authentication.k8s.io/v1",
             "apis/authorization.k8s.io/v1",
             "apis/certificates.k8s.io/v1",
             "apis/coordination.k8s.io/v1",

@@ -6,9 +6,10 @@
 //! written back as JSON. The crate does no I/O and depends on no other crate of this workspace.
 //!
 //! Modules follow the API groups (`meta`, `core::v1`, `certificates::v1`, `rbac::v1`,
-//! `coordination::v1`, `authorization::v1`); `envelope` is the protobuf `k8s\0` framing,
+//! `coordination::v1`, `authentication::v1`, `authorization::v1`); `envelope` is the protobuf `k8s\0` framing,
 //! `discovery` the served resources and discovery documents, `table` the server-side printing.
 
+pub mod authentication;
 pub mod authorization;
 pub mod certificates;
 pub mod coordination;

@@ -8,6 +8,7 @@
 //! few hundred bytes), but errors end the request, so boxing it everywhere would buy nothing.
 #![allow(clippy::result_large_err)]
 
+pub mod authentication;
 pub mod authorization;
 pub mod csr;
 mod discovery;

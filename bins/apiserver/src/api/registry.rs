@@ -158,6 +158,7 @@ pub struct Registry {
 impl Registry {
     /// The resources this apiserver serves, with their strategies.
     pub fn served() -> Registry {
+        use protocol::authentication::v1 as authn;
         use protocol::authorization::v1 as authz;
         use protocol::certificates::v1 as certs;
         use protocol::coordination::v1 as coord;
@@ -231,6 +232,13 @@ impl Registry {
                 Arc::new(LeaseStrategy),
             )
             .with_list_kind("LeaseList"),
+            ResourceDef::of::<authn::SelfSubjectReview>(
+                "selfsubjectreview",
+                &[],
+                NameRule::Any,
+                plain.clone(),
+            )
+            .review(),
             ResourceDef::of::<authz::SubjectAccessReview>(
                 "subjectaccessreview",
                 &[],

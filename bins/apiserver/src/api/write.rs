@@ -74,9 +74,16 @@ impl Call<'_> {
         Ok(json_response(StatusCode::CREATED, stored.object.as_ref()))
     }
 
-    /// `POST` of an access review: answered, not stored.
+    /// `POST` of an access review or a SelfSubjectReview: answered, not stored.
     pub(super) async fn create_review(&self) -> Result<http::Response<Body>, Status> {
+        // Decoded even when unused, so a malformed body is a 400 as upstream's decoder makes it.
         let obj = negotiate::decode_object(self.def, self.headers, &self.body)?;
+        if self.def.group == protocol::authentication::v1::GROUP
+            && self.def.plural == super::authentication::SELF_SUBJECT_REVIEWS
+        {
+            let answer = super::authentication::review_self(self.user);
+            return Ok(json_response(StatusCode::CREATED, &answer));
+        }
         let answer = super::authorization::create_review(
             self.def.plural,
             &obj,

@@ -17,6 +17,7 @@ const CORE: &str = "io.k8s.api.core.v1";
 const CERTIFICATES: &str = "io.k8s.api.certificates.v1";
 const RBAC: &str = "io.k8s.api.rbac.v1";
 const COORDINATION: &str = "io.k8s.api.coordination.v1";
+const AUTHENTICATION: &str = "io.k8s.api.authentication.v1";
 const AUTHORIZATION: &str = "io.k8s.api.authorization.v1";
 
 /// The upstream schema name of a served kind (`io.k8s.api.rbac.v1.ClusterRoleBinding`).
@@ -26,6 +27,7 @@ pub fn kind_schema_name(group: &str, kind: &str) -> Option<String> {
         "certificates.k8s.io" => CERTIFICATES,
         "rbac.authorization.k8s.io" => RBAC,
         "coordination.k8s.io" => COORDINATION,
+        "authentication.k8s.io" => AUTHENTICATION,
         "authorization.k8s.io" => AUTHORIZATION,
         _ => return None,
     };
@@ -87,6 +89,7 @@ pub fn all() -> BTreeMap<String, Value> {
     certificates_schemas(&mut s);
     rbac_schemas(&mut s);
     coordination_schemas(&mut s);
+    authentication_schemas(&mut s);
     authorization_schemas(&mut s);
     s
 }
@@ -644,6 +647,36 @@ fn coordination_schemas(s: &mut BTreeMap<String, Value>) {
                 ("leaseTransitions", int32()),
                 ("strategy", string()),
                 ("preferredHolder", string()),
+            ],
+        ),
+    );
+}
+
+fn authentication_schemas(s: &mut BTreeMap<String, Value>) {
+    let a = |name: &str| format!("{AUTHENTICATION}.{name}");
+    kind(
+        s,
+        AUTHENTICATION,
+        "authentication.k8s.io",
+        "SelfSubjectReview",
+        "The user information the apiserver holds about the requester.",
+        vec![("status", reference(&a("SelfSubjectReviewStatus")))],
+    );
+    put(
+        s,
+        a("SelfSubjectReviewStatus"),
+        object("The answer.", &[("userInfo", reference(&a("UserInfo")))]),
+    );
+    put(
+        s,
+        a("UserInfo"),
+        object(
+            "A user as authentication established it.",
+            &[
+                ("username", string()),
+                ("uid", string()),
+                ("groups", array(string())),
+                ("extra", map(array(string()))),
             ],
         ),
     );

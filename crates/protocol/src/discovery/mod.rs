@@ -135,6 +135,7 @@ mod tests {
                 "certificates.k8s.io",
                 "rbac.authorization.k8s.io",
                 "coordination.k8s.io",
+                "authentication.k8s.io",
                 "authorization.k8s.io"
             ]
         );

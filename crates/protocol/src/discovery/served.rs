@@ -198,6 +198,17 @@ pub static SERVED: &[ServedResource] = &[
         subresources: &[],
     },
     ServedResource {
+        group: "authentication.k8s.io",
+        version: "v1",
+        plural: "selfsubjectreviews",
+        singular: "selfsubjectreview",
+        kind: "SelfSubjectReview",
+        namespaced: false,
+        verbs: &["create"],
+        short_names: &[],
+        subresources: &[],
+    },
+    ServedResource {
         group: "authorization.k8s.io",
         version: "v1",
         plural: "selfsubjectaccessreviews",

@@ -1,6 +1,10 @@
+//! Who a request acts as, seen through the real kubectl.
+//!
 //! `kubectl --as` / `--as-group`: requests act as the impersonated user when the real user may
 //! impersonate, and are refused with upstream's 403 when not (they were once answered as the
 //! real user, so `kubectl auth can-i --as=...` said "yes" to everything for an admin).
+//! `kubectl auth whoami`: the SelfSubjectReview answer is the authenticated (or impersonated)
+//! user.
 
 use std::time::Duration;
 
@@ -84,6 +88,68 @@ fn kubectl_as_acts_as_the_impersonated_user() -> anyhow::Result<()> {
                  resource \"users\" in API group \"\" at the cluster scope"
             ),
         "{refused}"
+    );
+    Ok(())
+}
+
+#[test]
+fn kubectl_auth_whoami_names_the_caller() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    let admin = cluster.kubectl()?;
+    let bootstrap = cluster.bootstrap_kubectl(&paths::kubectl()?);
+
+    let rows = |out: &str| -> Vec<(String, String)> {
+        out.lines()
+            .skip(1)
+            .filter_map(|l| l.split_once(char::is_whitespace))
+            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .collect()
+    };
+    let me = admin.ok(["auth", "whoami"])?;
+    anyhow::ensure!(me.starts_with("ATTRIBUTE"), "{me}");
+    anyhow::ensure!(
+        rows(&me)
+            == [
+                ("Username".to_string(), "admin".to_string()),
+                (
+                    "Groups".to_string(),
+                    "[system:masters system:authenticated]".to_string()
+                )
+            ],
+        "{me}"
+    );
+
+    // The static-token user, with the uid and groups of its token.csv line.
+    let token_user = bootstrap.ok(["auth", "whoami", "-o", "json"])?;
+    let review: serde_json::Value = serde_json::from_str(&token_user)?;
+    anyhow::ensure!(
+        review["kind"] == "SelfSubjectReview"
+            && review["apiVersion"] == "authentication.k8s.io/v1"
+            && review["metadata"]["creationTimestamp"].is_string()
+            && review["status"]["userInfo"]["username"] == "kubelet-bootstrap"
+            && review["status"]["userInfo"]["groups"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|g| g == "system:authenticated")),
+        "{token_user}"
+    );
+
+    // Impersonated: the answer is who the request acts as.
+    let node = admin.ok([
+        "auth",
+        "whoami",
+        "--as=system:node:worker-1",
+        "--as-group=system:nodes",
+    ])?;
+    anyhow::ensure!(
+        rows(&node)
+            == [
+                ("Username".to_string(), "system:node:worker-1".to_string()),
+                (
+                    "Groups".to_string(),
+                    "[system:nodes system:authenticated]".to_string()
+                )
+            ],
+        "{node}"
     );
     Ok(())
 }

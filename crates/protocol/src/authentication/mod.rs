@@ -1,0 +1,3 @@
+//! `authentication.k8s.io`.
+
+pub mod v1;

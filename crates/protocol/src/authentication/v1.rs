@@ -1,0 +1,125 @@
+//! `authentication.k8s.io/v1` SelfSubjectReview (`authentication/v1/generated.proto`):
+//! `kubectl auth whoami`. Create-only; the server answers with the caller's user info.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::meta::ObjectMeta;
+use crate::resource::resource;
+use crate::serde_helpers::null_as_default;
+
+pub use crate::certificates::v1::ExtraValue;
+
+pub const GROUP: &str = "authentication.k8s.io";
+pub const API_VERSION: &str = "authentication.k8s.io/v1";
+
+/// "Who am I?": the request carries nothing; the answer is the authenticated (or
+/// impersonated) user.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", remote = "Self")]
+pub struct SelfSubjectReview {
+    #[prost(message, required, tag = "1")]
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[prost(message, required, tag = "2")]
+    #[serde(default)]
+    pub status: SelfSubjectReviewStatus,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfSubjectReviewStatus {
+    #[prost(message, optional, tag = "1")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_info: Option<UserInfo>,
+}
+
+/// The user as the authenticators (and impersonation) established it.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserInfo {
+    #[prost(string, tag = "1")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub username: String,
+    #[prost(string, tag = "2")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    #[prost(string, repeated, tag = "3")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub groups: Vec<String>,
+    #[prost(btree_map = "string, message", tag = "4")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub extra: BTreeMap<String, ExtraValue>,
+}
+
+resource!(
+    SelfSubjectReview,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "SelfSubjectReview",
+    plural = "selfsubjectreviews",
+    namespaced = false
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message as _;
+
+    #[test]
+    fn json_is_what_kubectl_reads() {
+        let mut review = SelfSubjectReview::default();
+        review.status.user_info = Some(UserInfo {
+            username: "system:node:a".into(),
+            groups: vec!["system:nodes".into(), "system:authenticated".into()],
+            extra: BTreeMap::from([("k".to_string(), vec!["v".to_string()].into())]),
+            ..Default::default()
+        });
+        assert_eq!(
+            serde_json::to_value(&review).unwrap(),
+            serde_json::json!({
+                "kind": "SelfSubjectReview",
+                "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {},
+                "status": {"userInfo": {
+                    "username": "system:node:a",
+                    "groups": ["system:nodes", "system:authenticated"],
+                    "extra": {"k": ["v"]}
+                }}
+            })
+        );
+    }
+
+    #[test]
+    fn protobuf_field_numbers_are_upstreams() {
+        // status(2) { userInfo(1) { username(1) "u", groups(3) "g" } }
+        let review = SelfSubjectReview {
+            status: SelfSubjectReviewStatus {
+                user_info: Some(UserInfo {
+                    username: "u".into(),
+                    groups: vec!["g".into()],
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        };
+        let bytes = review.encode_to_vec();
+        assert_eq!(
+            bytes,
+            [
+                0x0a, 0x00, 0x12, 0x08, 0x0a, 0x06, 0x0a, 0x01, b'u', 0x1a, 0x01, b'g'
+            ]
+        );
+        assert_eq!(SelfSubjectReview::decode(bytes.as_slice()).unwrap(), review);
+    }
+}
