@@ -3,6 +3,7 @@
 //! `kubectl --as` / `--as-group`: requests act as the impersonated user when the real user may
 //! impersonate, and are refused with upstream's 403 when not (they were once answered as the
 //! real user, so `kubectl auth can-i --as=...` said "yes" to everything for an admin).
+//! `kubectl auth can-i --list`: the SelfSubjectRulesReview lists the bindings' rules.
 //! `kubectl auth whoami`: the SelfSubjectReview answer is the authenticated (or impersonated)
 //! user.
 
@@ -57,6 +58,16 @@ fn kubectl_as_acts_as_the_impersonated_user() -> anyhow::Result<()> {
     )?;
     let can = admin.run(["auth", "can-i", "list", "secrets", "--as=bob"])?;
     anyhow::ensure!(!can.success && can.stdout.trim() == "no", "{can}");
+    // `can-i --list` (a SelfSubjectRulesReview) shows the binding's rule.
+    let listed = admin.ok(["auth", "can-i", "--list", "--as=bob"])?;
+    anyhow::ensure!(
+        listed.lines().any(|l| {
+            l.split_whitespace().collect::<Vec<_>>() == ["secrets", "[]", "[]", "[get]"]
+        }),
+        "{listed}"
+    );
+    let elsewhere = admin.ok(["auth", "can-i", "--list", "--as=bob", "-n", "kube-system"])?;
+    anyhow::ensure!(!elsewhere.contains("secrets"), "{elsewhere}");
 
     // Groups come from --as-group: a node's identity is its user and the system:nodes group.
     let node_csr = [
@@ -75,6 +86,22 @@ fn kubectl_as_acts_as_the_impersonated_user() -> anyhow::Result<()> {
     anyhow::ensure!(
         !without_group.success && without_group.stdout.trim() == "no",
         "{without_group}"
+    );
+    // A node's permissions are the Node authorizer's, which cannot be listed (as upstream).
+    let node_list = admin.run([
+        "auth",
+        "can-i",
+        "--list",
+        "--as=system:node:worker-1",
+        "--as-group=system:nodes",
+    ])?;
+    anyhow::ensure!(
+        node_list.success
+            && node_list.stderr.contains(
+                "Warning: the list may be incomplete: node authorizer does not support user \
+                 rule resolution"
+            ),
+        "{node_list}"
     );
 
     // A user without the impersonate verb is refused, naming what it may not impersonate

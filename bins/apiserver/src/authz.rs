@@ -8,7 +8,7 @@ use std::sync::Arc;
 use protocol::meta::Status;
 use rbac::{
     AlwaysAllow, Attributes, Authorizer, Chain, Decision, NodeAuthorizer, PrivilegedGroups,
-    RbacAuthorizer, UserInfo, forbidden_message,
+    RbacAuthorizer, UserInfo, UserRules, forbidden_message,
 };
 
 use crate::request_info::RequestInfo;
@@ -85,6 +85,10 @@ pub struct AlwaysDeny;
 impl Authorizer for AlwaysDeny {
     fn authorize(&self, _attributes: &Attributes) -> (Decision, String) {
         (Decision::Deny, "Everything is forbidden.".to_string())
+    }
+
+    fn rules_for(&self, _user: &UserInfo, _namespace: &str) -> UserRules {
+        UserRules::default()
     }
 }
 

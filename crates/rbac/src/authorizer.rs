@@ -2,7 +2,8 @@
 //! groups, and the chain that asks several in order.
 
 use crate::attributes::Attributes;
-use crate::user::SYSTEM_MASTERS;
+use crate::rules::UserRules;
+use crate::user::{SYSTEM_MASTERS, UserInfo};
 
 /// What an authorizer says about a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,6 +20,13 @@ pub enum Decision {
 /// apiserver appends to its 403 message and reports in SubjectAccessReview status.
 pub trait Authorizer: Send + Sync {
     fn authorize(&self, attributes: &Attributes) -> (Decision, String);
+
+    /// What `user` may do in `namespace` (`""`: cluster-wide only), as far as this authorizer
+    /// can list it. One that cannot says so (incomplete), rather than listing nothing.
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        let _ = (user, namespace);
+        UserRules::unlisted("this authorizer does not support user rule resolution")
+    }
 }
 
 /// Allows every request (`--authorization-mode=AlwaysAllow`).
@@ -28,6 +36,10 @@ pub struct AlwaysAllow;
 impl Authorizer for AlwaysAllow {
     fn authorize(&self, _attributes: &Attributes) -> (Decision, String) {
         (Decision::Allow, String::new())
+    }
+
+    fn rules_for(&self, _user: &UserInfo, _namespace: &str) -> UserRules {
+        UserRules::everything()
     }
 }
 
@@ -61,6 +73,12 @@ impl Authorizer for PrivilegedGroups {
         } else {
             (Decision::NoOpinion, String::new())
         }
+    }
+
+    /// Lists nothing, as upstream (it is no rule resolver there): superusers' rules come from
+    /// the `cluster-admin` binding of `system:masters`.
+    fn rules_for(&self, _user: &UserInfo, _namespace: &str) -> UserRules {
+        UserRules::default()
     }
 }
 
@@ -101,11 +119,24 @@ impl Authorizer for Chain {
         }
         (Decision::Deny, reasons.join("\n"))
     }
+
+    /// Every authorizer's rules together (upstream's union).
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        let mut rules = UserRules::default();
+        for authorizer in &self.authorizers {
+            rules.merge(authorizer.rules_for(user, namespace));
+        }
+        rules
+    }
 }
 
 impl<A: Authorizer + ?Sized> Authorizer for std::sync::Arc<A> {
     fn authorize(&self, attributes: &Attributes) -> (Decision, String) {
         (**self).authorize(attributes)
+    }
+
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        (**self).rules_for(user, namespace)
     }
 }
 
@@ -187,5 +218,22 @@ mod tests {
     #[test]
     fn always_allow_allows() {
         assert_eq!(AlwaysAllow.authorize(&request(&[])).0, Decision::Allow);
+    }
+
+    #[test]
+    fn a_chain_lists_every_authorizers_rules() {
+        let chain = Chain::new(vec![
+            Box::new(PrivilegedGroups::default()),
+            Box::new(Fixed(Decision::NoOpinion, "")),
+            Box::new(AlwaysAllow),
+        ]);
+        let rules = chain.rules_for(&UserInfo::new("u", ["system:masters"]), "");
+        // Privileged groups list nothing; the fixed one cannot list; always-allow lists `*`.
+        assert!(rules.incomplete);
+        assert_eq!(rules.resource_rules, UserRules::everything().resource_rules);
+        assert_eq!(
+            rules.evaluation_error(),
+            "this authorizer does not support user rule resolution"
+        );
     }
 }

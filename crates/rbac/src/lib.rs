@@ -12,6 +12,7 @@ mod live;
 mod node;
 mod policy;
 pub mod rule;
+mod rules;
 pub mod user;
 
 pub use attributes::Attributes;
@@ -20,4 +21,5 @@ pub use forbidden::forbidden_message;
 pub use live::RbacAuthorizer;
 pub use node::{NODE_LEASE_NAMESPACE, NodeAuthorizer};
 pub use policy::Policy;
+pub use rules::UserRules;
 pub use user::UserInfo;

@@ -6,6 +6,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use crate::attributes::Attributes;
 use crate::authorizer::{Authorizer, Decision};
 use crate::policy::Policy;
+use crate::rules::UserRules;
+use crate::user::UserInfo;
 
 /// RBAC over a replaceable policy. Cheap to share (`Arc<RbacAuthorizer>`); each request
 /// holds the read lock only long enough to clone an `Arc`, so evaluation never blocks a
@@ -39,6 +41,10 @@ impl RbacAuthorizer {
 impl Authorizer for RbacAuthorizer {
     fn authorize(&self, attributes: &Attributes) -> (Decision, String) {
         self.policy().evaluate(attributes)
+    }
+
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        self.policy().rules_for(user, namespace)
     }
 }
 

@@ -6,6 +6,8 @@
 use crate::attributes::Attributes;
 use crate::authorizer::{Authorizer, Decision};
 use crate::forbidden::go_quote;
+use crate::rules::UserRules;
+use crate::user::UserInfo;
 
 /// The namespace node heartbeat Leases live in.
 pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
@@ -31,6 +33,18 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 pub struct NodeAuthorizer;
 
 impl Authorizer for NodeAuthorizer {
+    /// A node's permissions depend on the objects it asks about, so they are not listed
+    /// (upstream's words); everyone else gets nothing from this authorizer.
+    fn rules_for(&self, user: &UserInfo, _namespace: &str) -> UserRules {
+        let is_node = user.in_group(crate::user::SYSTEM_NODES)
+            && user.name.starts_with(crate::user::NODE_USER_PREFIX);
+        if is_node {
+            UserRules::unlisted("node authorizer does not support user rule resolution")
+        } else {
+            UserRules::default()
+        }
+    }
+
     fn authorize(&self, attributes: &Attributes) -> (Decision, String) {
         let user = &attributes.user;
         if !user.in_group(crate::user::SYSTEM_NODES)
@@ -118,7 +132,6 @@ fn no_opinion(reason: &str) -> (Decision, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::user::UserInfo;
 
     fn node(name: &str) -> UserInfo {
         UserInfo::new(
@@ -254,5 +267,20 @@ mod tests {
         assert_eq!(decide(secrets), Decision::NoOpinion);
         let healthz = Attributes::non_resource(node("a"), "get", "/healthz");
         assert_eq!(decide(healthz), Decision::NoOpinion);
+    }
+
+    #[test]
+    fn a_nodes_rules_are_not_listed_and_others_get_none_from_here() {
+        let rules = NodeAuthorizer.rules_for(&node("a"), "default");
+        assert!(rules.incomplete);
+        assert_eq!(
+            rules.evaluation_error(),
+            "node authorizer does not support user rule resolution"
+        );
+        let other = UserInfo::new("bob", ["system:authenticated"]);
+        assert_eq!(
+            NodeAuthorizer.rules_for(&other, "default"),
+            UserRules::default()
+        );
     }
 }

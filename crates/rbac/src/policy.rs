@@ -10,6 +10,7 @@ use crate::attributes::Attributes;
 use crate::authorizer::{Authorizer, Decision};
 use crate::forbidden::go_quote;
 use crate::rule::rules_allow;
+use crate::rules::UserRules;
 use crate::user::{UserInfo, service_account_username};
 
 /// The RBAC objects at one moment, ready to evaluate requests against. Build a new one on
@@ -170,6 +171,25 @@ impl Policy {
         (Decision::NoOpinion, reason)
     }
 
+    /// Every rule of every binding that applies to `user`, cluster-wide then in `namespace`,
+    /// as upstream's `RulesFor` visits them; a binding whose role is missing adds its error.
+    pub fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        let mut rules = UserRules::default();
+        let namespaced = match namespace {
+            "" => None,
+            namespace => self.namespaced.get(namespace),
+        };
+        for set in std::iter::once(&self.cluster).chain(namespaced) {
+            for (binding_index, _) in set.applicable(user) {
+                match &set.bindings[binding_index].rules {
+                    Ok(role_rules) => rules.add_policy_rules(role_rules),
+                    Err(error) => rules.errors.push(error.clone()),
+                }
+            }
+        }
+        rules
+    }
+
     /// Number of bindings indexed (cluster-wide plus namespaced), for logs and metrics.
     pub fn binding_count(&self) -> usize {
         self.cluster.bindings.len()
@@ -184,6 +204,10 @@ impl Policy {
 impl Authorizer for Policy {
     fn authorize(&self, attributes: &Attributes) -> (Decision, String) {
         self.evaluate(attributes)
+    }
+
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        Policy::rules_for(self, user, namespace)
     }
 }
 
@@ -389,5 +413,67 @@ mod tests {
         assert!(reason.contains(r#"ClusterRoleBinding "b4321""#), "{reason}");
         let nobody = policy.evaluate(&get_secret(UserInfo::new("user-5000", ["x"])));
         assert_eq!(nobody, (Decision::NoOpinion, String::new()));
+    }
+
+    #[test]
+    fn rules_for_lists_cluster_then_namespace_bindings_and_missing_roles() {
+        let role_binding = |name: &str, namespace: &str, role: RoleRef| RoleBinding {
+            metadata: ObjectMeta {
+                name: name.into(),
+                namespace: namespace.into(),
+                ..Default::default()
+            },
+            subjects: vec![Subject::user("u")],
+            role_ref: role,
+        };
+        let pod_reader = Role {
+            metadata: ObjectMeta {
+                name: "lease-reader".into(),
+                namespace: "ns".into(),
+                ..Default::default()
+            },
+            rules: vec![PolicyRule::resource(
+                &["coordination.k8s.io"],
+                &["leases"],
+                &["get", "list"],
+            )],
+        };
+        let policy = Policy::new(
+            &[secrets_reader()],
+            &[
+                crb("for-g", vec![Subject::group("g")]),
+                crb("for-someone-else", vec![Subject::user("other")]),
+            ],
+            &[pod_reader],
+            &[
+                role_binding("leases", "ns", RoleRef::role("lease-reader")),
+                role_binding("missing", "ns", RoleRef::role("nope")),
+                role_binding("elsewhere", "other-ns", RoleRef::role("lease-reader")),
+            ],
+        );
+        let user = UserInfo::new("u", ["g"]);
+
+        let cluster_only = policy.rules_for(&user, "");
+        assert_eq!(cluster_only.resource_rules.len(), 1);
+        assert_eq!(cluster_only.resource_rules[0].resources, ["secrets"]);
+        assert!(cluster_only.errors.is_empty());
+
+        let in_ns = policy.rules_for(&user, "ns");
+        let resources: Vec<&str> = in_ns
+            .resource_rules
+            .iter()
+            .map(|r| r.resources[0].as_str())
+            .collect();
+        assert_eq!(resources, ["secrets", "leases"]);
+        assert_eq!(in_ns.resource_rules[1].verbs, ["get", "list"]);
+        assert_eq!(
+            in_ns.errors,
+            ["role.rbac.authorization.k8s.io \"nope\" not found"]
+        );
+        // RBAC lists all it knows: complete even when a role is missing (upstream).
+        assert!(!in_ns.incomplete);
+
+        let stranger = policy.rules_for(&UserInfo::new("x", ["y"]), "ns");
+        assert_eq!(stranger, UserRules::default());
     }
 }

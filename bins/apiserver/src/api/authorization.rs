@@ -1,5 +1,6 @@
-//! `authorization.k8s.io/v1` SubjectAccessReview and SelfSubjectAccessReview: create-only
-//! "would this be allowed?" questions answered by the apiserver's own authorizer chain.
+//! `authorization.k8s.io/v1` SubjectAccessReview, SelfSubjectAccessReview and
+//! SelfSubjectRulesReview: create-only "would this be allowed?" and "what may I do?" questions
+//! answered by the apiserver's own authorizer chain.
 //!
 //! A SubjectAccessReview names the user to ask about (the csrapproving controller asks for the
 //! CSR's requester); a SelfSubjectAccessReview asks about the caller (`kubectl auth can-i`).
@@ -12,8 +13,9 @@
 
 use protocol::Resource as _;
 use protocol::authorization::v1::{
-    GROUP, NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview, SubjectAccessReview,
-    SubjectAccessReviewStatus,
+    GROUP, NonResourceAttributes, ResourceAttributes, SelfSubjectAccessReview,
+    SelfSubjectRulesReview, SubjectAccessReview, SubjectAccessReviewStatus,
+    SubjectRulesReviewStatus,
 };
 use protocol::meta::{Status, StatusCause};
 use rbac::{Attributes, Authorizer, Decision, UserInfo};
@@ -23,6 +25,8 @@ use serde_json::Value;
 pub const SUBJECT_ACCESS_REVIEWS: &str = "subjectaccessreviews";
 /// The plural of SelfSubjectAccessReview.
 pub const SELF_SUBJECT_ACCESS_REVIEWS: &str = "selfsubjectaccessreviews";
+/// The plural of SelfSubjectRulesReview.
+pub const SELF_SUBJECT_RULES_REVIEWS: &str = "selfsubjectrulesreviews";
 
 /// Answers a create of `resource` (one of the two plurals above) with `body` already decoded to
 /// JSON (from JSON or protobuf). `None` when `resource` is not a review this module serves.
@@ -38,6 +42,9 @@ pub fn create_review(
             .and_then(encode),
         SELF_SUBJECT_ACCESS_REVIEWS => decode::<SelfSubjectAccessReview>(body)
             .and_then(|review| review_self_subject_access(review, user, authorizer))
+            .and_then(encode),
+        SELF_SUBJECT_RULES_REVIEWS => decode::<SelfSubjectRulesReview>(body)
+            .and_then(|review| review_self_subject_rules(review, user, authorizer))
             .and_then(encode),
         _ => return None,
     };
@@ -114,6 +121,27 @@ pub fn review_self_subject_access(
         spec.non_resource_attributes.as_ref(),
         authorizer,
     );
+    Ok(review)
+}
+
+/// Lists what the caller may do in `spec.namespace` (cluster-wide rules included), as the
+/// authorizers can list it; returns the review with `status` set.
+pub fn review_self_subject_rules(
+    mut review: SelfSubjectRulesReview,
+    user: &UserInfo,
+    authorizer: &dyn Authorizer,
+) -> Result<SelfSubjectRulesReview, Status> {
+    if review.spec.namespace.is_empty() {
+        // Upstream's REST answers exactly this.
+        return Err(Status::bad_request("no namespace on request"));
+    }
+    let rules = authorizer.rules_for(user, &review.spec.namespace);
+    review.status = SubjectRulesReviewStatus {
+        evaluation_error: rules.evaluation_error(),
+        resource_rules: rules.resource_rules,
+        non_resource_rules: rules.non_resource_rules,
+        incomplete: rules.incomplete,
+    };
     Ok(review)
 }
 
@@ -321,5 +349,54 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert_eq!(status.code, 400);
+    }
+
+    #[test]
+    fn a_rules_review_lists_the_callers_rules_in_its_namespace() {
+        let body = json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": "default"},
+        });
+        let caller = UserInfo::new("system:bootstrap:abcdef", ["system:bootstrappers"]);
+        let answer = create_review(SELF_SUBJECT_RULES_REVIEWS, &body, &caller, &policy())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            answer["status"],
+            json!({
+                "resourceRules": [{"verbs": ["create", "get", "list", "watch"],
+                                   "apiGroups": ["certificates.k8s.io"],
+                                   "resources": ["certificatesigningrequests"]}],
+                "nonResourceRules": [{"verbs": ["get"], "nonResourceURLs": ["/healthz"]}],
+                "incomplete": false
+            })
+        );
+        // Someone without bindings: empty lists, still written out.
+        let stranger = UserInfo::new("bob", ["system:authenticated"]);
+        let answer = create_review(SELF_SUBJECT_RULES_REVIEWS, &body, &stranger, &policy())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            answer["status"],
+            json!({"resourceRules": [], "nonResourceRules": [], "incomplete": false})
+        );
+    }
+
+    #[test]
+    fn a_rules_review_needs_a_namespace() {
+        let body =
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview"});
+        let status = create_review(
+            SELF_SUBJECT_RULES_REVIEWS,
+            &body,
+            &UserInfo::new("bob", ["system:authenticated"]),
+            &policy(),
+        )
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(
+            (status.code, status.message.as_str()),
+            (400, "no namespace on request")
+        );
     }
 }

@@ -239,6 +239,13 @@ impl Registry {
                 plain.clone(),
             )
             .review(),
+            ResourceDef::of::<authz::SelfSubjectRulesReview>(
+                "selfsubjectrulesreview",
+                &[],
+                NameRule::Any,
+                plain.clone(),
+            )
+            .review(),
             ResourceDef::of::<authz::SubjectAccessReview>(
                 "subjectaccessreview",
                 &[],

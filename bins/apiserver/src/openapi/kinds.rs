@@ -707,6 +707,65 @@ fn authorization_schemas(s: &mut BTreeMap<String, Value>) {
             ("status", reference(&a("SubjectAccessReviewStatus"))),
         ],
     );
+    kind(
+        s,
+        AUTHORIZATION,
+        group,
+        "SelfSubjectRulesReview",
+        "Lists the actions the current user can perform in a namespace.",
+        vec![
+            ("spec", reference(&a("SelfSubjectRulesReviewSpec"))),
+            ("status", reference(&a("SubjectRulesReviewStatus"))),
+        ],
+    );
+    put(
+        s,
+        a("SelfSubjectRulesReviewSpec"),
+        object(
+            "The namespace to list rules in.",
+            &[("namespace", string())],
+        ),
+    );
+    put(
+        s,
+        a("SubjectRulesReviewStatus"),
+        object_requiring(
+            "The rules, as far as the authorizers can list them.",
+            &[
+                ("resourceRules", array(reference(&a("ResourceRule")))),
+                ("nonResourceRules", array(reference(&a("NonResourceRule")))),
+                ("incomplete", boolean()),
+                ("evaluationError", string()),
+            ],
+            &["resourceRules", "nonResourceRules", "incomplete"],
+        ),
+    );
+    put(
+        s,
+        a("ResourceRule"),
+        object_requiring(
+            "Actions on resources.",
+            &[
+                ("verbs", array(string())),
+                ("apiGroups", array(string())),
+                ("resources", array(string())),
+                ("resourceNames", array(string())),
+            ],
+            &["verbs"],
+        ),
+    );
+    put(
+        s,
+        a("NonResourceRule"),
+        object_requiring(
+            "Actions on non-resource URLs.",
+            &[
+                ("verbs", array(string())),
+                ("nonResourceURLs", array(string())),
+            ],
+            &["verbs"],
+        ),
+    );
     put(
         s,
         a("SubjectAccessReviewSpec"),

@@ -162,6 +162,103 @@ pub struct NonResourceAttributes {
     pub verb: String,
 }
 
+/// "What may I do in this namespace?" (`kubectl auth can-i --list`): the server lists the
+/// caller's rules as its authorizers know them.
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", remote = "Self")]
+pub struct SelfSubjectRulesReview {
+    #[prost(message, required, tag = "1")]
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[prost(message, required, tag = "2")]
+    #[serde(default)]
+    pub spec: SelfSubjectRulesReviewSpec,
+    #[prost(message, required, tag = "3")]
+    #[serde(default)]
+    pub status: SubjectRulesReviewStatus,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelfSubjectRulesReviewSpec {
+    #[prost(string, tag = "1")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubjectRulesReviewStatus {
+    /// Always written, even when empty (no omitempty upstream).
+    #[prost(message, repeated, tag = "1")]
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub resource_rules: Vec<ResourceRule>,
+    #[prost(message, repeated, tag = "2")]
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub non_resource_rules: Vec<NonResourceRule>,
+    /// True when an authorizer cannot list everything it would allow.
+    #[prost(bool, tag = "3")]
+    #[serde(default)]
+    pub incomplete: bool,
+    #[prost(string, tag = "4")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub evaluation_error: String,
+}
+
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRule {
+    #[prost(string, repeated, tag = "1")]
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub verbs: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub api_groups: Vec<String>,
+    #[prost(string, repeated, tag = "3")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub resources: Vec<String>,
+    #[prost(string, repeated, tag = "4")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub resource_names: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NonResourceRule {
+    #[prost(string, repeated, tag = "1")]
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub verbs: Vec<String>,
+    #[prost(string, repeated, tag = "2")]
+    #[serde(
+        default,
+        rename = "nonResourceURLs",
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub non_resource_urls: Vec<String>,
+}
+
+resource!(
+    SelfSubjectRulesReview,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "SelfSubjectRulesReview",
+    plural = "selfsubjectrulesreviews",
+    namespaced = false
+);
 resource!(
     SubjectAccessReview,
     group = GROUP,

@@ -222,6 +222,17 @@ pub static SERVED: &[ServedResource] = &[
     ServedResource {
         group: "authorization.k8s.io",
         version: "v1",
+        plural: "selfsubjectrulesreviews",
+        singular: "selfsubjectrulesreview",
+        kind: "SelfSubjectRulesReview",
+        namespaced: false,
+        verbs: &["create"],
+        short_names: &[],
+        subresources: &[],
+    },
+    ServedResource {
+        group: "authorization.k8s.io",
+        version: "v1",
         plural: "subjectaccessreviews",
         singular: "subjectaccessreview",
         kind: "SubjectAccessReview",
