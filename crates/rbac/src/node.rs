@@ -32,13 +32,17 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NodeAuthorizer;
 
+/// Whether this authorizer speaks for `user` (upstream's `NodeIdentity`: the group and the
+/// name prefix; an empty node name is still a node, one it then refuses).
+fn is_node_identity(user: &UserInfo) -> bool {
+    user.in_group(crate::user::SYSTEM_NODES) && user.name.starts_with(crate::user::NODE_USER_PREFIX)
+}
+
 impl Authorizer for NodeAuthorizer {
     /// A node's permissions depend on the objects it asks about, so they are not listed
     /// (upstream's words); everyone else gets nothing from this authorizer.
     fn rules_for(&self, user: &UserInfo, _namespace: &str) -> UserRules {
-        let is_node = user.in_group(crate::user::SYSTEM_NODES)
-            && user.name.starts_with(crate::user::NODE_USER_PREFIX);
-        if is_node {
+        if is_node_identity(user) {
             UserRules::unlisted("node authorizer does not support user rule resolution")
         } else {
             UserRules::default()
@@ -47,9 +51,7 @@ impl Authorizer for NodeAuthorizer {
 
     fn authorize(&self, attributes: &Attributes) -> (Decision, String) {
         let user = &attributes.user;
-        if !user.in_group(crate::user::SYSTEM_NODES)
-            || !user.name.starts_with(crate::user::NODE_USER_PREFIX)
-        {
+        if !is_node_identity(user) {
             return no_opinion("");
         }
         let Some(node) = user.node_name() else {

@@ -3,12 +3,23 @@
 //! timestamp and nothing else of the request (upstream's REST ignores the body). Who may ask
 //! is decided before this (`system:basic-user` grants `create` to every authenticated user).
 
+// `meta/v1.Status` is the response body itself, built only on the failure path.
+#![allow(clippy::result_large_err)]
+
 use protocol::authentication::v1::{SelfSubjectReview, UserInfo};
-use protocol::meta::{ObjectMeta, Time};
+use protocol::meta::{ObjectMeta, Status, Time};
 use rbac::UserInfo as Caller;
+use serde_json::Value;
 
 /// The plural of SelfSubjectReview.
 pub const SELF_SUBJECT_REVIEWS: &str = "selfsubjectreviews";
+
+/// Answers a create of `resource` for `caller`; `None` when `resource` is not a review this
+/// module serves (the body, already decoded, carries nothing the answer uses).
+pub fn create_review(resource: &str, caller: &Caller) -> Option<Result<Value, Status>> {
+    (resource == SELF_SUBJECT_REVIEWS)
+        .then(|| serde_json::to_value(review_self(caller)).map_err(Status::internal_error))
+}
 
 /// The review answering "who am I" for `caller`.
 pub fn review_self(caller: &Caller) -> SelfSubjectReview {

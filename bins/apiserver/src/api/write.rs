@@ -78,18 +78,17 @@ impl Call<'_> {
     pub(super) async fn create_review(&self) -> Result<http::Response<Body>, Status> {
         // Decoded even when unused, so a malformed body is a 400 as upstream's decoder makes it.
         let obj = negotiate::decode_object(self.def, self.headers, &self.body)?;
-        if self.def.group == protocol::authentication::v1::GROUP
-            && self.def.plural == super::authentication::SELF_SUBJECT_REVIEWS
-        {
-            let answer = super::authentication::review_self(self.user);
-            return Ok(json_response(StatusCode::CREATED, &answer));
+        let answer = match self.def.group {
+            protocol::authentication::v1::GROUP => {
+                super::authentication::create_review(self.def.plural, self.user)
+            }
+            _ => super::authorization::create_review(
+                self.def.plural,
+                &obj,
+                self.user,
+                self.api.authorizer.as_ref(),
+            ),
         }
-        let answer = super::authorization::create_review(
-            self.def.plural,
-            &obj,
-            self.user,
-            self.api.authorizer.as_ref(),
-        )
         .ok_or_else(Status::path_not_found)??;
         Ok(json_response(StatusCode::CREATED, &answer))
     }

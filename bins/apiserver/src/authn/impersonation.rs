@@ -9,7 +9,7 @@
 use http::HeaderMap;
 use percent_encoding::percent_decode_str;
 use protocol::meta::Status;
-use rbac::user::{SERVICE_ACCOUNT_USER_PREFIX, SERVICE_ACCOUNTS_GROUP};
+use rbac::user::SERVICE_ACCOUNT_USER_PREFIX;
 use rbac::user::{SYSTEM_AUTHENTICATED, SYSTEM_UNAUTHENTICATED};
 use rbac::{Attributes, Authorizer, Decision, UserInfo};
 
@@ -79,12 +79,10 @@ pub fn acting_user(
         match target {
             Target::User(name) => user.name = name.clone(),
             Target::ServiceAccount { namespace, name } => {
-                user.name = format!("{SERVICE_ACCOUNT_USER_PREFIX}{namespace}:{name}");
+                let account = UserInfo::service_account(namespace, name);
+                user.name = account.name;
                 if !groups_specified {
-                    user.groups = vec![
-                        SERVICE_ACCOUNTS_GROUP.to_string(),
-                        format!("{SERVICE_ACCOUNTS_GROUP}:{namespace}"),
-                    ];
+                    user.groups = account.groups;
                 }
             }
             Target::Group(group) => user.groups.push(group.clone()),
