@@ -221,6 +221,11 @@ fn build(
             source,
         })?;
     config.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
+    // No session resumption (decision 0015): every connection verifies its client
+    // certificate afresh, and no client reconnects often enough to gain from it, while
+    // issuing tickets cost every connection an extra flight and the server a cache.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(ServingTls {
         server_config: Arc::new(config),
         client_ca,
@@ -343,5 +348,70 @@ mod tests {
                 .starts_with("failed to read /nonexistent/c.pem: "),
             "{err}"
         );
+    }
+
+    /// One full TLS exchange in memory between a client and the apiserver's TLS settings;
+    /// returns how the handshake went.
+    fn handshake(
+        client: &Arc<rustls::ClientConfig>,
+        server: &Arc<ServerConfig>,
+    ) -> rustls::HandshakeKind {
+        let name = rustls_pki_types::ServerName::try_from("apiserver").unwrap();
+        let mut client = rustls::ClientConnection::new(Arc::clone(client), name).unwrap();
+        let mut server = rustls::ServerConnection::new(Arc::clone(server)).unwrap();
+        // Enough rounds for the handshake and anything the server sends after it (tickets).
+        for _ in 0..6 {
+            let mut bytes = Vec::new();
+            client.write_tls(&mut bytes).unwrap();
+            server.read_tls(&mut bytes.as_slice()).unwrap();
+            server.process_new_packets().unwrap();
+            let mut bytes = Vec::new();
+            server.write_tls(&mut bytes).unwrap();
+            client.read_tls(&mut bytes.as_slice()).unwrap();
+            client.process_new_packets().unwrap();
+        }
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        client.handshake_kind().unwrap()
+    }
+
+    #[test]
+    fn no_session_is_resumed() {
+        let day = std::time::Duration::from_secs(86_400);
+        let ca = pki::CertificateAuthority::generate("ca", pki::KeyAlgorithm::EcdsaP256, day)
+            .unwrap();
+        let (cert, key) = ca
+            .issue_leaf(&pki::LeafParams {
+                common_name: "apiserver".into(),
+                organizations: Vec::new(),
+                dns: vec!["apiserver".into()],
+                ips: Vec::new(),
+                usages: vec![pki::Usage::DigitalSignature, pki::Usage::ServerAuth],
+                validity: day,
+            })
+            .unwrap();
+        let tls = ServingTls::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        // A client that would resume (rustls' default session cache), as Go's need not.
+        let client = Arc::new(
+            rustls::ClientConfig::builder_with_provider(crypto_provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        let server = tls.server_config();
+        assert_eq!(handshake(&client, &server), rustls::HandshakeKind::Full);
+        assert_eq!(handshake(&client, &server), rustls::HandshakeKind::Full);
+
+        // The same exchange against rustls' defaults resumes: the check above can fail.
+        let mut resuming = (*server).clone();
+        resuming.send_tls13_tickets = 2;
+        resuming.session_storage = rustls::server::ServerSessionMemoryCache::new(16);
+        let resuming = Arc::new(resuming);
+        handshake(&client, &resuming);
+        assert_eq!(handshake(&client, &resuming), rustls::HandshakeKind::Resumed);
     }
 }

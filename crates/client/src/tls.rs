@@ -11,13 +11,24 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CipherSuite, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::error::ClientError;
 
-/// The process-independent provider of this workspace (decision 0001): aws-lc-rs.
+/// The provider of this workspace (decision 0001): aws-lc-rs, offering the AES-128-GCM
+/// suites first as Go's client (client-go, kubectl) does on AES hardware: the handshake's
+/// key schedule then runs on SHA-256 rather than SHA-384 (decision 0015).
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    const AES_128_GCM_FIRST: [CipherSuite; 3] = [
+        CipherSuite::TLS13_AES_128_GCM_SHA256,
+        CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    ];
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| !AES_128_GCM_FIRST.contains(&suite.suite()));
+    Arc::new(provider)
 }
 
 /// Parses a PEM client certificate chain and its key (the key may sit in the same combined
@@ -212,5 +223,27 @@ impl ServerCertVerifier for InsecureAcceptAnyServerCertificate {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aes_128_gcm_suites_come_first_and_none_is_dropped() {
+        let ours: Vec<CipherSuite> = provider().cipher_suites.iter().map(|s| s.suite()).collect();
+        assert_eq!(ours[0], CipherSuite::TLS13_AES_128_GCM_SHA256);
+        let tls12 = ours.iter().position(|s| !format!("{s:?}").starts_with("TLS13"));
+        assert!(tls12.is_some_and(|i| ours[i].as_str().is_some_and(|n| n.contains("AES_128_GCM"))));
+        let mut defaults: Vec<CipherSuite> = rustls::crypto::aws_lc_rs::default_provider()
+            .cipher_suites
+            .iter()
+            .map(|s| s.suite())
+            .collect();
+        let mut sorted = ours.clone();
+        defaults.sort_by_key(|s| u16::from(*s));
+        sorted.sort_by_key(|s| u16::from(*s));
+        assert_eq!(sorted, defaults);
     }
 }
