@@ -29,6 +29,11 @@ use crate::flags::Args;
 use crate::report::{ProcessFigures, Report, Settings, SteadyFigures, StormFigures};
 use crate::stats::Summary;
 
+// jemalloc, as the apiserver (decision 0013): glibc's malloc was ~10 % of this process's
+// CPU in a storm.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args = Args::parse();
     // The kubelet code logs each bootstrap at info: thousands of lines. Warnings only by default.
