@@ -196,8 +196,14 @@ pub struct Heartbeat {
     state: Arc<AgentState>,
     /// The last Lease we wrote (its resourceVersion makes the next update a compare-and-swap).
     lease: Option<Lease>,
+    /// The Node as we last wrote or read it: the next status update starts from it instead
+    /// of a GET (its resourceVersion makes the update a compare-and-swap; on a conflict the
+    /// Node is read again).
+    node: Option<Node>,
+    /// `register` created the Node just now, so its Lease is almost surely absent: the first
+    /// renewal creates it without looking first (AlreadyExists falls back to reading it).
+    node_is_new: bool,
     node_uid: Option<String>,
-    last_status: Option<NodeStatus>,
 }
 
 impl Heartbeat {
@@ -207,8 +213,9 @@ impl Heartbeat {
             identity,
             state,
             lease: None,
+            node: None,
+            node_is_new: false,
             node_uid: None,
-            last_status: None,
         }
     }
 
@@ -217,13 +224,16 @@ impl Heartbeat {
         tracing::warn!(node = %self.identity.name, error = %error, "failed to {what}; retrying");
     }
 
-    /// Create the Node, or take over the existing one (labels merged) and report status.
+    /// Create the Node with its status (one request for a new node; upstream's kubelet
+    /// registers the same way), or take over the existing one: labels merged, status reported.
     pub async fn register(&mut self) -> Result<(), ClientError> {
         let wanted = self.identity.node();
-        let node = match self.client.create::<Node>(None, &wanted).await {
+        match self.client.create::<Node>(None, &wanted).await {
             Ok(node) => {
                 tracing::info!(node = %self.identity.name, "successfully registered node");
-                node
+                self.node_is_new = true;
+                self.remember(node);
+                Ok(())
             }
             Err(e) if e.is_already_exists() => {
                 let mut existing = self.client.get::<Node>(None, &self.identity.name).await?;
@@ -240,30 +250,65 @@ impl Heartbeat {
                     existing = self.client.update::<Node>(None, &existing).await?;
                 }
                 tracing::info!(node = %self.identity.name, "node already registered; taking it over");
-                existing
+                self.node_is_new = false;
+                self.remember(existing);
+                self.update_status().await
             }
-            Err(e) => return Err(e),
-        };
-        self.node_uid = Some(node.metadata.uid.clone());
-        self.last_status = Some(node.status.clone());
-        self.update_status().await
+            Err(e) => Err(e),
+        }
     }
 
+    /// Reports the node's status, starting from the Node we last saw; when someone else
+    /// changed it since (a conflict), from a fresh read.
     pub async fn update_status(&mut self) -> Result<(), ClientError> {
-        let mut node = self.client.get::<Node>(None, &self.identity.name).await?;
-        node.status = self.identity.status(Some(&node.status));
-        let updated = self
-            .client
-            .update_subresource::<Node>(None, &self.identity.name, "status", &node)
-            .await?;
-        self.node_uid = Some(updated.metadata.uid.clone());
-        self.last_status = Some(updated.status);
+        let known = self.node.take();
+        let from_known = known.is_some();
+        let node = match known {
+            Some(node) => node,
+            None => self.client.get::<Node>(None, &self.identity.name).await?,
+        };
+        let updated = match self.put_status(node).await {
+            Err(e) if from_known && e.is_conflict() => {
+                let fresh = self.client.get::<Node>(None, &self.identity.name).await?;
+                self.put_status(fresh).await?
+            }
+            other => other?,
+        };
+        self.remember(updated);
         Ok(())
+    }
+
+    async fn put_status(&self, mut node: Node) -> Result<Node, ClientError> {
+        node.status = self.identity.status(Some(&node.status));
+        self.client
+            .update_subresource::<Node>(None, &self.identity.name, "status", &node)
+            .await
+    }
+
+    fn remember(&mut self, node: Node) {
+        self.node_uid = Some(node.metadata.uid.clone());
+        self.node = Some(node);
     }
 
     pub async fn renew_lease(&mut self) -> Result<(), ClientError> {
         let name = self.identity.name.clone();
         let now = MicroTime::now();
+        if self.lease.is_none() && std::mem::take(&mut self.node_is_new) {
+            match self
+                .client
+                .create::<Lease>(Some(LEASE_NAMESPACE), &self.new_lease(now))
+                .await
+            {
+                Ok(created) => {
+                    self.lease = Some(created);
+                    self.state.lease_renewals.fetch_add(1, Ordering::Relaxed);
+                    return Ok(());
+                }
+                // Left behind by an earlier Node of this name: renew it below.
+                Err(e) if e.is_already_exists() => {}
+                Err(e) => return Err(e),
+            }
+        }
         let lease = match self.lease.take() {
             Some(lease) => lease,
             None => match self.client.get::<Lease>(Some(LEASE_NAMESPACE), &name).await {
