@@ -377,8 +377,8 @@ mod tests {
     #[test]
     fn no_session_is_resumed() {
         let day = std::time::Duration::from_secs(86_400);
-        let ca = pki::CertificateAuthority::generate("ca", pki::KeyAlgorithm::EcdsaP256, day)
-            .unwrap();
+        let ca =
+            pki::CertificateAuthority::generate("ca", pki::KeyAlgorithm::EcdsaP256, day).unwrap();
         let (cert, key) = ca
             .issue_leaf(&pki::LeafParams {
                 common_name: "apiserver".into(),
@@ -412,6 +412,9 @@ mod tests {
         resuming.session_storage = rustls::server::ServerSessionMemoryCache::new(16);
         let resuming = Arc::new(resuming);
         handshake(&client, &resuming);
-        assert_eq!(handshake(&client, &resuming), rustls::HandshakeKind::Resumed);
+        assert_eq!(
+            handshake(&client, &resuming),
+            rustls::HandshakeKind::Resumed
+        );
     }
 }

@@ -234,7 +234,9 @@ mod tests {
     fn aes_128_gcm_suites_come_first_and_none_is_dropped() {
         let ours: Vec<CipherSuite> = provider().cipher_suites.iter().map(|s| s.suite()).collect();
         assert_eq!(ours[0], CipherSuite::TLS13_AES_128_GCM_SHA256);
-        let tls12 = ours.iter().position(|s| !format!("{s:?}").starts_with("TLS13"));
+        let tls12 = ours
+            .iter()
+            .position(|s| !format!("{s:?}").starts_with("TLS13"));
         assert!(tls12.is_some_and(|i| ours[i].as_str().is_some_and(|n| n.contains("AES_128_GCM"))));
         let mut defaults: Vec<CipherSuite> = rustls::crypto::aws_lc_rs::default_provider()
             .cipher_suites
