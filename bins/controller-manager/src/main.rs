@@ -8,8 +8,7 @@ use controller_manager::Args;
 
 use cli::{EXIT_FAILURE, EXIT_USAGE};
 
-// jemalloc, as the apiserver (decision 0013): glibc's malloc was ~10 % of this process's
-// CPU in a storm.
+// jemalloc, as the apiserver (decision 0013): it allocates per CSR as the apiserver does.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

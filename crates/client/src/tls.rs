@@ -2,7 +2,7 @@
 //! all), and present whichever client certificate is current at handshake time.
 
 use std::fmt;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use kubeconfig::Identity;
 use rustls::client::ResolvesClientCert;
@@ -17,18 +17,22 @@ use crate::error::ClientError;
 
 /// The provider of this workspace (decision 0001): aws-lc-rs, offering the AES-128-GCM
 /// suites first as Go's client (client-go, kubectl) does on AES hardware: the handshake's
-/// key schedule then runs on SHA-256 rather than SHA-384 (decision 0015).
+/// key schedule then runs on SHA-256 rather than SHA-384 (decision 0015). Built once per
+/// process: every client, identity swap and client key asks for it.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
     const AES_128_GCM_FIRST: [CipherSuite; 3] = [
         CipherSuite::TLS13_AES_128_GCM_SHA256,
         CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
         CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
     ];
-    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
-    provider
-        .cipher_suites
-        .sort_by_key(|suite| !AES_128_GCM_FIRST.contains(&suite.suite()));
-    Arc::new(provider)
+    Arc::clone(PROVIDER.get_or_init(|| {
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider
+            .cipher_suites
+            .sort_by_key(|suite| !AES_128_GCM_FIRST.contains(&suite.suite()));
+        Arc::new(provider)
+    }))
 }
 
 /// Parses a PEM client certificate chain and its key (the key may sit in the same combined

@@ -115,13 +115,13 @@ impl Writer {
             // away once (sched_yield) so request tasks about to write can join this batch's
             // fsync. A 1,000-node storm made ~2,100 log syncs without it and ~770 with it, for
             // 9 % less apiserver CPU. Sparse writes (heartbeats) are synced at once.
-            let mut yielded = last_batch_end.elapsed() >= BUSY_GAP;
+            let mut may_yield = last_batch_end.elapsed() < BUSY_GAP;
             while close.is_none() && batch.len() < self.max_batch {
                 match inbox.try_recv() {
                     Ok(Message::Write(op, reply)) => batch.push((op, reply)),
                     Ok(Message::Close(done)) => close = Some(done),
-                    Err(_) if !yielded => {
-                        yielded = true;
+                    Err(_) if may_yield => {
+                        may_yield = false;
                         std::thread::yield_now();
                     }
                     Err(_) => break,
