@@ -234,8 +234,8 @@ impl Metrics {
     pub async fn render(&self, store: &Store) -> Result<String, StoreError> {
         let (csrs, _) = store.list_json(CSR_RESOURCE, None).await?;
         let mut counts = [0i64; 5];
-        for json in &csrs {
-            let Some(state) = CsrState::of(json) else {
+        for csr in &csrs {
+            let Some(state) = CsrState::of(&csr.json) else {
                 tracing::warn!("a stored CSR is not CSR JSON; left out of the CSR gauge");
                 continue;
             };

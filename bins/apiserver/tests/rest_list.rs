@@ -252,3 +252,58 @@ async fn a_name_field_selector_works_across_namespaces() {
         (200, Some(0))
     );
 }
+
+/// Lists answer with the stored texts, unparsed: each item is exactly what a GET of it
+/// answers, in a namespaced and a cluster-scoped collection, whole or paged.
+#[tokio::test]
+async fn list_items_are_the_objects_a_get_answers() {
+    let t = TestApi::new().await;
+    with_nodes(&t).await;
+    for (namespace, name) in [("default", "l1"), ("kube-system", "l2"), ("default", "l0")] {
+        let path = format!("/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases");
+        assert_eq!(t.post_json(&path, &lease(name)).await.code, 201);
+    }
+    for collection in [
+        "/api/v1/nodes",
+        "/api/v1/nodes?limit=2",
+        "/apis/coordination.k8s.io/v1/leases",
+        "/apis/coordination.k8s.io/v1/namespaces/default/leases",
+    ] {
+        let list = t.get(collection).await;
+        assert_eq!(list.code, 200, "{collection}: {}", list.body);
+        let items = list.body["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "{collection}");
+        for item in items {
+            let meta = &item["metadata"];
+            let path = match meta["namespace"].as_str() {
+                Some(ns) => format!(
+                    "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{}",
+                    meta["name"].as_str().unwrap()
+                ),
+                None => format!("/api/v1/nodes/{}", meta["name"].as_str().unwrap()),
+            };
+            let one = t.get(&path).await;
+            assert_eq!(one.code, 200, "{path}");
+            assert_eq!(&one.body, item, "{collection}: {path}");
+        }
+    }
+    let leases = t.get("/apis/coordination.k8s.io/v1/leases").await;
+    let places: Vec<(&str, &str)> = leases.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let meta = &i["metadata"];
+            (
+                meta["namespace"].as_str().unwrap(),
+                meta["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [("default", "l0"), ("default", "l1"), ("kube-system", "l2")]
+    );
+    assert_eq!(leases.body["kind"], "LeaseList");
+    assert_eq!(leases.body["apiVersion"], "coordination.k8s.io/v1");
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use serde_json::Value;
 
 use crate::key::Key;
-use crate::{StoreError, Stored};
+use crate::{StoreError, Stored, StoredJson};
 
 /// One object as the cache and the watch history keep it: its revision and its JSON text.
 #[derive(Clone, Debug)]
@@ -82,6 +82,16 @@ impl CacheState {
     }
 }
 
+/// The objects of one namespace, each with its place in the listing order.
+fn named<'a>(namespace: &'a str, names: &'a Names) -> impl Iterator<Item = StoredJson> + 'a {
+    names.iter().map(move |(name, entry)| StoredJson {
+        namespace: namespace.to_string(),
+        name: name.clone(),
+        rv: entry.rv,
+        json: Arc::clone(&entry.json),
+    })
+}
+
 impl Cache {
     /// A cache holding what was loaded from disk.
     pub(crate) fn new(objects: Vec<(Key, Entry)>, revision: u64) -> Self {
@@ -101,19 +111,20 @@ impl Cache {
         self.read(|state| state.get(key).cloned())
     }
 
-    /// The objects of a resource (all namespaces, or one) and the revision they are current at.
-    pub(crate) fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<Entry>, u64) {
+    /// The objects of a resource (all namespaces, or one), sorted by namespace then name, and
+    /// the revision they are current at.
+    pub(crate) fn list(&self, resource: &str, namespace: Option<&str>) -> (Vec<StoredJson>, u64) {
         self.read(|state| {
             let items = match state.objects.get(resource) {
                 None => Vec::new(),
                 Some(namespaces) => match namespace {
                     Some(namespace) => namespaces
-                        .get(namespace)
-                        .map(|names| names.values().cloned().collect())
+                        .get_key_value(namespace)
+                        .map(|(namespace, names)| named(namespace, names).collect())
                         .unwrap_or_default(),
                     None => namespaces
-                        .values()
-                        .flat_map(|names| names.values().cloned())
+                        .iter()
+                        .flat_map(|(namespace, names)| named(namespace, names))
                         .collect(),
                 },
             };

@@ -35,8 +35,37 @@ pub struct Stored {
     pub object: Arc<Value>,
 }
 
+/// An object as the JSON text it is stored as (what a reader that answers in JSON can send
+/// on without parsing it), with its place in the listing order and its revision.
+#[derive(Clone, Debug)]
+pub struct StoredJson {
+    /// Empty for a cluster-scoped object.
+    pub namespace: String,
+    pub name: String,
+    /// The revision of the object's last change.
+    pub rv: u64,
+    /// Compact JSON, as `serde_json` writes the stored object (keys sorted).
+    pub json: Arc<[u8]>,
+}
+
+impl StoredJson {
+    /// The object as a tree of its own.
+    pub fn parse(&self) -> Result<Stored, StoreError> {
+        let object: Value = serde_json::from_slice(&self.json).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "object {}/{} at {}: {e}",
+                self.namespace, self.name, self.rv
+            ))
+        })?;
+        Ok(Stored {
+            rv: self.rv,
+            object: Arc::new(object),
+        })
+    }
+}
+
 /// Objects as the JSON text they are stored as, and the revision of that snapshot.
-pub type JsonSnapshot = (Vec<Arc<[u8]>>, u64);
+pub type JsonSnapshot = (Vec<StoredJson>, u64);
 
 /// The store handle: cheap to clone, `Send + Sync`.
 #[derive(Clone)]
@@ -87,9 +116,14 @@ impl Store {
         self.backend.list(resource, namespace).await
     }
 
+    /// As [`Store::get`], the object as the JSON text it is stored as, not parsed.
+    pub async fn get_json(&self, key: &Key) -> Result<StoredJson, StoreError> {
+        self.backend.get_json(key).await
+    }
+
     /// As [`Store::list`], each object as the JSON text it is stored as, not parsed: for a
     /// reader that needs a few fields of thousands of objects (it decodes them into its own
-    /// small type instead of building a whole tree per object).
+    /// small type instead of building a whole tree per object), or answers with the text.
     pub async fn list_json(
         &self,
         resource: &str,

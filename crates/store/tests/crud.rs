@@ -145,13 +145,36 @@ async fn list_is_sorted_filtered_and_reports_its_revision() {
     assert_eq!(rv, 5);
     let parsed: Vec<serde_json::Value> = texts
         .iter()
-        .map(|t| serde_json::from_slice(t).unwrap())
+        .map(|t| serde_json::from_slice(&t.json).unwrap())
         .collect();
     let listed: Vec<serde_json::Value> = in_b.iter().map(|s| (*s.object).clone()).collect();
     assert_eq!(parsed, listed);
     assert_eq!(parsed[0]["metadata"]["resourceVersion"], "3");
+    let places: Vec<(&str, &str, u64)> = texts
+        .iter()
+        .map(|t| (t.namespace.as_str(), t.name.as_str(), t.rv))
+        .collect();
+    assert_eq!(places, [("b", "s1", 3), ("b", "s2", 1)]);
+    // The text is what writing the parsed object gives (the apiserver answers with it as is).
+    for (text, object) in texts.iter().zip(&listed) {
+        assert_eq!(*text.json, *serde_json::to_vec(object).unwrap());
+    }
     let (none, _) = store.list_json("core/nodes", None).await.unwrap();
     assert!(none.is_empty());
+
+    let one = store
+        .get_json(&Key::new("core/secrets", "b", "s2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (one.namespace.as_str(), one.name.as_str(), one.rv),
+        ("b", "s2", 1)
+    );
+    assert_eq!(*one.json, *texts[1].json);
+    assert!(matches!(
+        store.get_json(&Key::new("core/secrets", "b", "nope")).await,
+        Err(store::StoreError::NotFound(_))
+    ));
 }
 
 #[tokio::test]

@@ -27,6 +27,11 @@ pub fn json_response<T: Serialize + ?Sized>(code: StatusCode, value: &T) -> http
     }
 }
 
+/// A response of JSON text that is already encoded (stored objects as they are kept).
+pub fn json_bytes_response(code: StatusCode, bytes: Vec<u8>) -> http::Response<Body> {
+    bytes_response(code, bytes)
+}
+
 fn bytes_response(code: StatusCode, bytes: Vec<u8>) -> http::Response<Body> {
     let mut response = http::Response::new(body::full(bytes));
     *response.status_mut() = code;

@@ -16,7 +16,7 @@ use crate::hub::Hub;
 use crate::key::Key;
 use crate::watch::{BoxFuture, Watch};
 use crate::writer::{Message, Op, Writer};
-use crate::{JsonSnapshot, StoreError, Stored};
+use crate::{JsonSnapshot, StoreError, Stored, StoredJson};
 
 /// Tuning of the embedded backend.
 #[derive(Clone, Debug)]
@@ -129,6 +129,19 @@ impl Backend for Embedded {
         Box::pin(async move { found })
     }
 
+    fn get_json<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<StoredJson, StoreError>> {
+        let found = match self.cache.get(key) {
+            Some(entry) => Ok(StoredJson {
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                rv: entry.rv,
+                json: entry.json,
+            }),
+            None => Err(StoreError::NotFound(key.clone())),
+        };
+        Box::pin(async move { found })
+    }
+
     fn list<'a>(
         &'a self,
         resource: &'a str,
@@ -137,7 +150,7 @@ impl Backend for Embedded {
         let (entries, revision) = self.cache.list(resource, namespace);
         let listed = entries
             .iter()
-            .map(|entry| entry.parse(&resource))
+            .map(StoredJson::parse)
             .collect::<Result<Vec<_>, _>>()
             .map(|objects| (objects, revision));
         Box::pin(async move { listed })
@@ -148,9 +161,8 @@ impl Backend for Embedded {
         resource: &'a str,
         namespace: Option<&'a str>,
     ) -> BoxFuture<'a, Result<JsonSnapshot, StoreError>> {
-        let (entries, revision) = self.cache.list(resource, namespace);
-        let texts = entries.into_iter().map(|entry| entry.json).collect();
-        Box::pin(async move { Ok((texts, revision)) })
+        let listed = self.cache.list(resource, namespace);
+        Box::pin(async move { Ok(listed) })
     }
 
     fn create<'a>(

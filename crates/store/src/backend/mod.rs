@@ -11,12 +11,15 @@ use serde_json::Value;
 
 use crate::key::Key;
 use crate::watch::{BoxFuture, Watch};
-use crate::{JsonSnapshot, StoreError, Stored};
+use crate::{JsonSnapshot, StoreError, Stored, StoredJson};
 
 /// One storage implementation. All resource versions come from one global, monotonic counter.
 pub trait Backend: Send + Sync + 'static {
     /// The object under `key`, or [`StoreError::NotFound`].
     fn get<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<Stored, StoreError>>;
+
+    /// As `get`, the object as its stored JSON text.
+    fn get_json<'a>(&'a self, key: &'a Key) -> BoxFuture<'a, Result<StoredJson, StoreError>>;
 
     /// The objects of `resource` (in `namespace`, or all) and the revision of that snapshot.
     fn list<'a>(
