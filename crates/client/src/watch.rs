@@ -18,8 +18,9 @@ use hyper::body::Incoming;
 use protocol::Resource;
 use protocol::meta::Status;
 use rand::Rng;
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -210,18 +211,18 @@ where
         };
         let list = match self
             .client
-            .list_all_as::<T, Value>(self.namespace.as_deref(), &params)
+            .list_all_as::<T, Box<RawValue>>(self.namespace.as_deref(), &params)
             .await
         {
             Ok(list) => list,
             Err(err) => return Ok(Err(err)),
         };
         let mut seen = std::collections::HashSet::new();
-        for value in list.items {
-            let Some(meta) = Meta::of(&value) else {
+        for raw in list.items {
+            let Some(meta) = Meta::of(&raw) else {
                 continue;
             };
-            let object = match decode_object::<T>(value) {
+            let object = match decode_object::<T>(&raw) {
                 Ok(object) => object,
                 Err(err) => {
                     self.report(err).await?;
@@ -368,7 +369,7 @@ where
         line: &[u8],
         resume_from: &mut Option<String>,
     ) -> Result<LineOutcome, Closed> {
-        let event: protocol::meta::WatchEvent = match serde_json::from_slice(line) {
+        let event: RawWatchEvent<'_> = match serde_json::from_slice(line) {
             Ok(event) => event,
             Err(e) => {
                 // The stream is out of step; start a fresh watch from the last good point.
@@ -378,17 +379,16 @@ where
         };
         match event.type_.as_str() {
             "BOOKMARK" => {
-                if let Some(rv) = event
-                    .object
-                    .pointer("/metadata/resourceVersion")
-                    .and_then(Value::as_str)
+                // A bookmark's object carries a resourceVersion and no name.
+                if let Ok(MetaOnly { metadata }) = serde_json::from_str(event.object.get())
+                    && !metadata.resource_version.is_empty()
                 {
-                    *resume_from = Some(rv.to_string());
+                    *resume_from = Some(metadata.resource_version);
                 }
                 Ok(LineOutcome::Continue)
             }
             "ERROR" => {
-                let status: Status = serde_json::from_value(event.object).unwrap_or_default();
+                let status: Status = serde_json::from_str(event.object.get()).unwrap_or_default();
                 if status.code == 410 {
                     return Ok(LineOutcome::End(Ok(StreamEnd::Relist)));
                 }
@@ -396,7 +396,7 @@ where
             }
             kind @ ("ADDED" | "MODIFIED" | "DELETED") => {
                 let deleted = kind == "DELETED";
-                let Some(meta) = Meta::of(&event.object) else {
+                let Some(meta) = Meta::of(event.object) else {
                     let err = ClientError::Decode("watch event object without metadata".into());
                     return Ok(LineOutcome::End(Err(err)));
                 };
@@ -446,6 +446,15 @@ enum LineOutcome {
     End(Result<StreamEnd, ClientError>),
 }
 
+/// A watch event line, its object left as text until we know what to decode it into.
+#[derive(Deserialize)]
+struct RawWatchEvent<'a> {
+    #[serde(rename = "type")]
+    type_: String,
+    #[serde(borrow)]
+    object: &'a RawValue,
+}
+
 /// The identity fields the watcher tracks.
 struct Meta {
     key: Key,
@@ -453,23 +462,36 @@ struct Meta {
     resource_version: String,
 }
 
+/// Just the `metadata` fields of an object; the rest of its text is skipped.
+#[derive(Deserialize)]
+struct MetaOnly {
+    metadata: MetaFields,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetaFields {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: String,
+    #[serde(default)]
+    uid: String,
+    #[serde(default)]
+    resource_version: String,
+}
+
 impl Meta {
-    fn of(object: &Value) -> Option<Meta> {
-        let meta = object.get("metadata")?;
-        let text = |field: &str| {
-            meta.get(field)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string()
-        };
-        let name = text("name");
-        if name.is_empty() {
+    /// `None` for an object without a name (or whose metadata is not an object of strings).
+    fn of(object: &RawValue) -> Option<Meta> {
+        let MetaOnly { metadata } = serde_json::from_str(object.get()).ok()?;
+        if metadata.name.is_empty() {
             return None;
         }
         Some(Meta {
-            key: (text("namespace"), name),
-            uid: text("uid"),
-            resource_version: text("resourceVersion"),
+            key: (metadata.namespace, metadata.name),
+            uid: metadata.uid,
+            resource_version: metadata.resource_version,
         })
     }
 }
@@ -484,8 +506,8 @@ fn is_newer(candidate: &str, delivered: &str) -> bool {
     }
 }
 
-fn decode_object<T: DeserializeOwned>(value: Value) -> Result<T, ClientError> {
-    serde_json::from_value(value)
+fn decode_object<T: DeserializeOwned>(object: &RawValue) -> Result<T, ClientError> {
+    serde_json::from_str(object.get())
         .map_err(|e| ClientError::Decode(format!("watch object does not decode: {e}")))
 }
 
@@ -517,15 +539,36 @@ mod tests {
         assert!(!is_newer("abc", "abc"));
     }
 
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
     #[test]
     fn meta_reads_key_uid_and_version() {
-        let object = serde_json::json!({
-            "metadata": {"name": "n", "namespace": "ns", "uid": "u", "resourceVersion": "7"}
-        });
+        let object = raw(
+            r#"{"spec":{"x":[1,{"name":"inner"}]},"metadata":{"name":"n","namespace":"ns","uid":"u","resourceVersion":"7","labels":{"a":"b"}}}"#,
+        );
         let meta = Meta::of(&object).expect("meta");
         assert_eq!(meta.key, ("ns".to_string(), "n".to_string()));
         assert_eq!(meta.uid, "u");
         assert_eq!(meta.resource_version, "7");
-        assert!(Meta::of(&serde_json::json!({"metadata": {}})).is_none());
+        assert!(Meta::of(&raw(r#"{"metadata":{}}"#)).is_none());
+        assert!(Meta::of(&raw(r#"{"kind":"X"}"#)).is_none());
+        assert!(Meta::of(&raw(r#"{"metadata":{"name":7}}"#)).is_none());
+        let cluster_scoped = Meta::of(&raw(r#"{"metadata":{"name":"n"}}"#)).unwrap();
+        assert_eq!(cluster_scoped.key, (String::new(), "n".to_string()));
+    }
+
+    #[test]
+    fn event_lines_keep_their_object_as_text() {
+        let line =
+            br#"{"type":"BOOKMARK","object":{"kind":"Lease","metadata":{"resourceVersion":"42"}}}"#;
+        let event: RawWatchEvent<'_> = serde_json::from_slice(line).unwrap();
+        assert_eq!(event.type_, "BOOKMARK");
+        let MetaOnly { metadata } = serde_json::from_str(event.object.get()).unwrap();
+        assert_eq!(metadata.resource_version, "42");
+        let line = br#"{"type":"ADDED","object":{"metadata":{"name":"a\"b"},"spec":{}}}"#;
+        let event: RawWatchEvent<'_> = serde_json::from_slice(line).unwrap();
+        assert_eq!(Meta::of(event.object).unwrap().key.1, "a\"b");
     }
 }
