@@ -169,12 +169,13 @@ impl Report {
         }
         if let Some(signing) = &self.signing {
             out.push_str(&format!(
-                "signing {} pending CSRs: controller-manager {:.0}/s ({:.2} s, first after {:.2} s, {})",
+                "signing {} pending CSRs: controller-manager {:.0}/s ({:.2} s, first after {:.2} s, {}; apiserver {})",
                 signing.csrs,
                 signing.controller_manager_per_second,
                 signing.controller_manager_seconds,
                 signing.first_certificate_seconds,
                 cpu_text(signing.controller_manager_cpu_seconds),
+                cpu_text(signing.apiserver_cpu_seconds),
             ));
             if let (Some(cfssl), Some(ratio)) = (&signing.cfssl, signing.ratio) {
                 out.push_str(&format!(

@@ -36,6 +36,8 @@ pub struct SigningResult {
     pub first_certificate_seconds: f64,
     pub controller_manager_per_second: f64,
     pub controller_manager_cpu_seconds: Option<f64>,
+    /// The apiserver's CPU in the same span (it serves every request of the path).
+    pub apiserver_cpu_seconds: Option<f64>,
     pub cfssl: Option<CfsslResult>,
     /// controller-manager / cfssl signings per second (>= 1 means we are at least as fast).
     pub ratio: Option<f64>,
@@ -91,7 +93,9 @@ pub async fn run(
     let controller_manager =
         cluster::start_controller_manager(launch, &cluster.dir, "controller-manager-signing.log")?;
     let pid = controller_manager.pid();
+    let apiserver_pid = cluster.apiserver_pid();
     let cpu_before = crate::procstat::cpu_time(pid);
+    let apiserver_cpu_before = apiserver_pid.and_then(crate::procstat::cpu_time);
     let mut issued = HashSet::new();
     let mut first_certificate = None;
     let deadline = tokio::time::Instant::now() + PHASE_TIMEOUT;
@@ -114,6 +118,10 @@ pub async fn run(
     let cpu = crate::procstat::cpu_time(pid)
         .zip(cpu_before)
         .map(|(after, before)| (after - before).as_secs_f64());
+    let apiserver_cpu = apiserver_pid
+        .and_then(crate::procstat::cpu_time)
+        .zip(apiserver_cpu_before)
+        .map(|(after, before)| (after - before).as_secs_f64());
     cluster.controller_manager = Some(controller_manager);
 
     let per_second = f64::from(count) / seconds;
@@ -123,6 +131,7 @@ pub async fn run(
         first_certificate_seconds: first_certificate.unwrap_or_default().as_secs_f64(),
         controller_manager_per_second: per_second,
         controller_manager_cpu_seconds: cpu,
+        apiserver_cpu_seconds: apiserver_cpu,
         cfssl: None,
         ratio: None,
         note: None,
