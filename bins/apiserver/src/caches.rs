@@ -81,12 +81,17 @@ async fn reflect(
                 Ok(mut watch) => loop {
                     match watch.next().await {
                         Some(Ok(event)) => {
+                            let object = match event.parse() {
+                                Ok(object) => Arc::new(object),
+                                Err(error) => {
+                                    tracing::warn!(resource, %error, "cache watch failed, re-listing");
+                                    break;
+                                }
+                            };
                             rv = event.rv;
                             sink(match event.kind {
-                                EventKind::Added | EventKind::Modified => {
-                                    Change::Upsert(event.object)
-                                }
-                                EventKind::Deleted => Change::Delete(event.object),
+                                EventKind::Added | EventKind::Modified => Change::Upsert(object),
+                                EventKind::Deleted => Change::Delete(object),
                             });
                         }
                         Some(Err(error)) => {

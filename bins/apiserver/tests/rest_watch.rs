@@ -79,6 +79,14 @@ async fn watch_from_a_resource_version_sends_only_later_events() {
             .unwrap()
             > rv.parse::<u64>().unwrap()
     );
+    // The event's object is the object as stored: what a GET answers, and for a delete what
+    // the DELETE answered (its last state at the delete's revision).
+    assert_eq!(event["object"], t.get("/api/v1/nodes/a").await.body);
+    let deleted = t.delete("/api/v1/nodes/a").await;
+    assert_eq!(deleted.code, 200);
+    let event = lines.next(WAIT).await.unwrap();
+    assert_eq!(event["type"], "DELETED");
+    assert_eq!(event["object"], deleted.body);
 }
 
 #[tokio::test]

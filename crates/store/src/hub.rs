@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::sync::broadcast;
 
+use crate::StoreError;
 use crate::cache::Entry;
 use crate::key::Key;
 use crate::watch::{BoxFuture, Event, EventKind, WatchSource};
-use crate::{StoreError, Stored};
 
 /// One published change with the key it belongs to (for filtering). The object is kept as
-/// JSON text, as in the cache: the history holds thousands of these, and each watcher
-/// parses its own copy when it takes one.
+/// JSON text, as in the cache: the history holds thousands of these, and a watcher parses
+/// it only if it must look inside.
 #[derive(Debug)]
 pub(crate) struct Record {
     pub(crate) key: Key,
@@ -30,13 +30,12 @@ impl Record {
         self.entry.rv
     }
 
-    fn event(&self) -> Result<Event, StoreError> {
-        let Stored { rv, object } = self.entry.parse(&self.key)?;
-        Ok(Event {
+    fn event(&self) -> Event {
+        Event {
             kind: self.kind,
-            rv,
-            object,
-        })
+            rv: self.entry.rv,
+            json: Arc::clone(&self.entry.json),
+        }
     }
 }
 
@@ -247,7 +246,7 @@ impl HubWatch {
         }
         if let Some(record) = self.replay.pop_front() {
             self.after = record.rv();
-            return Some(self.deliver(&record));
+            return Some(Ok(record.event()));
         }
         loop {
             match self.receiver.recv().await {
@@ -255,7 +254,7 @@ impl HubWatch {
                 Ok(record) if record.rv() <= self.after || !self.filter.matches(&record.key) => {}
                 Ok(record) => {
                     self.after = record.rv();
-                    return Some(self.deliver(&record));
+                    return Some(Ok(record.event()));
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     self.ended = true;
@@ -269,15 +268,6 @@ impl HubWatch {
                 }
             }
         }
-    }
-}
-
-impl HubWatch {
-    /// The event of `record`; a record that does not parse ends the watch with its error.
-    fn deliver(&mut self, record: &Record) -> Result<Event, StoreError> {
-        let event = record.event();
-        self.ended = event.is_err();
-        event
     }
 }
 

@@ -26,9 +26,19 @@ pub struct Event {
     pub kind: EventKind,
     /// The revision of this change (for `Deleted`, the delete's own revision).
     pub rv: u64,
-    /// The object after the change; for `Deleted` its last state, with
-    /// `metadata.resourceVersion` set to the delete's revision as Kubernetes does.
-    pub object: Arc<Value>,
+    /// The object after the change, as its stored JSON text (compact, keys sorted); for
+    /// `Deleted` its last state, with `metadata.resourceVersion` set to the delete's revision
+    /// as Kubernetes does. Kept as text: a watcher that answers in JSON sends it on as it is,
+    /// and only one that must look inside (a selector, a table, a cache) parses it.
+    pub json: Arc<[u8]>,
+}
+
+impl Event {
+    /// The object as a tree of its own.
+    pub fn parse(&self) -> Result<Value, StoreError> {
+        serde_json::from_slice(&self.json)
+            .map_err(|e| StoreError::Corrupt(format!("event at {}: {e}", self.rv)))
+    }
 }
 
 /// A boxed, sendable future, as the object-safe traits of this crate return.

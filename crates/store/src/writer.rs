@@ -16,7 +16,7 @@ use crate::backend::wal::Wal;
 use crate::cache::{Cache, Entry};
 use crate::hub::{Hub, Record};
 use crate::key::Key;
-use crate::watch::{Event, EventKind};
+use crate::watch::EventKind;
 use crate::{StoreError, Stored};
 
 /// A write a caller asked for.
@@ -72,9 +72,12 @@ struct Accepted {
     key: Key,
     /// What the cache keeps from now on (`None`: removed).
     entry: Option<Entry>,
-    /// The event, for the writer's answer.
-    event: Event,
-    /// The event's object as JSON, for the watch history.
+    kind: EventKind,
+    /// The write's revision.
+    rv: u64,
+    /// The object as written (for `Deleted` its last state), for the writer's answer.
+    object: Arc<Value>,
+    /// The same as JSON, for the watch history.
     event_json: Arc<[u8]>,
 }
 
@@ -198,7 +201,7 @@ impl Writer {
                     None => lookup(key),
                 };
                 let outcome = check(op, &current, revision + 1).map(|(accepted, mutation)| {
-                    revision = accepted.event.rv;
+                    revision = accepted.rv;
                     overlay.insert(accepted.key.clone(), accepted.entry.clone());
                     mutations.push(mutation);
                     accepted
@@ -231,15 +234,15 @@ impl Writer {
             match outcome {
                 Ok(accepted) => {
                     let answer = Stored {
-                        rv: accepted.event.rv,
-                        object: Arc::clone(&accepted.event.object),
+                        rv: accepted.rv,
+                        object: accepted.object,
                     };
                     changes.push((accepted.key.clone(), accepted.entry));
                     records.push(Record {
                         key: accepted.key,
-                        kind: accepted.event.kind,
+                        kind: accepted.kind,
                         entry: Entry {
-                            rv: accepted.event.rv,
+                            rv: accepted.rv,
                             json: accepted.event_json,
                         },
                     });
@@ -292,11 +295,9 @@ fn check(
                 key,
                 entry: None,
                 event_json,
-                event: Event {
-                    kind: EventKind::Deleted,
-                    rv,
-                    object: Arc::new(last_state),
-                },
+                kind: EventKind::Deleted,
+                rv,
+                object: Arc::new(last_state),
             };
             Ok((accepted, mutation))
         }
@@ -327,11 +328,9 @@ fn put(
         event_json: Arc::clone(&json),
         entry: Some(Entry { rv, json }),
         key,
-        event: Event {
-            kind,
-            rv,
-            object: Arc::new(object),
-        },
+        kind,
+        rv,
+        object: Arc::new(object),
     };
     Ok((accepted, mutation))
 }

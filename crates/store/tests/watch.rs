@@ -20,8 +20,9 @@ async fn next(watch: &mut Watch) -> Event {
         .expect("watch event, not an error")
 }
 
-fn name(event: &Event) -> &str {
-    event.object["metadata"]["name"].as_str().unwrap()
+fn name(event: &Event) -> String {
+    let object = event.parse().expect("the event's text is an object");
+    object["metadata"]["name"].as_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -38,11 +39,14 @@ async fn events_arrive_in_order_and_resume_after_a_revision() {
     for (rv, kind) in (1..).zip(kinds) {
         let event = next(&mut live).await;
         assert_eq!((event.rv, event.kind), (rv, kind));
+        let object = event.parse().unwrap();
         assert_eq!(
-            event.object["metadata"]["resourceVersion"],
+            object["metadata"]["resourceVersion"],
             rv.to_string(),
             "the object carries the event's revision, even when deleted"
         );
+        // The text is what writing the parsed object gives (the apiserver sends it as is).
+        assert_eq!(*event.json, *serde_json::to_vec(&object).unwrap());
     }
 
     // Resuming from history: strictly after the given revision.
@@ -75,7 +79,7 @@ async fn filters_by_resource_and_namespace() {
         .unwrap();
 
     let event = next(&mut ns_a).await;
-    assert_eq!((name(&event), event.rv), ("s2", 3));
+    assert_eq!((name(&event).as_str(), event.rv), ("s2", 3));
     assert_eq!(name(&next(&mut all).await), "s1");
     assert_eq!(name(&next(&mut all).await), "s2");
     // The same filters apply to replayed history.
@@ -85,7 +89,7 @@ async fn filters_by_resource_and_namespace() {
         .unwrap();
     let mut replayed = store.watch("core/secrets", Some("b"), 1).await.unwrap();
     let event = next(&mut replayed).await;
-    assert_eq!((name(&event), event.rv), ("s3", 4));
+    assert_eq!((name(&event).as_str(), event.rv), ("s3", 4));
     store
         .create(&Key::new("core/secrets", "a", "s5"), obj("s5"))
         .await
@@ -95,7 +99,7 @@ async fn filters_by_resource_and_namespace() {
         .await
         .unwrap();
     let event = next(&mut replayed).await;
-    assert_eq!((name(&event), event.rv), ("s6", 6));
+    assert_eq!((name(&event).as_str(), event.rv), ("s6", 6));
 }
 
 #[tokio::test]
@@ -191,7 +195,7 @@ async fn list_then_watch_misses_nothing_under_concurrent_writes() {
     while last < total {
         let event = next(&mut watch).await;
         assert_eq!(event.rv, last + 1, "no gap and no duplicate");
-        assert!(seen.insert(name(&event).to_owned()));
+        assert!(seen.insert(name(&event)));
         last = event.rv;
     }
     assert_eq!(seen.len() as u64, total);
@@ -272,7 +276,7 @@ async fn a_named_watch_sees_only_its_object_from_history_and_live() {
     let mut from_history = store.watch_name(CSRS, None, "a", 1).await.unwrap();
     let event = next(&mut from_history).await;
     assert_eq!(
-        (name(&event), event.rv, event.kind),
+        (name(&event).as_str(), event.rv, event.kind),
         ("a", 3, EventKind::Modified)
     );
 

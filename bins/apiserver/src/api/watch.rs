@@ -283,17 +283,30 @@ impl WatchState {
 
     fn on_event(&mut self, event: store::Event) {
         self.last_rv = event.rv;
-        let object = event.object.as_ref();
+        let kind = match event.kind {
+            store::EventKind::Added => "ADDED",
+            store::EventKind::Modified => "MODIFIED",
+            store::EventKind::Deleted => "DELETED",
+        };
+        if !self.filtered && matches!(self.format, ResponseFormat::Json) {
+            // Nothing to look at inside: the stored text goes out as it is.
+            self.push_stored(kind, &event.json);
+            return;
+        }
+        let object = match event.parse() {
+            Ok(object) => object,
+            Err(e) => {
+                self.queue_error(&Status::internal_error(e));
+                self.done = true;
+                return;
+            }
+        };
         let kind = if !self.filtered {
-            Some(match event.kind {
-                store::EventKind::Added => "ADDED",
-                store::EventKind::Modified => "MODIFIED",
-                store::EventKind::Deleted => "DELETED",
-            })
+            Some(kind)
         } else {
-            let id = identity(object);
+            let id = identity(&object);
             let was_in = self.members.contains(&id);
-            let is_in = event.kind != store::EventKind::Deleted && matches(&self.options, object);
+            let is_in = event.kind != store::EventKind::Deleted && matches(&self.options, &object);
             match (was_in, is_in) {
                 (false, true) => {
                     self.members.insert(id);
@@ -308,8 +321,19 @@ impl WatchState {
             }
         };
         if let Some(kind) = kind {
-            self.queue(kind, object.clone());
+            self.queue(kind, object);
         }
+    }
+
+    /// One event line around an object's stored JSON text, without parsing it.
+    fn push_stored(&mut self, kind: &str, json: &[u8]) {
+        let mut line = Vec::with_capacity(json.len() + 32);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(kind.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(json);
+        line.extend_from_slice(b"}\n");
+        self.pending.push_back(Bytes::from(line));
     }
 
     /// Queues one event, as a Table row when the client asked for Tables.
