@@ -60,7 +60,7 @@ fn startup(step: &'static str) -> impl FnOnce(StoreError) -> ServeError {
 struct State {
     api: Api,
     store: Store,
-    authenticator: Authenticator,
+    authenticator: Arc<Authenticator>,
     authorizer: Arc<dyn Authorizer>,
     metrics: Arc<Metrics>,
     openapi: OpenApi,
@@ -120,10 +120,16 @@ pub async fn run_with_store(
     } else {
         None
     };
+    let authenticator = Arc::new(Authenticator::new(
+        config.token_file,
+        bootstrap,
+        config.anonymous_auth,
+    ));
+    api.set_token_authenticator(authenticator.clone());
     let state = Arc::new(State {
         api,
         store,
-        authenticator: Authenticator::new(config.token_file, bootstrap, config.anonymous_auth),
+        authenticator,
         authorizer,
         metrics: Arc::new(Metrics::new()),
         openapi: OpenApi::generate(builtin::GIT_VERSION),

@@ -233,3 +233,83 @@ async fn anonymous_can_be_disabled() {
     );
     server.stop().await.expect("clean stop");
 }
+
+/// TokenReview: a component asks whose a token is. Answered by the same authenticators a
+/// request carrying the token meets; asking needs `create tokenreviews` (Bob has nothing).
+#[tokio::test]
+async fn token_reviews_answer_with_the_request_authenticators() {
+    let server = TestServer::start(|config| {
+        let file = TokenFile::parse(
+            "alice-token,alice,1001,\"dev,qa\"\n",
+            Path::new("tokens.csv"),
+        )
+        .expect("token file");
+        config.token_file = Some(file);
+    })
+    .await;
+    let review = |token: &str| {
+        let body = json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token, "audiences": ["https://kubernetes.default.svc"]}
+        });
+        bytes::Bytes::from(serde_json::to_vec(&body).unwrap())
+    };
+    const PATH: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
+
+    let known = server
+        .request(
+            Identity::Admin,
+            http::Method::POST,
+            PATH,
+            review("alice-token"),
+        )
+        .await;
+    assert_eq!(known.status, StatusCode::CREATED, "{}", known.text());
+    let status = &known.json()["status"];
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(
+        status["user"],
+        json!({"username": "alice", "uid": "1001", "groups": ["dev", "qa", "system:authenticated"]})
+    );
+    assert_eq!(
+        status["audiences"],
+        json!(["https://kubernetes.default.svc"])
+    );
+    assert_eq!(known.json()["kind"], "TokenReview");
+
+    let unknown = server
+        .request(Identity::Admin, http::Method::POST, PATH, review("nobody"))
+        .await;
+    assert_eq!(unknown.status, StatusCode::CREATED, "{}", unknown.text());
+    let status = &unknown.json()["status"];
+    assert!(status.get("authenticated").is_none(), "{status}");
+    assert!(
+        status["error"]
+            .as_str()
+            .unwrap()
+            .contains("invalid bearer token"),
+        "{status}"
+    );
+
+    let empty = server
+        .request(Identity::Admin, http::Method::POST, PATH, review(""))
+        .await;
+    assert_eq!(empty.status, StatusCode::BAD_REQUEST, "{}", empty.text());
+
+    let not_allowed = server
+        .request(
+            Identity::Bob,
+            http::Method::POST,
+            PATH,
+            review("alice-token"),
+        )
+        .await;
+    assert_eq!(
+        not_allowed.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        not_allowed.text()
+    );
+    server.stop().await.expect("clean stop");
+}

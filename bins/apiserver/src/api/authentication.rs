@@ -1,24 +1,100 @@
-//! `authentication.k8s.io/v1` SelfSubjectReview (`kubectl auth whoami`): create-only; the
-//! answer is the caller as authentication and impersonation established it, with a creation
-//! timestamp and nothing else of the request (upstream's REST ignores the body). Who may ask
-//! is decided before this (`system:basic-user` grants `create` to every authenticated user).
+//! `authentication.k8s.io/v1`, create-only reviews. Who may ask is decided before this.
+//!
+//! SelfSubjectReview (`kubectl auth whoami`): the answer is the caller as authentication and
+//! impersonation established it, with a creation timestamp and nothing else of the request
+//! (upstream's REST ignores the body; `system:basic-user` lets every authenticated user ask).
+//!
+//! TokenReview: whose is the bearer token in the spec, by this server's own token
+//! authenticators (token file, bootstrap tokens); what a component's secure port asks when it
+//! delegates authentication (`system:auth-delegator` lets it). An unknown or refused token is
+//! a 201 with `authenticated: false` and the reason in `status.error`, as upstream.
 
 // `meta/v1.Status` is the response body itself, built only on the failure path.
 #![allow(clippy::result_large_err)]
 
-use protocol::authentication::v1::{SelfSubjectReview, UserInfo};
+use protocol::authentication::v1::{SelfSubjectReview, TokenReview, UserInfo};
 use protocol::meta::{ObjectMeta, Status, Time};
 use rbac::UserInfo as Caller;
 use serde_json::Value;
 
 /// The plural of SelfSubjectReview.
 pub const SELF_SUBJECT_REVIEWS: &str = "selfsubjectreviews";
+/// The plural of TokenReview.
+pub const TOKEN_REVIEWS: &str = "tokenreviews";
 
-/// Answers a create of `resource` for `caller`; `None` when `resource` is not a review this
-/// module serves (the body, already decoded, carries nothing the answer uses).
-pub fn create_review(resource: &str, caller: &Caller) -> Option<Result<Value, Status>> {
-    (resource == SELF_SUBJECT_REVIEWS)
-        .then(|| serde_json::to_value(review_self(caller)).map_err(Status::internal_error))
+/// Authenticates a bearer token as a request carrying it would be.
+pub trait TokenAuthenticator: Send + Sync {
+    /// The token's user (with `system:authenticated`), or why it is refused.
+    fn authenticate_token(&self, token: &str) -> Result<Caller, String>;
+}
+
+/// Answers a create of `resource` with the decoded `body` for `caller`; `None` when
+/// `resource` is not a review this module serves.
+pub fn create_review(
+    resource: &str,
+    body: &Value,
+    caller: &Caller,
+    tokens: Option<&dyn TokenAuthenticator>,
+) -> Option<Result<Value, Status>> {
+    let answer = match resource {
+        SELF_SUBJECT_REVIEWS => serde_json::to_value(review_self(caller)),
+        TOKEN_REVIEWS => {
+            let Some(tokens) = tokens else {
+                return Some(Err(Status::path_not_found()));
+            };
+            let review = match serde_json::from_value::<TokenReview>(body.clone()) {
+                Ok(review) => review,
+                Err(e) => return Some(Err(Status::bad_request(e.to_string()))),
+            };
+            match review_token(review, tokens) {
+                Ok(review) => serde_json::to_value(review),
+                Err(status) => return Some(Err(status)),
+            }
+        }
+        _ => return None,
+    };
+    Some(answer.map_err(Status::internal_error))
+}
+
+/// Upstream's TokenReview REST: an empty token is a 400; otherwise the answer is whether it
+/// authenticates, as whom, and if not, why. Our tokens are not bound to audiences, so the
+/// audiences asked for are the ones answered.
+pub fn review_token(
+    mut review: TokenReview,
+    tokens: &dyn TokenAuthenticator,
+) -> Result<TokenReview, Status> {
+    if review.spec.token.is_empty() {
+        return Err(Status::bad_request(
+            "token is required for TokenReview in authentication",
+        ));
+    }
+    review.metadata = ObjectMeta {
+        creation_timestamp: Some(Time::now()),
+        ..Default::default()
+    };
+    review.status = Default::default();
+    match tokens.authenticate_token(&review.spec.token) {
+        Ok(user) => {
+            review.status.authenticated = true;
+            review.status.user = user_info(&user);
+            review.status.audiences = review.spec.audiences.clone();
+        }
+        Err(reason) => review.status.error = reason,
+    }
+    Ok(review)
+}
+
+fn user_info(user: &Caller) -> UserInfo {
+    UserInfo {
+        username: user.name.clone(),
+        uid: user.uid.clone(),
+        groups: user.groups.clone(),
+        extra: user
+            .extra
+            .iter()
+            .map(|(key, values)| (key.clone(), values.clone().into()))
+            .collect(),
+    }
 }
 
 /// The review answering "who am I" for `caller`.
@@ -30,16 +106,7 @@ pub fn review_self(caller: &Caller) -> SelfSubjectReview {
         },
         ..Default::default()
     };
-    review.status.user_info = Some(UserInfo {
-        username: caller.name.clone(),
-        uid: caller.uid.clone(),
-        groups: caller.groups.clone(),
-        extra: caller
-            .extra
-            .iter()
-            .map(|(key, values)| (key.clone(), values.clone().into()))
-            .collect(),
-    });
+    review.status.user_info = Some(user_info(caller));
     review
 }
 

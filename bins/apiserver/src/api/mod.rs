@@ -127,6 +127,8 @@ struct Inner {
     bookmark_interval: Duration,
     /// Set once the server shuts down: every watch stream then ends (see [`Api::close_watches`]).
     closing: tokio::sync::watch::Sender<bool>,
+    /// What answers TokenReviews: the server's own token authenticators.
+    tokens: std::sync::OnceLock<Arc<dyn authentication::TokenAuthenticator>>,
 }
 
 /// Upstream sends bookmarks about once a minute.
@@ -160,8 +162,15 @@ impl Api {
                 registry: Registry::served(),
                 bookmark_interval,
                 closing: tokio::sync::watch::Sender::new(false),
+                tokens: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// The authenticators TokenReviews are answered with (set once, at start; without them a
+    /// TokenReview is refused as not served).
+    pub fn set_token_authenticator(&self, tokens: Arc<dyn authentication::TokenAuthenticator>) {
+        let _ = self.inner.tokens.set(tokens);
     }
 
     /// Ends every open watch response cleanly, and every later one at once, as kube-apiserver

@@ -239,6 +239,8 @@ impl Registry {
                 plain.clone(),
             )
             .review(),
+            ResourceDef::of::<authn::TokenReview>("tokenreview", &[], NameRule::Any, plain.clone())
+                .review(),
             ResourceDef::of::<authz::SelfSubjectRulesReview>(
                 "selfsubjectrulesreview",
                 &[],

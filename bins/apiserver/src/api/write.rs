@@ -1,5 +1,7 @@
 //! Writes: create, update (PUT), patch, delete and deletecollection.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 use protocol::meta::{DeleteOptions, Status, StatusCause, Time};
 use serde_json::Value;
@@ -79,9 +81,12 @@ impl Call<'_> {
         // Decoded even when unused, so a malformed body is a 400 as upstream's decoder makes it.
         let obj = negotiate::decode_object(self.def, self.headers, &self.body)?;
         let answer = match self.def.group {
-            protocol::authentication::v1::GROUP => {
-                super::authentication::create_review(self.def.plural, self.user)
-            }
+            protocol::authentication::v1::GROUP => super::authentication::create_review(
+                self.def.plural,
+                &obj,
+                self.user,
+                self.api.tokens.get().map(Arc::as_ref),
+            ),
             _ => super::authorization::create_review(
                 self.def.plural,
                 &obj,

@@ -137,6 +137,14 @@ impl Authenticator {
     }
 }
 
+impl crate::api::authentication::TokenAuthenticator for Authenticator {
+    fn authenticate_token(&self, token: &str) -> Result<UserInfo, String> {
+        Authenticator::authenticate_token(self, token, OffsetDateTime::now_utc())
+            .map(authenticated)
+            .map_err(|(reason, _)| reason)
+    }
+}
+
 /// Adds `system:authenticated` unless present, as upstream's group adder does.
 fn authenticated(mut user: UserInfo) -> UserInfo {
     if !user.in_group(SYSTEM_AUTHENTICATED) {

@@ -667,6 +667,38 @@ fn authentication_schemas(s: &mut BTreeMap<String, Value>) {
         a("SelfSubjectReviewStatus"),
         object("The answer.", &[("userInfo", reference(&a("UserInfo")))]),
     );
+    kind(
+        s,
+        AUTHENTICATION,
+        "authentication.k8s.io",
+        "TokenReview",
+        "Asks who a bearer token belongs to.",
+        vec![
+            ("spec", reference(&a("TokenReviewSpec"))),
+            ("status", reference(&a("TokenReviewStatus"))),
+        ],
+    );
+    put(
+        s,
+        a("TokenReviewSpec"),
+        object(
+            "The token to review.",
+            &[("token", string()), ("audiences", array(string()))],
+        ),
+    );
+    put(
+        s,
+        a("TokenReviewStatus"),
+        object(
+            "The answer.",
+            &[
+                ("authenticated", boolean()),
+                ("user", reference(&a("UserInfo"))),
+                ("audiences", array(string())),
+                ("error", string()),
+            ],
+        ),
+    );
     put(
         s,
         a("UserInfo"),

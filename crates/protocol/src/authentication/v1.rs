@@ -1,5 +1,7 @@
-//! `authentication.k8s.io/v1` SelfSubjectReview (`authentication/v1/generated.proto`):
-//! `kubectl auth whoami`. Create-only; the server answers with the caller's user info.
+//! `authentication.k8s.io/v1` (`authentication/v1/generated.proto`): SelfSubjectReview
+//! (`kubectl auth whoami`; the server answers with the caller's user info) and TokenReview
+//! (a component asks who a bearer token belongs to: delegated authentication). Both are
+//! create-only.
 
 use std::collections::BTreeMap;
 
@@ -61,6 +63,69 @@ pub struct UserInfo {
     pub extra: BTreeMap<String, ExtraValue>,
 }
 
+/// "Whose token is this?", asked by a component that delegates authentication to the
+/// apiserver (a controller-manager's or kubelet's secure port).
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", remote = "Self")]
+pub struct TokenReview {
+    #[prost(message, required, tag = "1")]
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[prost(message, required, tag = "2")]
+    #[serde(default)]
+    pub spec: TokenReviewSpec,
+    #[prost(message, required, tag = "3")]
+    #[serde(default)]
+    pub status: TokenReviewStatus,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenReviewSpec {
+    #[prost(string, tag = "1")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub token: String,
+    #[prost(string, repeated, tag = "2")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub audiences: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenReviewStatus {
+    #[prost(bool, tag = "1")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authenticated: bool,
+    /// Written even when empty, as upstream (a struct, not a pointer).
+    #[prost(message, required, tag = "2")]
+    #[serde(default)]
+    pub user: UserInfo,
+    #[prost(string, repeated, tag = "4")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub audiences: Vec<String>,
+    #[prost(string, tag = "3")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub error: String,
+}
+
+resource!(
+    TokenReview,
+    group = GROUP,
+    version = "v1",
+    api_version = API_VERSION,
+    kind = "TokenReview",
+    plural = "tokenreviews",
+    namespaced = false
+);
+
 resource!(
     SelfSubjectReview,
     group = GROUP,
@@ -98,6 +163,47 @@ mod tests {
                 }}
             })
         );
+    }
+
+    #[test]
+    fn token_review_json_and_protobuf_are_upstreams() {
+        let asked: TokenReview = serde_json::from_value(serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": "abc", "audiences": null}
+        }))
+        .unwrap();
+        assert_eq!(asked.spec.token, "abc");
+        let mut answer = asked.clone();
+        answer.status.authenticated = true;
+        answer.status.user.username = "u".into();
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(json["status"]["authenticated"], true);
+        assert_eq!(json["status"]["user"]["username"], "u");
+        let refused = serde_json::to_value(&asked).unwrap();
+        assert_eq!(refused["status"], serde_json::json!({"user": {}}));
+        // spec(2) { token(1) "t" }, status(3) { authenticated(1) true, user(2) {}, error(3) "e" }
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: "t".into(),
+                ..Default::default()
+            },
+            status: TokenReviewStatus {
+                authenticated: true,
+                error: "e".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let bytes = review.encode_to_vec();
+        assert_eq!(
+            bytes,
+            [
+                0x0a, 0x00, 0x12, 0x03, 0x0a, 0x01, b't', 0x1a, 0x07, 0x08, 0x01, 0x12, 0x00, 0x1a,
+                0x01, b'e'
+            ]
+        );
+        assert_eq!(TokenReview::decode(bytes.as_slice()).unwrap(), review);
     }
 
     #[test]

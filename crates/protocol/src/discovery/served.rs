@@ -209,6 +209,17 @@ pub static SERVED: &[ServedResource] = &[
         subresources: &[],
     },
     ServedResource {
+        group: "authentication.k8s.io",
+        version: "v1",
+        plural: "tokenreviews",
+        singular: "tokenreview",
+        kind: "TokenReview",
+        namespaced: false,
+        verbs: &["create"],
+        short_names: &[],
+        subresources: &[],
+    },
+    ServedResource {
         group: "authorization.k8s.io",
         version: "v1",
         plural: "selfsubjectaccessreviews",
