@@ -243,10 +243,20 @@ impl Cluster {
 
     /// A raw HTTPS client with the admin (`system:masters`) certificate.
     pub fn admin(&self) -> anyhow::Result<Https> {
-        self.https(Identity::Certificate {
+        self.https(self.admin_identity())
+    }
+
+    /// The admin's client certificate (system:masters), for other servers trusting our CA.
+    pub fn admin_identity(&self) -> Identity {
+        Identity::Certificate {
             cert_pem: self.admin_cert_pem.clone(),
             key_pem: self.admin_key_pem.clone(),
-        })
+        }
+    }
+
+    /// The cluster CA's certificate file (the apiserver's `--client-ca-file`).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
     }
 
     /// `binary` with the admin kubeconfig (a discovery cache per binary).

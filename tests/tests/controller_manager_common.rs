@@ -151,10 +151,15 @@ impl Setup {
         )
     }
 
-    /// Flags for a controller-manager using the cluster CA for every signer.
+    /// Flags for a controller-manager using the cluster CA for every signer, with its secure
+    /// port's authentication and authorization delegated to the apiserver as kubeadm sets it
+    /// up (the same kubeconfig, the cluster CA for client certificates).
     pub fn args(&self, port: u16, extra: &[&str]) -> Vec<String> {
         let mut args = vec![
             format!("--kubeconfig={}", self.kubeconfig.display()),
+            format!("--authentication-kubeconfig={}", self.kubeconfig.display()),
+            format!("--authorization-kubeconfig={}", self.kubeconfig.display()),
+            format!("--client-ca-file={}", self.cluster.ca_file().display()),
             format!("--cluster-signing-cert-file={}", self.ca_cert.display()),
             format!("--cluster-signing-key-file={}", self.ca_key.display()),
             "--bind-address=127.0.0.1".to_string(),
@@ -192,7 +197,9 @@ impl Setup {
         let process = e2e::spawn_controller_manager(&self.cluster, log, &self.args(port, extra))?;
         Ok(Cm {
             process,
-            https: Https::new(port, &self.cluster.ca_pem, Identity::Anonymous)?,
+            port,
+            // system:masters: allowed without a SubjectAccessReview, as upstream.
+            https: Https::new(port, &self.cluster.ca_pem, self.cluster.admin_identity())?,
         })
     }
 
@@ -267,6 +274,8 @@ impl Setup {
 /// A running controller-manager, killed on drop.
 pub struct Cm {
     pub process: ChildGuard,
+    /// The secure port.
+    pub port: u16,
     pub https: Https,
 }
 

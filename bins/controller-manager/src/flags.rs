@@ -111,6 +111,29 @@ pub struct Args {
     /// File containing the x509 private key matching --tls-cert-file.
     #[arg(long, value_name = "FILE")]
     pub tls_private_key_file: Option<PathBuf>,
+    /// If set, any request to the secure port presenting a client certificate signed by one
+    /// of the authorities in this file is authenticated with an identity corresponding to the
+    /// CommonName of the client certificate.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
+    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create
+    /// tokenreviews.authentication.k8s.io. Without it, bearer tokens are not looked at.
+    #[arg(long, value_name = "FILE")]
+    pub authentication_kubeconfig: Option<PathBuf>,
+    /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create
+    /// subjectaccessreviews.authorization.k8s.io. Without it, all requests not skipped by
+    /// authorization are forbidden.
+    #[arg(long, value_name = "FILE")]
+    pub authorization_kubeconfig: Option<PathBuf>,
+    /// A list of HTTP paths to skip during authorization, i.e. these are authorized without
+    /// contacting the 'core' kubernetes server.
+    #[arg(
+        long,
+        value_name = "PATHS",
+        value_delimiter = ',',
+        default_value = "/healthz,/readyz,/livez"
+    )]
+    pub authorization_always_allow_paths: Vec<String>,
 
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -138,6 +161,13 @@ pub enum ConfigError {
         path: PathBuf,
         #[source]
         source: kubeconfig::KubeconfigError,
+    },
+    #[error("invalid --{flag} {path}: {source}")]
+    DelegationKubeconfig {
+        flag: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<kubeconfig::KubeconfigError>,
     },
     #[error("invalid argument for --{flag}: {source}")]
     Duration {
@@ -185,6 +215,28 @@ pub struct SigningConfig {
     pub reload_interval: Duration,
 }
 
+/// `--authentication-kubeconfig`, `--authorization-kubeconfig` and
+/// `--authorization-always-allow-paths`, resolved.
+#[derive(Debug, Clone)]
+pub struct DelegationConfig {
+    pub authentication: Option<kubeconfig::ResolvedConfig>,
+    pub authorization: Option<kubeconfig::ResolvedConfig>,
+    pub always_allow_paths: Vec<String>,
+}
+
+impl Default for DelegationConfig {
+    /// Upstream's defaults: no kubeconfigs, health paths always allowed.
+    fn default() -> Self {
+        DelegationConfig {
+            authentication: None,
+            authorization: None,
+            always_allow_paths: ["/healthz", "/readyz", "/livez"]
+                .map(str::to_string)
+                .to_vec(),
+        }
+    }
+}
+
 /// Validated settings of one run. Tests build it by hand.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -198,6 +250,8 @@ pub struct Config {
     pub leader_election: Option<LeaderElectionConfig>,
     /// `None` with `--secure-port=0`.
     pub serving: Option<ServingTls>,
+    /// Who may read the secure port (see `delegated`).
+    pub delegation: DelegationConfig,
     pub cleaner_interval: Duration,
     /// Most distinct CSR names queued per controller before the watch is made to wait.
     pub queue_capacity: usize,
@@ -217,6 +271,7 @@ impl Config {
             workers: 5,
             leader_election: None,
             serving: None,
+            delegation: DelegationConfig::default(),
             cleaner_interval: Duration::from_secs(3600),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
         }
@@ -385,11 +440,41 @@ impl Args {
             None
         } else {
             let address = SocketAddr::new(self.bind_address, self.secure_port);
+            let client_ca = self.client_ca_file.as_deref();
             Some(match (&self.tls_cert_file, &self.tls_private_key_file) {
-                (Some(cert), Some(key)) => ServingTls::load(address, cert, key)?,
-                (None, None) => ServingTls::self_signed(address)?,
+                (Some(cert), Some(key)) => ServingTls::load(address, cert, key, client_ca)?,
+                (None, None) => ServingTls::self_signed(address, client_ca)?,
                 _ => return Err(ServingTlsError::HalfPair.into()),
             })
+        };
+        let delegation_kubeconfig = |flag: &'static str, path: &Option<PathBuf>| {
+            path.as_ref()
+                .map(|path| {
+                    kubeconfig::Kubeconfig::load(path)
+                        .and_then(|k| k.resolve(None))
+                        .map_err(|source| ConfigError::DelegationKubeconfig {
+                            flag,
+                            path: path.clone(),
+                            source: Box::new(source),
+                        })
+                })
+                .transpose()
+        };
+        let delegation = DelegationConfig {
+            authentication: delegation_kubeconfig(
+                "authentication-kubeconfig",
+                &self.authentication_kubeconfig,
+            )?,
+            authorization: delegation_kubeconfig(
+                "authorization-kubeconfig",
+                &self.authorization_kubeconfig,
+            )?,
+            always_allow_paths: self
+                .authorization_always_allow_paths
+                .iter()
+                .filter(|p| !p.is_empty())
+                .cloned()
+                .collect(),
         };
 
         Ok(Config {
@@ -403,6 +488,7 @@ impl Args {
             workers: usize::from(self.concurrent_workers),
             leader_election,
             serving,
+            delegation,
             cleaner_interval: duration_flag("csr-cleaner-interval", &self.csr_cleaner_interval)?,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
         })
@@ -504,6 +590,63 @@ mod tests {
                 .unwrap_err()
                 .to_string(),
             "invalid argument for --cluster-signing-duration: time: unknown unit \"y\" in duration \"1y\""
+        );
+    }
+
+    #[test]
+    fn delegation_flags_default_to_upstream_s_and_bad_kubeconfigs_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("cm.kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
+        )
+        .unwrap();
+        let kubeconfig = kubeconfig.to_str().unwrap();
+        let config = args(&["--kubeconfig", kubeconfig, "--secure-port=0"])
+            .to_config()
+            .unwrap();
+        assert!(config.delegation.authentication.is_none());
+        assert!(config.delegation.authorization.is_none());
+        assert_eq!(
+            config.delegation.always_allow_paths,
+            ["/healthz", "/readyz", "/livez"]
+        );
+
+        let config = args(&[
+            "--kubeconfig",
+            kubeconfig,
+            "--secure-port=0",
+            "--authentication-kubeconfig",
+            kubeconfig,
+            "--authorization-kubeconfig",
+            kubeconfig,
+            "--authorization-always-allow-paths=/healthz,/metrics",
+        ])
+        .to_config()
+        .unwrap();
+        assert!(config.delegation.authentication.is_some());
+        assert!(config.delegation.authorization.is_some());
+        assert_eq!(
+            config.delegation.always_allow_paths,
+            ["/healthz", "/metrics"]
+        );
+
+        let missing = dir.path().join("authz.kubeconfig");
+        let err = args(&[
+            "--kubeconfig",
+            kubeconfig,
+            "--secure-port=0",
+            "--authorization-kubeconfig",
+            missing.to_str().unwrap(),
+        ])
+        .to_config()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid --authorization-kubeconfig ")
+                && err.contains("authz.kubeconfig"),
+            "{err}"
         );
     }
 

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::approver::Approver;
+use crate::delegated::Delegation;
 use crate::flags::Config;
 use crate::informer::{self, CsrCache};
 use crate::leader::{LeaderElector, LeadershipLost};
@@ -63,10 +64,32 @@ pub async fn run(
                     source,
                 })?,
         };
+        let delegated_client = |config: &Option<kubeconfig::ResolvedConfig>| {
+            config
+                .as_ref()
+                .map(|config| Client::from_kubeconfig(config, USER_AGENT))
+                .transpose()
+        };
+        let delegation = Delegation::new(
+            delegated_client(&config.delegation.authentication)?,
+            delegated_client(&config.delegation.authorization)?,
+            config.delegation.always_allow_paths.clone(),
+        );
+        if config.delegation.authentication.is_none() {
+            tracing::warn!(
+                "No authentication-kubeconfig provided, so token authentication of the secure port won't work."
+            );
+        }
+        if config.delegation.authorization.is_none() {
+            tracing::warn!(
+                "No authorization-kubeconfig provided, so SubjectAccessReview of authorization tokens won't work."
+            );
+        }
         background.spawn(serving::serve(
             listener,
             Arc::clone(&tls.server_config),
             metrics.clone(),
+            Arc::new(delegation),
             std::future::pending(),
         ));
     }

@@ -1,8 +1,7 @@
 //! The secure port: HTTPS `/healthz`, `/livez`, `/readyz` and `/metrics`, with the certificate
 //! from `--tls-cert-file` or, as kube-controller-manager does, a self-signed one made in memory.
-//!
-//! Deviation: upstream authorizes `/metrics` through the apiserver (delegated authn/authz);
-//! here every path is open, as upstream's `--authorization-always-allow-paths` does for health.
+//! Client certificates are asked for (not required) when `--client-ca-file` is set; who may
+//! read what is decided by [`crate::delegated`].
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -22,6 +21,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::delegated::{Caller, Delegation, Verdict};
 use crate::metrics::{self, Metrics};
 
 /// A serving certificate or key that cannot be used.
@@ -44,6 +44,14 @@ pub enum ServingTlsError {
     Rustls(#[from] rustls::Error),
     #[error("failed to generate a self-signed serving certificate: {0}")]
     SelfSigned(#[from] pki::PkiError),
+    #[error("{path}: no valid PEM CERTIFICATE block found for --client-ca-file")]
+    NoClientCa { path: PathBuf },
+    #[error("--client-ca-file {path}: {source}")]
+    ClientCa {
+        path: PathBuf,
+        #[source]
+        source: rustls::server::VerifierBuilderError,
+    },
 }
 
 /// Where and with what certificate to serve.
@@ -59,6 +67,7 @@ impl ServingTls {
         address: SocketAddr,
         cert: &Path,
         key: &Path,
+        client_ca: Option<&Path>,
     ) -> Result<ServingTls, ServingTlsError> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|source| ServingTlsError::Read {
@@ -80,13 +89,16 @@ impl ServingTls {
             })?;
         Ok(ServingTls {
             address,
-            server_config: server_config(chain, private_key)?,
+            server_config: server_config(chain, private_key, client_ca)?,
         })
     }
 
     /// A certificate for `localhost` and the loopback address, signed by a throw-away CA made
     /// in memory (the CA goes along in the chain), as upstream's `MaybeDefaultWithSelfSignedCerts`.
-    pub fn self_signed(address: SocketAddr) -> Result<ServingTls, ServingTlsError> {
+    pub fn self_signed(
+        address: SocketAddr,
+        client_ca: Option<&Path>,
+    ) -> Result<ServingTls, ServingTlsError> {
         let validity = Duration::from_secs(365 * 24 * 3600);
         let ca = pki::CertificateAuthority::generate(
             &format!("localhost-ca@{}", unix_now()),
@@ -123,7 +135,7 @@ impl ServingTls {
         })?;
         Ok(ServingTls {
             address,
-            server_config: server_config(chain, key)?,
+            server_config: server_config(chain, key, client_ca)?,
         })
     }
 }
@@ -138,14 +150,47 @@ fn unix_now() -> u64 {
 fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    client_ca: Option<&Path>,
 ) -> Result<Arc<ServerConfig>, ServingTlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+    };
+    let mut config = builder.with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Asks for a client certificate chaining to the CAs in `path`; one is not required (the
+/// request is then authenticated by token or as anonymous).
+fn client_verifier(
+    path: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ServingTlsError> {
+    let pem = std::fs::read(path).map_err(|source| ServingTlsError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+        // A CA file may carry extra blocks upstream would skip too; unusable ones are ignored.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(ServingTlsError::NoClientCa {
+            path: path.to_path_buf(),
+        });
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|source| ServingTlsError::ClientCa {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// Serves until `shutdown` resolves.
@@ -153,6 +198,7 @@ pub async fn serve(
     listener: TcpListener,
     tls: Arc<ServerConfig>,
     metrics: Metrics,
+    delegation: Arc<Delegation>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
@@ -172,21 +218,74 @@ pub async fn serve(
         };
         let acceptor = acceptor.clone();
         let metrics = metrics.clone();
+        let delegation = Arc::clone(&delegation);
         tokio::spawn(async move {
             let Ok(Ok(tls)) =
                 tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await
             else {
                 return;
             };
+            // Verified by the TLS layer against --client-ca-file, once per connection.
+            let certificate = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(|leaf| Caller::from_certificate(leaf.as_ref()));
             let service = service_fn(move |request| {
                 let metrics = metrics.clone();
-                async move { Ok::<_, Infallible>(route(&request, &metrics)) }
+                let delegation = Arc::clone(&delegation);
+                let certificate = certificate.clone();
+                async move {
+                    let verdict = delegation
+                        .check(
+                            certificate,
+                            request
+                                .headers()
+                                .get(http::header::AUTHORIZATION)
+                                .and_then(|v| v.to_str().ok()),
+                            request.uri().path(),
+                            &request.method().as_str().to_ascii_lowercase(),
+                        )
+                        .await;
+                    Ok::<_, Infallible>(match verdict {
+                        Verdict::Allow => route(&request, &metrics),
+                        Verdict::Unauthorized => status(
+                            StatusCode::UNAUTHORIZED,
+                            "Unauthorized",
+                            "Unauthorized".to_string(),
+                        ),
+                        Verdict::Forbidden(message) => {
+                            status(StatusCode::FORBIDDEN, "Forbidden", message)
+                        }
+                    })
+                }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tls), service)
                 .await;
         });
     }
+}
+
+/// A `meta/v1.Status` answer, as upstream's authentication and authorization filters write.
+fn status(code: StatusCode, reason: &str, message: String) -> Response<Full<Bytes>> {
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "details": {},
+        "code": code.as_u16(),
+    });
+    Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header("X-Content-Type-Options", "nosniff")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap_or_default()
 }
 
 fn route<B>(request: &Request<B>, metrics: &Metrics) -> Response<Full<Bytes>> {
@@ -251,17 +350,31 @@ mod tests {
     #[test]
     fn self_signed_and_file_certificates_load_and_bad_files_are_named() {
         let address: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        ServingTls::self_signed(address).unwrap();
+        ServingTls::self_signed(address, None).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("serving.pem");
-        let err = ServingTls::load(address, &missing, &missing)
+        let err = ServingTls::load(address, &missing, &missing, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("serving.pem"), "{err}");
         std::fs::write(&missing, "not pem").unwrap();
         assert!(matches!(
-            ServingTls::load(address, &missing, &missing),
+            ServingTls::load(address, &missing, &missing, None),
             Err(ServingTlsError::NoCertificate { .. })
+        ));
+        // --client-ca-file: a CA is read; a file without one is named.
+        let ca = pki::CertificateAuthority::generate(
+            "client-ca",
+            pki::KeyAlgorithm::EcdsaP256,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+        let ca_file = dir.path().join("client-ca.pem");
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        ServingTls::self_signed(address, Some(&ca_file)).unwrap();
+        assert!(matches!(
+            ServingTls::self_signed(address, Some(&missing)),
+            Err(ServingTlsError::NoClientCa { .. })
         ));
     }
 }

@@ -121,11 +121,13 @@ fn apiserver_args(layout: &Layout, settings: &Settings) -> Vec<String> {
 
 fn controller_manager_args(layout: &Layout, settings: &Settings) -> Vec<String> {
     let path = |p: &Path| p.display().to_string();
+    let kubeconfig = path(&layout.controller_manager_kubeconfig());
     vec![
-        format!(
-            "--kubeconfig={}",
-            path(&layout.controller_manager_kubeconfig())
-        ),
+        format!("--kubeconfig={kubeconfig}"),
+        // Its secure port asks the apiserver who may read /metrics, as kubeadm sets it up.
+        format!("--authentication-kubeconfig={kubeconfig}"),
+        format!("--authorization-kubeconfig={kubeconfig}"),
+        format!("--client-ca-file={}", path(&layout.ca_cert())),
         format!("--cluster-signing-cert-file={}", path(&layout.ca_cert())),
         format!("--cluster-signing-key-file={}", path(&layout.ca_key())),
         format!("--cluster-signing-duration={}", settings.signing_duration),
