@@ -209,6 +209,11 @@ impl Setup {
 
     /// A client authenticated as node `name` (CN system:node:<name>, O system:nodes).
     pub fn node_client(&self, name: &str) -> anyhow::Result<Https> {
+        self.cluster.https(self.node_identity(name)?)
+    }
+
+    /// A client certificate of node `name` from the cluster CA.
+    pub fn node_identity(&self, name: &str) -> anyhow::Result<Identity> {
         let (cert_pem, key_pem) = self.cluster.ca.issue_leaf(&pki::LeafParams {
             common_name: format!("system:node:{name}"),
             organizations: vec!["system:nodes".into()],
@@ -217,8 +222,7 @@ impl Setup {
             usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
             validity: Duration::from_secs(3600),
         })?;
-        self.cluster
-            .https(Identity::Certificate { cert_pem, key_pem })
+        Ok(Identity::Certificate { cert_pem, key_pem })
     }
 
     pub fn get_csr(&self, name: &str) -> anyhow::Result<Value> {

@@ -44,15 +44,7 @@ fn metrics_are_for_whom_the_apiserver_allows() -> anyhow::Result<()> {
     assert_eq!(get(&as_who(cluster.admin_identity())?, "/metrics")?.0, 200);
 
     // A certificate from the cluster CA authenticates; RBAC grants nothing to this node.
-    let (cert_pem, key_pem) = cluster.ca.issue_leaf(&pki::LeafParams {
-        common_name: "system:node:n1".into(),
-        organizations: vec!["system:nodes".into()],
-        dns: Vec::new(),
-        ips: Vec::new(),
-        usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
-        validity: Duration::from_secs(3600),
-    })?;
-    let node = as_who(Identity::Certificate { cert_pem, key_pem })?;
+    let node = as_who(setup.node_identity("n1")?)?;
     assert_eq!(
         get(&node, "/metrics")?,
         (

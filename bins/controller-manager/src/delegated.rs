@@ -14,58 +14,37 @@
 //! `get` on the non-resource URL `/metrics`. Answers are cached for 10 s, as upstream's
 //! default TTLs.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use client::Client;
 use protocol::authentication::v1::{TokenReview, TokenReviewSpec};
 use protocol::authorization::v1::{NonResourceAttributes, SubjectAccessReview};
+use rbac::UserInfo;
+use rbac::user::{SYSTEM_AUTHENTICATED, SYSTEM_MASTERS, SYSTEM_UNAUTHENTICATED};
 use sha2::{Digest as _, Sha256};
 
 /// How long a review's answer is reused (upstream's token and authorization cache TTLs).
 const CACHE_TTL: Duration = Duration::from_secs(10);
 /// Cached answers kept at most; the oldest are dropped first when full.
 const CACHE_ENTRIES: usize = 1024;
-/// The group upstream's delegated authorizer always allows.
-const ALWAYS_ALLOW_GROUP: &str = "system:masters";
+/// The user of a request without credentials.
+const ANONYMOUS_USER: &str = "system:anonymous";
 
-/// The user a request authenticated as.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Caller {
-    pub name: String,
-    pub uid: String,
-    pub groups: Vec<String>,
-    pub extra: BTreeMap<String, Vec<String>>,
+/// The user of a client certificate the TLS layer verified: CN and O, as upstream.
+pub fn certificate_user(der: &[u8]) -> Option<UserInfo> {
+    let certificate = pki::Certificate::from_der(der).ok()?;
+    let mut groups = certificate.organizations().to_vec();
+    groups.push(SYSTEM_AUTHENTICATED.to_string());
+    Some(UserInfo::new(
+        certificate.common_name().unwrap_or_default(),
+        groups,
+    ))
 }
 
-impl Caller {
-    pub fn anonymous() -> Caller {
-        Caller::new(
-            "system:anonymous",
-            vec!["system:unauthenticated".to_string()],
-        )
-    }
-
-    pub fn new(name: impl Into<String>, groups: Vec<String>) -> Caller {
-        Caller {
-            name: name.into(),
-            uid: String::new(),
-            groups,
-            extra: BTreeMap::new(),
-        }
-    }
-
-    /// The user of a client certificate the TLS layer verified: CN and O, as upstream.
-    pub fn from_certificate(der: &[u8]) -> Option<Caller> {
-        let certificate = pki::Certificate::from_der(der).ok()?;
-        let mut groups = certificate.organizations().to_vec();
-        groups.push("system:authenticated".to_string());
-        Some(Caller::new(
-            certificate.common_name().unwrap_or_default(),
-            groups,
-        ))
-    }
+fn anonymous() -> UserInfo {
+    UserInfo::new(ANONYMOUS_USER, [SYSTEM_UNAUTHENTICATED])
 }
 
 /// What to answer a request.
@@ -85,8 +64,8 @@ pub struct Delegation {
     /// Asks SubjectAccessReviews; `None` without `--authorization-kubeconfig`.
     authorization: Option<Client>,
     always_allow_paths: Vec<String>,
-    tokens: Cache<[u8; 32], Option<Caller>>,
-    decisions: Cache<(Caller, String, String), bool>,
+    tokens: Cache<[u8; 32], Option<UserInfo>>,
+    decisions: Cache<(UserInfo, String, String), bool>,
 }
 
 impl std::fmt::Debug for Delegation {
@@ -118,7 +97,7 @@ impl Delegation {
     /// client certificate, `authorization` the `Authorization` header.
     pub async fn check(
         &self,
-        certificate: Option<Caller>,
+        certificate: Option<UserInfo>,
         authorization: Option<&str>,
         path: &str,
         verb: &str,
@@ -130,10 +109,10 @@ impl Delegation {
                     Some(caller) => caller,
                     None => return Verdict::Unauthorized,
                 },
-                None => Caller::anonymous(),
+                None => anonymous(),
             },
         };
-        if self.always_allowed(path) || caller.groups.iter().any(|g| g == ALWAYS_ALLOW_GROUP) {
+        if self.always_allowed(path) || caller.in_group(SYSTEM_MASTERS) {
             return Verdict::Allow;
         }
         let allowed = match &self.authorization {
@@ -162,7 +141,7 @@ impl Delegation {
 
     /// The token's user, or `None` when the apiserver refuses it (or cannot be asked: then
     /// nothing is cached, so the next request asks again).
-    async fn review_token(&self, client: &Client, token: &str) -> Option<Caller> {
+    async fn review_token(&self, client: &Client, token: &str) -> Option<UserInfo> {
         let key: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Some(known) = self.tokens.get(&key) {
             return known;
@@ -183,7 +162,7 @@ impl Delegation {
         };
         let caller = answer.status.authenticated.then(|| {
             let user = answer.status.user;
-            Caller {
+            UserInfo {
                 name: user.username,
                 uid: user.uid,
                 groups: user.groups,
@@ -203,7 +182,7 @@ impl Delegation {
     async fn review_access(
         &self,
         client: &Client,
-        caller: &Caller,
+        caller: &UserInfo,
         path: &str,
         verb: &str,
     ) -> bool {
@@ -309,12 +288,12 @@ mod tests {
                 .await,
             Verdict::Forbidden(_)
         ));
-        let admin = Caller::new("admin", vec!["system:masters".into()]);
+        let admin = UserInfo::new("admin", ["system:masters"]);
         assert_eq!(
             port.check(Some(admin), None, "/metrics", "get").await,
             Verdict::Allow
         );
-        let bob = Caller::new("bob", vec!["dev".into()]);
+        let bob = UserInfo::new("bob", ["dev"]);
         assert_eq!(
             port.check(Some(bob), None, "/metrics", "get").await,
             Verdict::Forbidden("forbidden: User \"bob\" cannot get path \"/metrics\"".into())

@@ -21,7 +21,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::delegated::{Caller, Delegation, Verdict};
+use crate::delegated::{Delegation, Verdict, certificate_user};
 use crate::metrics::{self, Metrics};
 
 /// A serving certificate or key that cannot be used.
@@ -231,7 +231,7 @@ pub async fn serve(
                 .1
                 .peer_certificates()
                 .and_then(|chain| chain.first())
-                .and_then(|leaf| Caller::from_certificate(leaf.as_ref()));
+                .and_then(|leaf| certificate_user(leaf.as_ref()));
             let service = service_fn(move |request| {
                 let metrics = metrics.clone();
                 let delegation = Arc::clone(&delegation);
