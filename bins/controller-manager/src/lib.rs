@@ -8,7 +8,7 @@
 //! They are driven by one CSR watch ([`informer`]) through bounded, deduplicating work queues
 //! with per-item backoff ([`queue`]), and run only while this process holds the leader Lease
 //! ([`leader`]). The secure port ([`serving`]) answers health and metrics to whom the
-//! apiserver says may read them ([`delegated`]). [`run`] is the whole program over an
+//! apiserver says may read them (`client::delegated`). [`run`] is the whole program over an
 //! injected health/metrics listener and shutdown future, so tests run it in-process.
 
 pub mod approver;
@@ -16,7 +16,6 @@ pub mod ca_provider;
 pub mod cleaner;
 pub mod controllers;
 pub mod csr;
-pub mod delegated;
 pub mod duration;
 pub mod flags;
 pub mod informer;

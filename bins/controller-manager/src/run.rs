@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client::Client;
+use client::delegated::{Authorizer, Delegation};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::approver::Approver;
-use crate::delegated::Delegation;
 use crate::flags::Config;
 use crate::informer::{self, CsrCache};
 use crate::leader::{LeaderElector, LeadershipLost};
@@ -70,21 +70,25 @@ pub async fn run(
                 .map(|config| Client::from_kubeconfig(config, USER_AGENT))
                 .transpose()
         };
-        let delegation = Delegation::new(
-            delegated_client(&config.delegation.authentication)?,
-            delegated_client(&config.delegation.authorization)?,
-            config.delegation.always_allow_paths.clone(),
-        );
-        if config.delegation.authentication.is_none() {
+        let authorizer = match delegated_client(&config.delegation.authorization)? {
+            Some(client) => Authorizer::Webhook(client),
+            None => {
+                tracing::warn!(
+                    "No authorization-kubeconfig provided, so SubjectAccessReview of authorization tokens won't work."
+                );
+                Authorizer::AllowedOnly
+            }
+        };
+        let token_review = delegated_client(&config.delegation.authentication)?;
+        if token_review.is_none() {
             tracing::warn!(
                 "No authentication-kubeconfig provided, so token authentication of the secure port won't work."
             );
         }
-        if config.delegation.authorization.is_none() {
-            tracing::warn!(
-                "No authorization-kubeconfig provided, so SubjectAccessReview of authorization tokens won't work."
-            );
-        }
+        // Anonymous requests reach the authorizer; system:masters needs no review (upstream).
+        let delegation = Delegation::new(token_review, true, authorizer)
+            .always_allow_paths(config.delegation.always_allow_paths.clone())
+            .always_allow_groups(vec!["system:masters".to_string()]);
         background.spawn(serving::serve(
             listener,
             Arc::clone(&tls.server_config),

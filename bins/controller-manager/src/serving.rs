@@ -1,7 +1,13 @@
 //! The secure port: HTTPS `/healthz`, `/livez`, `/readyz` and `/metrics`, with the certificate
 //! from `--tls-cert-file` or, as kube-controller-manager does, a self-signed one made in memory.
-//! Client certificates are asked for (not required) when `--client-ca-file` is set; who may
-//! read what is decided by [`crate::delegated`].
+//! Client certificates are asked for (not required) when `--client-ca-file` is set.
+//!
+//! Who may read what, as upstream's controller-manager (delegated authentication and
+//! authorization, `client::delegated`): a verified client certificate, else a bearer token
+//! reviewed through `--authentication-kubeconfig` (a refused token is a 401), else anonymous;
+//! then `--authorization-always-allow-paths` (health) and `system:masters` pass, and anything
+//! else needs a SubjectAccessReview through `--authorization-kubeconfig` -- without it, it is
+//! forbidden.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,8 +27,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::delegated::{Delegation, Verdict, certificate_user};
 use crate::metrics::{self, Metrics};
+use client::delegated::{Attributes, Delegation, certificate_user};
 
 /// A serving certificate or key that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -237,28 +243,7 @@ pub async fn serve(
                 let delegation = Arc::clone(&delegation);
                 let certificate = certificate.clone();
                 async move {
-                    let verdict = delegation
-                        .check(
-                            certificate,
-                            request
-                                .headers()
-                                .get(http::header::AUTHORIZATION)
-                                .and_then(|v| v.to_str().ok()),
-                            request.uri().path(),
-                            &request.method().as_str().to_ascii_lowercase(),
-                        )
-                        .await;
-                    Ok::<_, Infallible>(match verdict {
-                        Verdict::Allow => route(&request, &metrics),
-                        Verdict::Unauthorized => status(
-                            StatusCode::UNAUTHORIZED,
-                            "Unauthorized",
-                            "Unauthorized".to_string(),
-                        ),
-                        Verdict::Forbidden(message) => {
-                            status(StatusCode::FORBIDDEN, "Forbidden", message)
-                        }
-                    })
+                    Ok::<_, Infallible>(answer(&request, &delegation, certificate, &metrics).await)
                 }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
@@ -266,6 +251,40 @@ pub async fn serve(
                 .await;
         });
     }
+}
+
+/// Authenticates and authorizes `request`, then routes it.
+async fn answer<B>(
+    request: &Request<B>,
+    delegation: &Delegation,
+    certificate: Option<protocol::authentication::v1::UserInfo>,
+    metrics: &Metrics,
+) -> Response<Full<Bytes>> {
+    let header = request
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let Some(user) = delegation.authenticate(certificate, header).await else {
+        return status(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            "Unauthorized".to_string(),
+        );
+    };
+    let path = request.uri().path();
+    let verb = request.method().as_str().to_ascii_lowercase();
+    let attributes = Attributes::NonResource {
+        path: path.to_string(),
+        verb: verb.clone(),
+    };
+    if !delegation.allowed(&user, path, attributes).await {
+        let message = format!(
+            "forbidden: User {:?} cannot {verb} path {path:?}",
+            user.username
+        );
+        return status(StatusCode::FORBIDDEN, "Forbidden", message);
+    }
+    route(request, metrics)
 }
 
 /// A `meta/v1.Status` answer, as upstream's authentication and authorization filters write.

@@ -8,11 +8,15 @@
 //! and 429, and an identity (client certificate or token) that can be swapped at runtime
 //! (`set_identity`), as the kubelet-agent does when it rotates its certificate.
 //! No client-side QPS throttle: a bootstrap storm is the server's to shape.
+//!
+//! [`delegated`] is the other side of TokenReview and SubjectAccessReview: how a component's
+//! secure port asks the apiserver who a caller is and what it may do.
 
 mod api;
 mod client;
 mod config;
 mod connector;
+pub mod delegated;
 mod error;
 mod path;
 mod tls;

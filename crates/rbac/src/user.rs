@@ -21,7 +21,7 @@ pub const SERVICE_ACCOUNT_USER_PREFIX: &str = "system:serviceaccount:";
 pub const SERVICE_ACCOUNTS_GROUP: &str = "system:serviceaccounts";
 
 /// Who is asking, as the authenticator established it (Kubernetes' `user.Info`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserInfo {
     pub name: String,
     pub uid: String,
