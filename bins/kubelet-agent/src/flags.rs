@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser};
 
+use crate::auth::AuthorizationMode;
+
 /// The raw flags.
 #[derive(Debug, Parser)]
 #[command(
@@ -66,6 +68,31 @@ pub struct Args {
     #[arg(long, value_name = "PORT", default_value_t = 10248)]
     pub healthz_port: u16,
 
+    /// Enables anonymous requests to the Kubelet server. Requests that are not rejected by
+    /// another authentication method are treated as anonymous requests (user
+    /// system:anonymous, group system:unauthenticated).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "true", default_missing_value = "true",
+          value_parser = parse_go_bool, action = ArgAction::Set)]
+    pub anonymous_auth: bool,
+
+    /// Use the TokenReview API to determine authentication for bearer tokens.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = parse_go_bool, action = ArgAction::Set)]
+    pub authentication_token_webhook: bool,
+
+    /// Authorization mode for Kubelet server. Valid options are AlwaysAllow or Webhook.
+    /// Webhook mode uses the SubjectAccessReview API to determine authorization.
+    #[arg(long, value_name = "MODE", default_value = "AlwaysAllow")]
+    pub authorization_mode: String,
+
+    /// If set, any request presenting a client certificate signed by one of the authorities
+    /// in the client-ca-file is authenticated with an identity corresponding to the
+    /// CommonName of the client certificate.
+    #[arg(long, value_name = "FILE")]
+    pub client_ca_file: Option<PathBuf>,
+
     /// Labels to add when registering the node: comma list of key=value.
     #[arg(long, value_name = "LABELS")]
     pub node_labels: Option<String>,
@@ -107,6 +134,8 @@ pub enum FlagError {
     DeadlineScale { value: f64 },
     #[error("--testing-lease-renew-seconds must be between 0.05 and 3600, got {value}")]
     LeaseRenew { value: f64 },
+    #[error("invalid --authorization-mode {value:?}: must be AlwaysAllow or Webhook")]
+    AuthorizationMode { value: String },
 }
 
 /// What the agent runs with, validated.
@@ -129,6 +158,11 @@ pub struct Config {
     pub node_labels: BTreeMap<String, String>,
     pub rotation_deadline_scale: f64,
     pub lease_renew_interval: Duration,
+    /// Who may use the kubelet port (see `auth`).
+    pub anonymous_auth: bool,
+    pub authentication_token_webhook: bool,
+    pub authorization_mode: AuthorizationMode,
+    pub client_ca_file: Option<PathBuf>,
 }
 
 impl Args {
@@ -146,6 +180,15 @@ impl Args {
         if !(0.05..=3600.0).contains(&renew) {
             return Err(FlagError::LeaseRenew { value: renew });
         }
+        let authorization_mode = match self.authorization_mode.as_str() {
+            "AlwaysAllow" => AuthorizationMode::AlwaysAllow,
+            "Webhook" => AuthorizationMode::Webhook,
+            other => {
+                return Err(FlagError::AuthorizationMode {
+                    value: other.to_string(),
+                });
+            }
+        };
         Ok(Config {
             kubeconfig: self.kubeconfig.clone(),
             bootstrap_kubeconfig: self.bootstrap_kubeconfig.clone(),
@@ -160,6 +203,10 @@ impl Args {
             node_labels: parse_node_labels(self.node_labels.as_deref().unwrap_or(""))?,
             rotation_deadline_scale: scale,
             lease_renew_interval: Duration::from_secs_f64(renew),
+            anonymous_auth: self.anonymous_auth,
+            authentication_token_webhook: self.authentication_token_webhook,
+            authorization_mode,
+            client_ca_file: self.client_ca_file.clone(),
         })
     }
 }
@@ -249,6 +296,11 @@ mod tests {
         assert_eq!(config.healthz_port, 10248);
         assert_eq!(config.address.to_string(), "0.0.0.0");
         assert_eq!(config.lease_renew_interval, Duration::from_secs(10));
+        // The kubelet's flag defaults (kubeadm's config file turns all three around).
+        assert!(config.anonymous_auth);
+        assert!(!config.authentication_token_webhook);
+        assert_eq!(config.authorization_mode, AuthorizationMode::AlwaysAllow);
+        assert_eq!(config.client_ca_file, None);
     }
 
     #[test]
@@ -271,6 +323,18 @@ mod tests {
         assert_eq!(config.node_labels["example.com/role"], "");
         assert!(!config.rotate_certificates);
         assert!(config.rotate_server_certificates);
+
+        let config = parse(&[
+            "--anonymous-auth=false",
+            "--authentication-token-webhook",
+            "--authorization-mode=Webhook",
+            "--client-ca-file=/ca.pem",
+        ])
+        .unwrap();
+        assert!(!config.anonymous_auth);
+        assert!(config.authentication_token_webhook);
+        assert_eq!(config.authorization_mode, AuthorizationMode::Webhook);
+        assert_eq!(config.client_ca_file, Some(PathBuf::from("/ca.pem")));
     }
 
     #[test]
@@ -301,5 +365,9 @@ mod tests {
                 .contains("(0, 1]")
         );
         assert!(parse(&["--rotate-certificates=maybe"]).is_err());
+        assert_eq!(
+            parse(&["--authorization-mode=RBAC"]).unwrap_err(),
+            r#"invalid --authorization-mode "RBAC": must be AlwaysAllow or Webhook"#
+        );
     }
 }

@@ -14,6 +14,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use protocol::authentication::v1::UserInfo;
+
+use crate::auth::PortAuth;
 use crate::state::AgentState;
 
 /// Which endpoints a port offers.
@@ -68,14 +71,48 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     response
 }
 
-/// Serves one connection (HTTP/1.1 or HTTP/2) until it closes.
-pub async fn serve_connection<S>(stream: S, endpoints: Endpoints, state: Arc<AgentState>)
-where
+/// What a connection's requests must pass first: the port's checks and the user of the
+/// connection's verified client certificate.
+pub struct Guard {
+    pub auth: Arc<PortAuth>,
+    pub certificate: Option<UserInfo>,
+}
+
+/// Serves one connection (HTTP/1.1 or HTTP/2) until it closes; with a `guard`, every request
+/// is authenticated and authorized first.
+pub async fn serve_connection<S>(
+    stream: S,
+    endpoints: Endpoints,
+    state: Arc<AgentState>,
+    guard: Option<Guard>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let guard = guard.map(Arc::new);
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        let response = respond(request.uri().path(), endpoints, &state);
-        async move { Ok::<_, Infallible>(response) }
+        let state = state.clone();
+        let guard = guard.clone();
+        async move {
+            if let Some(guard) = guard {
+                let header = request
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok());
+                let checked = guard
+                    .auth
+                    .check(
+                        guard.certificate.clone(),
+                        header,
+                        request.method(),
+                        request.uri().path(),
+                    )
+                    .await;
+                if let Err(refusal) = checked {
+                    return Ok::<_, Infallible>(text(refusal.status, refusal.message));
+                }
+            }
+            Ok::<_, Infallible>(respond(request.uri().path(), endpoints, &state))
+        }
     });
     let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     if let Err(e) = builder
@@ -97,7 +134,7 @@ pub async fn serve_plain(
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(stream, endpoints, state.clone()));
+                    tokio::spawn(serve_connection(stream, endpoints, state.clone(), None));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

@@ -7,6 +7,7 @@
 //! laid out as the real kubelet lays them out (see `docs/decisions/0009-kubelet-files.md`).
 //! It does not run pods.
 
+pub mod auth;
 pub mod flags;
 pub mod http;
 pub mod self_signed;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use client::Client;
+use client::delegated::{Authorizer, Delegation};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -196,6 +198,19 @@ async fn bind(
     }
 }
 
+/// The kubelet port's checks from the flags; reviews go through the agent's own client.
+fn port_auth(config: &Config, client: &Client) -> auth::PortAuth {
+    let token_review = config.authentication_token_webhook.then(|| client.clone());
+    let authorizer = match config.authorization_mode {
+        auth::AuthorizationMode::AlwaysAllow => Authorizer::AlwaysAllow,
+        auth::AuthorizationMode::Webhook => Authorizer::Webhook(client.clone()),
+    };
+    auth::PortAuth::new(
+        Delegation::new(token_review, config.anonymous_auth, authorizer),
+        config.node_name.clone(),
+    )
+}
+
 /// The kubelet port: self-signed at once, or (with `--rotate-server-certificates`) only
 /// once a serving certificate has been issued.
 async fn start_kubelet_port(
@@ -208,7 +223,9 @@ async fn start_kubelet_port(
 ) -> Result<(), AgentError> {
     let address = SocketAddr::new(config.address, config.port);
     let current = Arc::new(CurrentCert::default());
-    let tls = serving::server_config(current.clone()).map_err(AgentError::Tls)?;
+    let tls = serving::server_config(current.clone(), config.client_ca_file.as_deref())
+        .map_err(AgentError::Tls)?;
+    let auth = Arc::new(port_auth(config, &client));
     if !config.rotate_server_certificates {
         let keyed =
             self_signed::load_or_create(&config.cert_dir, &config.node_name, &config.node_ips)?;
@@ -222,6 +239,7 @@ async fn start_kubelet_port(
             listener,
             tls,
             state.clone(),
+            auth,
             stopped.clone(),
         ));
         return Ok(());
@@ -290,7 +308,7 @@ async fn start_kubelet_port(
         match bind(given, address).await {
             Ok(listener) => {
                 tracing::info!(address = %address, "serving the kubelet port with the issued serving certificate");
-                serving::serve_tls(listener, tls, state, stopped).await;
+                serving::serve_tls(listener, tls, state, auth, stopped).await;
             }
             Err(e) => tracing::error!(error = %e, "cannot serve the kubelet port"),
         }

@@ -2,7 +2,10 @@
 //! `ResolvesServerCert` that always hands out the newest one, so a rotated certificate is
 //! used by the next connection without a restart.
 
+use std::path::Path;
 use std::sync::{Arc, RwLock};
+
+use client::delegated::certificate_user;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -10,9 +13,10 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject as _};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::auth::PortAuth;
 use crate::cert_manager::CertificateWatch;
 use crate::cert_store::KeyedCertificate;
-use crate::http::{Endpoints, serve_connection};
+use crate::http::{Endpoints, Guard, serve_connection};
 use crate::state::AgentState;
 
 /// The certificate currently served.
@@ -51,14 +55,42 @@ pub fn certified_key(keyed: &KeyedCertificate) -> Result<CertifiedKey, String> {
     Ok(CertifiedKey::new(chain, signing_key))
 }
 
-/// A TLS server config resolving through `current` (HTTP/2 and HTTP/1.1 by ALPN).
-pub fn server_config(current: Arc<CurrentCert>) -> Result<Arc<rustls::ServerConfig>, String> {
+/// A TLS server config resolving through `current` (HTTP/2 and HTTP/1.1 by ALPN), asking for
+/// (not requiring) a client certificate from the CAs in `client_ca`.
+pub fn server_config(
+    current: Arc<CurrentCert>,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_cert_resolver(current);
+        .map_err(|e| e.to_string())?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("--client-ca-file {}: {e}", path.display()))?;
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err(format!(
+                    "--client-ca-file {}: no valid PEM CERTIFICATE block found",
+                    path.display()
+                ));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| format!("--client-ca-file {}: {e}", path.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(current);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
@@ -89,6 +121,7 @@ pub async fn serve_tls(
     listener: TcpListener,
     config: Arc<rustls::ServerConfig>,
     state: Arc<AgentState>,
+    auth: Arc<PortAuth>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -98,9 +131,20 @@ pub async fn serve_tls(
                 Ok((stream, peer)) => {
                     let acceptor = acceptor.clone();
                     let state = state.clone();
+                    let auth = auth.clone();
                     tokio::spawn(async move {
                         match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
-                            Ok(Ok(tls)) => serve_connection(tls, Endpoints::Kubelet, state).await,
+                            Ok(Ok(tls)) => {
+                                // Verified by the TLS layer against --client-ca-file.
+                                let certificate = tls
+                                    .get_ref()
+                                    .1
+                                    .peer_certificates()
+                                    .and_then(|chain| chain.first())
+                                    .and_then(|leaf| certificate_user(leaf.as_ref()));
+                                let guard = Guard { auth, certificate };
+                                serve_connection(tls, Endpoints::Kubelet, state, Some(guard)).await
+                            }
                             Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         }
@@ -200,11 +244,17 @@ mod tests {
         tokio::spawn(follow(rx, current.clone(), stop.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let config = server_config(current).unwrap();
+        let config = server_config(current, None).unwrap();
+        let open = client::delegated::Delegation::new(
+            None,
+            true,
+            client::delegated::Authorizer::AlwaysAllow,
+        );
         tokio::spawn(serve_tls(
             listener,
             config,
             Arc::new(AgentState::default()),
+            Arc::new(PortAuth::new(open, "n1".into())),
             stop,
         ));
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -150,6 +150,11 @@ fn kubelet_agent_args(layout: &Layout, node: &NodeSettings) -> Vec<String> {
         "--address=127.0.0.1".into(),
         format!("--port={}", node.port),
         format!("--healthz-port={}", node.healthz_port),
+        // The kubelet port as kubeadm configures it: who may use it is the apiserver's call.
+        "--anonymous-auth=false".into(),
+        format!("--client-ca-file={}", path(&layout.ca_cert())),
+        "--authentication-token-webhook".into(),
+        "--authorization-mode=Webhook".into(),
         "--rotate-certificates".into(),
         "--rotate-server-certificates".into(),
     ]

@@ -23,7 +23,8 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 /// - `create`, `get`, `list`, `watch` CertificateSigningRequests (not subdivided, as upstream);
 /// - `create`, `update`, `patch` Events (core and `events.k8s.io`, as upstream's NodeRules:
 ///   the kubelet patches events when it aggregates repeats);
-/// - `create` SubjectAccessReviews.
+/// - `create` SubjectAccessReviews and TokenReviews (upstream's NodeRules: the kubelet's port
+///   delegates its authentication and authorization to the apiserver).
 ///
 /// On `create` the URL carries no name. When the apiserver leaves `Attributes::name` empty the
 /// create is allowed (upstream behaviour, which then relies on admission to check the body);
@@ -77,6 +78,7 @@ impl Authorizer for NodeAuthorizer {
                 allow()
             }
             ("authorization.k8s.io", "subjectaccessreviews")
+            | ("authentication.k8s.io", "tokenreviews")
                 if attributes.subresource.is_empty() && verb == "create" =>
             {
                 allow()
@@ -264,6 +266,9 @@ mod tests {
             "subjectaccessreviews",
         );
         assert_eq!(decide(sar), Decision::Allow);
+        let token_review =
+            Attributes::resource(node("a"), "create", "authentication.k8s.io", "tokenreviews");
+        assert_eq!(decide(token_review), Decision::Allow);
         let secrets =
             Attributes::resource(node("a"), "list", "", "secrets").with_namespace("default");
         assert_eq!(decide(secrets), Decision::NoOpinion);

@@ -128,6 +128,8 @@ const RESOURCE_ROWS: &[ResourceRow] = &[
     (Who::NodeA, "update", CERTS, CSR, "approval", "", "csr-abcde", Deny),
     (Who::NodeA, "create", "", "events", "", "default", "", Allow),
     (Who::NodeA, "create", "authorization.k8s.io", "subjectaccessreviews", "", "", "", Allow),
+    (Who::NodeA, "create", "authentication.k8s.io", "tokenreviews", "", "", "", Allow),
+    (Who::NodeA, "get", "authentication.k8s.io", "tokenreviews", "", "", "", Deny),
     (Who::NodeA, "list", "", "secrets", "", "default", "", Deny),
     (Who::NodeA, "delete", "", "namespaces", "", "", "default", Deny),
     // system:masters: everything, before any other authorizer.
