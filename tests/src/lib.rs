@@ -260,6 +260,26 @@ pub mod node_agent {
             self.dir.join("agent.log")
         }
 
+        /// Waits until the kubelet port accepts connections; fails at once if `agent` exits.
+        pub fn wait_port_open(
+            &self,
+            agent: &mut ChildGuard,
+            timeout: Duration,
+        ) -> anyhow::Result<()> {
+            wait::until(
+                "the kubelet port to open",
+                timeout,
+                Duration::from_millis(50),
+                || {
+                    if let Some(status) = agent.exited() {
+                        return Err(format!("agent exited with {status}"));
+                    }
+                    Ok(port_open(self.port).then_some(()))
+                },
+            )
+            .map_err(|e| e.context(self.log()))
+        }
+
         pub fn log(&self) -> String {
             std::fs::read_to_string(self.log_path()).unwrap_or_default()
         }

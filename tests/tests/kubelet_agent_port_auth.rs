@@ -38,18 +38,7 @@ fn the_kubelet_port_asks_the_apiserver_who_may_read_it() -> anyhow::Result<()> {
         format!("--client-ca-file={}", cluster.ca_file().display()),
     ];
     let mut agent = setup.start(&cluster)?;
-    wait::until(
-        "the kubelet port to open",
-        Duration::from_secs(30),
-        Duration::from_millis(50),
-        || {
-            if let Some(status) = agent.exited() {
-                return Err(format!("agent exited with {status}"));
-            }
-            Ok(node_agent::port_open(setup.port).then_some(()))
-        },
-    )
-    .map_err(|e| e.context(setup.log()))?;
+    setup.wait_port_open(&mut agent, Duration::from_secs(30))?;
 
     // No credentials: 401, even for health (the plain localhost port stays open).
     assert_eq!(

@@ -66,18 +66,7 @@ fn serving_certificate_is_issued_after_approval_and_verifies_against_the_ca() ->
     );
 
     kubectl.ok(["certificate", "approve", &name])?;
-    wait::until(
-        "the kubelet port to open",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || {
-            if let Some(status) = agent.exited() {
-                return Err(format!("agent exited with {status}"));
-            }
-            Ok(node_agent::port_open(setup.port).then_some(()))
-        },
-    )
-    .map_err(|e| e.context(setup.log()))?;
+    setup.wait_port_open(&mut agent, Duration::from_secs(20))?;
 
     let current = setup.cert_dir.join("kubelet-server-current.pem");
     let leaf = &pki::parse_certificates(&std::fs::read(&current)?)?[0];
