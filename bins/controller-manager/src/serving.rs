@@ -28,7 +28,9 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::{self, Metrics};
-use client::delegated::{Attributes, Delegation, certificate_user};
+use client::delegated::{
+    Attributes, ClientCaError, Delegation, certificate_user, client_ca_verifier,
+};
 
 /// A serving certificate or key that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -50,14 +52,8 @@ pub enum ServingTlsError {
     Rustls(#[from] rustls::Error),
     #[error("failed to generate a self-signed serving certificate: {0}")]
     SelfSigned(#[from] pki::PkiError),
-    #[error("{path}: no valid PEM CERTIFICATE block found for --client-ca-file")]
-    NoClientCa { path: PathBuf },
-    #[error("--client-ca-file {path}: {source}")]
-    ClientCa {
-        path: PathBuf,
-        #[source]
-        source: rustls::server::VerifierBuilderError,
-    },
+    #[error(transparent)]
+    ClientCa(#[from] ClientCaError),
 }
 
 /// Where and with what certificate to serve.
@@ -163,40 +159,11 @@ fn server_config(
         .with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(path) => builder.with_client_cert_verifier(client_verifier(path, provider)?),
+        Some(path) => builder.with_client_cert_verifier(client_ca_verifier(path, provider)?),
     };
     let mut config = builder.with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// Asks for a client certificate chaining to the CAs in `path`; one is not required (the
-/// request is then authenticated by token or as anonymous).
-fn client_verifier(
-    path: &Path,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, ServingTlsError> {
-    let pem = std::fs::read(path).map_err(|source| ServingTlsError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-        // A CA file may carry extra blocks upstream would skip too; unusable ones are ignored.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err(ServingTlsError::NoClientCa {
-            path: path.to_path_buf(),
-        });
-    }
-    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-        .allow_unauthenticated()
-        .build()
-        .map_err(|source| ServingTlsError::ClientCa {
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 /// Serves until `shutdown` resolves.
@@ -393,7 +360,9 @@ mod tests {
         ServingTls::self_signed(address, Some(&ca_file)).unwrap();
         assert!(matches!(
             ServingTls::self_signed(address, Some(&missing)),
-            Err(ServingTlsError::NoClientCa { .. })
+            Err(ServingTlsError::ClientCa(
+                ClientCaError::NoCertificate { .. }
+            ))
         ));
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use client::delegated::certificate_user;
+use client::delegated::{certificate_user, client_ca_verifier};
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -67,28 +67,9 @@ pub fn server_config(
         .map_err(|e| e.to_string())?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("--client-ca-file {}: {e}", path.display()))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-                let _ = roots.add(cert);
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "--client-ca-file {}: no valid PEM CERTIFICATE block found",
-                    path.display()
-                ));
-            }
-            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                provider,
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| format!("--client-ca-file {}: {e}", path.display()))?;
-            builder.with_client_cert_verifier(verifier)
-        }
+        Some(path) => builder.with_client_cert_verifier(
+            client_ca_verifier(path, provider).map_err(|e| e.to_string())?,
+        ),
     };
     let mut config = builder.with_cert_resolver(current);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
