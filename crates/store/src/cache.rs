@@ -31,6 +31,7 @@ impl Entry {
         Ok(Stored {
             rv: self.rv,
             object: Arc::new(object),
+            json: Arc::clone(&self.json),
         })
     }
 }

@@ -33,6 +33,9 @@ pub struct Stored {
     pub rv: u64,
     /// The object, shared with the cache and watchers (never mutated in place).
     pub object: Arc<Value>,
+    /// The same object as its stored JSON text (compact, keys sorted), for a reader that
+    /// answers with it as it is.
+    pub json: Arc<[u8]>,
 }
 
 /// An object as the JSON text it is stored as (what a reader that answers in JSON can send
@@ -60,6 +63,7 @@ impl StoredJson {
         Ok(Stored {
             rv: self.rv,
             object: Arc::new(object),
+            json: Arc::clone(&self.json),
         })
     }
 }

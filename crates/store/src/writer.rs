@@ -236,6 +236,7 @@ impl Writer {
                     let answer = Stored {
                         rv: accepted.rv,
                         object: accepted.object,
+                        json: Arc::clone(&accepted.event_json),
                     };
                     changes.push((accepted.key.clone(), accepted.entry));
                     records.push(Record {

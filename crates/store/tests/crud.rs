@@ -61,6 +61,10 @@ async fn create_get_update_delete() {
         "Approved"
     );
     assert_eq!(store.current_revision().await.unwrap(), 4);
+    // Every answer carries its object's stored text too (the apiserver answers with it).
+    for stored in [&created, &got, &updated, &deleted] {
+        assert_eq!(*stored.json, *serde_json::to_vec(&*stored.object).unwrap());
+    }
 
     assert!(matches!(
         store.get(&key).await,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::negotiate::{self, BodyFormat};
 use super::object::{carry_meta, meta_str, sent_resource_version, set_meta, set_type};
 use super::read::filtered_list;
-use super::response::{json_response, store_error};
+use super::response::{json_bytes_response, json_response, store_error};
 use super::{AdmissionContext, Call, Operation, names, patch};
 use crate::body::Body;
 
@@ -73,7 +73,10 @@ impl Call<'_> {
             .create(&self.key(&name), obj)
             .await
             .map_err(|e| store_error(self.def, &name, e))?;
-        Ok(json_response(StatusCode::CREATED, stored.object.as_ref()))
+        Ok(json_bytes_response(
+            StatusCode::CREATED,
+            stored.json.to_vec(),
+        ))
     }
 
     /// `POST` of an access review or a SelfSubjectReview: answered, not stored.
@@ -199,7 +202,7 @@ impl Call<'_> {
                 return Ok(json_response(StatusCode::OK, &new));
             }
             match self.store().update(&key, new, Some(old.rv)).await {
-                Ok(stored) => return Ok(json_response(StatusCode::OK, stored.object.as_ref())),
+                Ok(stored) => return Ok(json_bytes_response(StatusCode::OK, stored.json.to_vec())),
                 Err(store::StoreError::Conflict { .. }) if precondition.is_none() => continue,
                 Err(e) => return Err(store_error(self.def, name, e)),
             }
@@ -267,7 +270,7 @@ impl Call<'_> {
             .delete(&key, Some(old.rv))
             .await
             .map_err(|e| store_error(self.def, name, e))?;
-        Ok(json_response(StatusCode::OK, deleted.object.as_ref()))
+        Ok(json_bytes_response(StatusCode::OK, deleted.json.to_vec()))
     }
 
     fn check_preconditions(
