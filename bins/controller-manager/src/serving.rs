@@ -199,12 +199,7 @@ pub async fn serve(
                 return;
             };
             // Verified by the TLS layer against --client-ca-file, once per connection.
-            let certificate = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|chain| chain.first())
-                .and_then(|leaf| certificate_user(leaf.as_ref()));
+            let certificate = certificate_user(tls.get_ref().1.peer_certificates());
             let service = service_fn(move |request| {
                 let metrics = metrics.clone();
                 let delegation = Arc::clone(&delegation);

@@ -117,12 +117,7 @@ pub async fn serve_tls(
                         match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(stream)).await {
                             Ok(Ok(tls)) => {
                                 // Verified by the TLS layer against --client-ca-file.
-                                let certificate = tls
-                                    .get_ref()
-                                    .1
-                                    .peer_certificates()
-                                    .and_then(|chain| chain.first())
-                                    .and_then(|leaf| certificate_user(leaf.as_ref()));
+                                let certificate = certificate_user(tls.get_ref().1.peer_certificates());
                                 let guard = Guard { auth, certificate };
                                 serve_connection(tls, Endpoints::Kubelet, state, Some(guard)).await
                             }

@@ -37,10 +37,10 @@ pub fn anonymous() -> UserInfo {
     }
 }
 
-/// The user of a client certificate the TLS layer verified: CN and O, plus
-/// `system:authenticated`, as upstream.
-pub fn certificate_user(der: &[u8]) -> Option<UserInfo> {
-    let certificate = pki::Certificate::from_der(der).ok()?;
+/// The user of the client certificate chain the TLS layer verified (a connection's
+/// `peer_certificates`, leaf first): CN and O, plus `system:authenticated`, as upstream.
+pub fn certificate_user(chain: Option<&[CertificateDer<'_>]>) -> Option<UserInfo> {
+    let certificate = pki::Certificate::from_der(chain?.first()?.as_ref()).ok()?;
     let mut groups = certificate.organizations().to_vec();
     groups.push("system:authenticated".to_string());
     Some(UserInfo {

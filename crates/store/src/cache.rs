@@ -11,8 +11,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
-use serde_json::Value;
-
 use crate::key::Key;
 use crate::{StoreError, Stored, StoredJson};
 
@@ -26,8 +24,7 @@ pub(crate) struct Entry {
 impl Entry {
     /// The object as callers see it: a fresh tree of its own. `what` names it in an error.
     pub(crate) fn parse(&self, what: &dyn std::fmt::Display) -> Result<Stored, StoreError> {
-        let object: Value = serde_json::from_slice(&self.json)
-            .map_err(|e| StoreError::Corrupt(format!("object {what} at {}: {e}", self.rv)))?;
+        let object = crate::parse_text(&self.json, format_args!("object {what} at {}", self.rv))?;
         Ok(Stored {
             rv: self.rv,
             object: Arc::new(object),

@@ -54,18 +54,20 @@ pub struct StoredJson {
 impl StoredJson {
     /// The object as a tree of its own.
     pub fn parse(&self) -> Result<Stored, StoreError> {
-        let object: Value = serde_json::from_slice(&self.json).map_err(|e| {
-            StoreError::Corrupt(format!(
-                "object {}/{} at {}: {e}",
-                self.namespace, self.name, self.rv
-            ))
-        })?;
+        let what = format_args!("object {}/{} at {}", self.namespace, self.name, self.rv);
+        let object = parse_text(&self.json, what)?;
         Ok(Stored {
             rv: self.rv,
             object: Arc::new(object),
             json: Arc::clone(&self.json),
         })
     }
+}
+
+/// A stored JSON text as a tree of its own; `what` names it in the error (a text that does
+/// not parse means the data on disk or in memory is damaged).
+pub(crate) fn parse_text(json: &[u8], what: std::fmt::Arguments<'_>) -> Result<Value, StoreError> {
+    serde_json::from_slice(json).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
 /// Objects as the JSON text they are stored as, and the revision of that snapshot.

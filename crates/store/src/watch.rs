@@ -36,8 +36,7 @@ pub struct Event {
 impl Event {
     /// The object as a tree of its own.
     pub fn parse(&self) -> Result<Value, StoreError> {
-        serde_json::from_slice(&self.json)
-            .map_err(|e| StoreError::Corrupt(format!("event at {}: {e}", self.rv)))
+        crate::parse_text(&self.json, format_args!("event at {}", self.rv))
     }
 }
 

@@ -145,10 +145,14 @@ fn json_list(
 }
 
 /// A stored text as a tree (for selectors, tables and writes).
-fn parse(call: &Call<'_>, item: &store::StoredJson) -> Result<Value, Status> {
+fn parse_stored(call: &Call<'_>, item: &store::StoredJson) -> Result<store::Stored, Status> {
     item.parse()
-        .map(|stored| Arc::unwrap_or_clone(stored.object))
         .map_err(|e| store_error(call.def, &item.name, e))
+}
+
+/// As [`parse_stored`], the object alone.
+fn parse(call: &Call<'_>, item: &store::StoredJson) -> Result<Value, Status> {
+    parse_stored(call, item).map(|stored| Arc::unwrap_or_clone(stored.object))
 }
 
 /// The stored objects of the request's collection (its namespace, or all for a cluster-wide
@@ -158,10 +162,7 @@ pub(super) async fn filtered_list(call: &Call<'_>) -> Result<(Vec<store::Stored>
     let (items, rv) = filtered_list_json(call).await?;
     let items = items
         .iter()
-        .map(|item| {
-            item.parse()
-                .map_err(|e| store_error(call.def, &item.name, e))
-        })
+        .map(|item| parse_stored(call, item))
         .collect::<Result<_, _>>()?;
     Ok((items, rv))
 }
@@ -206,10 +207,7 @@ async fn filtered_list_json(call: &Call<'_>) -> Result<(Vec<store::StoredJson>, 
     }
     let mut kept = Vec::with_capacity(items.len());
     for item in items {
-        let stored = item
-            .parse()
-            .map_err(|e| store_error(call.def, &item.name, e))?;
-        if matches(&options, &stored.object) {
+        if matches(&options, &parse(call, &item)?) {
             kept.push(item);
         }
     }
