@@ -218,6 +218,8 @@ pub mod node_agent {
         pub port: u16,
         pub healthz_port: u16,
         pub extra_args: Vec<String>,
+        /// The flag that names the bootstrap kubeconfig (the old guides' name in one test).
+        pub bootstrap_flag: &'static str,
     }
 
     impl AgentSetup {
@@ -233,6 +235,7 @@ pub mod node_agent {
                 port: free_port()?,
                 healthz_port: free_port()?,
                 extra_args: Vec::new(),
+                bootstrap_flag: "--bootstrap-kubeconfig",
             })
         }
 
@@ -241,7 +244,7 @@ pub mod node_agent {
         pub fn start(&self, cluster: &Cluster) -> anyhow::Result<ChildGuard> {
             let mut command = Command::new(paths::workspace_binary("kubelet-agent")?);
             command
-                .arg("--bootstrap-kubeconfig")
+                .arg(self.bootstrap_flag)
                 .arg(&cluster.bootstrap_kubeconfig)
                 .arg("--kubeconfig")
                 .arg(&self.kubeconfig)

@@ -50,6 +50,13 @@ fn bad_flags_and_files_are_one_line_and_exit_64() -> anyhow::Result<()> {
     )?;
     assert_one_line(&[&kc, "--leader-elect=maybe"], "maybe")?;
     assert_one_line(
+        &[
+            &kc,
+            "--feature-gates=RotateKubeletServerCertificate=true,Nope=true",
+        ],
+        "unrecognized feature gate: Nope",
+    )?;
+    assert_one_line(
         &[&kc, "--controllers=*,csrfoo"],
         "\"csrfoo\" is not in the list of known controllers",
     )?;

@@ -2,7 +2,7 @@
 //! [`Config`]: files are read and parsed here, so every bad input is one start-up error.
 
 pub use cli::LogFormat;
-use cli::parse_go_bool;
+use cli::{FeatureGateFlag, FeatureGates, parse_feature_gates, parse_go_bool};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -135,6 +135,15 @@ pub struct Args {
     )]
     pub authorization_always_allow_paths: Vec<String>,
 
+    /// A set of key=value pairs that describe feature gates, e.g.
+    /// RotateKubeletServerCertificate=true (upstream's name list; none changes what the
+    /// controller-manager does today). Known gates: RotateKubeletClientCertificate=true|false
+    /// (GA - default=true, locked), RotateKubeletServerCertificate=true|false (BETA -
+    /// default=true); AllAlpha and AllBeta set every alpha or beta gate.
+    #[arg(long, value_name = "NAME=BOOL,...", value_parser = parse_feature_gates,
+          action = ArgAction::Append)]
+    pub feature_gates: Vec<FeatureGateFlag>,
+
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -255,6 +264,8 @@ pub struct Config {
     pub cleaner_interval: Duration,
     /// Most distinct CSR names queued per controller before the watch is made to wait.
     pub queue_capacity: usize,
+    /// `--feature-gates`, logged at start-up.
+    pub feature_gates: FeatureGates,
 }
 
 impl Config {
@@ -274,6 +285,7 @@ impl Config {
             delegation: DelegationConfig::default(),
             cleaner_interval: Duration::from_secs(3600),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            feature_gates: FeatureGates::default(),
         }
     }
 }
@@ -491,6 +503,7 @@ impl Args {
             delegation,
             cleaner_interval: duration_flag("csr-cleaner-interval", &self.csr_cleaner_interval)?,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            feature_gates: FeatureGates::from_flags(&self.feature_gates),
         })
     }
 }
@@ -646,6 +659,22 @@ mod tests {
         assert!(
             err.starts_with("invalid --authorization-kubeconfig ")
                 && err.contains("authz.kubeconfig"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn feature_gates_take_upstream_s_names() {
+        // The seeds' line (and CIS 1.3.6's check) for kube-controller-manager.
+        let a = args(&["--feature-gates=RotateKubeletServerCertificate=true"]);
+        let gates = FeatureGates::from_flags(&a.feature_gates);
+        assert!(gates.enabled(cli::ROTATE_KUBELET_SERVER_CERTIFICATE));
+        assert!(gates.warnings().is_empty());
+        let err = Args::try_parse_from(["cm", "--feature-gates=Nope=true"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--feature-gates") && err.contains("unrecognized feature gate: Nope"),
             "{err}"
         );
     }

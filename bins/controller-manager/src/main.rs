@@ -48,8 +48,12 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    for warning in config.feature_gates.warnings() {
+        tracing::warn!("{warning}");
+    }
     tracing::info!(
         version = controller_manager::VERSION,
+        feature_gates = %config.feature_gates,
         "controller-manager starting"
     );
     match runtime.block_on(controller_manager::run(

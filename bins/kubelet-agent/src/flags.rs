@@ -2,7 +2,7 @@
 //! [`Config`]: every bad value is a start-up error of one line.
 
 pub use cli::LogFormat;
-use cli::parse_go_bool;
+use cli::{FeatureGateFlag, FeatureGates, parse_feature_gates, parse_go_bool};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -30,6 +30,19 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub bootstrap_kubeconfig: Option<PathBuf>,
 
+    /// DEPRECATED: use --bootstrap-kubeconfig (its name before Kubernetes 1.9, still found
+    /// in older guides).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub experimental_bootstrap_kubeconfig: Option<PathBuf>,
+
+    /// A set of key=value pairs that describe feature gates, e.g.
+    /// RotateKubeletServerCertificate=true. Known gates: RotateKubeletClientCertificate=true|false
+    /// (GA - default=true, locked), RotateKubeletServerCertificate=true|false (BETA -
+    /// default=true); AllAlpha and AllBeta set every alpha or beta gate.
+    #[arg(long, value_name = "NAME=BOOL,...", value_parser = parse_feature_gates,
+          action = ArgAction::Append)]
+    pub feature_gates: Vec<FeatureGateFlag>,
+
     /// The directory where the TLS certs are located.
     #[arg(long, value_name = "DIR", default_value = "/var/lib/kubelet/pki")]
     pub cert_dir: PathBuf,
@@ -42,7 +55,8 @@ pub struct Args {
     pub rotate_certificates: bool,
 
     /// Request a serving certificate (signer kubernetes.io/kubelet-serving) from the API
-    /// server and rotate it; without it a self-signed kubelet.crt is served.
+    /// server and rotate it; without it (or with the RotateKubeletServerCertificate feature
+    /// gate off) a self-signed kubelet.crt is served.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true",
           value_parser = parse_go_bool, action = ArgAction::Set)]
@@ -136,6 +150,10 @@ pub enum FlagError {
     LeaseRenew { value: f64 },
     #[error("invalid --authorization-mode {value:?}: must be AlwaysAllow or Webhook")]
     AuthorizationMode { value: String },
+    #[error(
+        "--experimental-bootstrap-kubeconfig ({old}) and --bootstrap-kubeconfig ({new}) name different files"
+    )]
+    BootstrapKubeconfigs { old: String, new: String },
 }
 
 /// What the agent runs with, validated.
@@ -145,7 +163,12 @@ pub struct Config {
     pub bootstrap_kubeconfig: Option<PathBuf>,
     pub cert_dir: PathBuf,
     pub rotate_certificates: bool,
+    /// --rotate-server-certificates, when the RotateKubeletServerCertificate gate is on (as
+    /// the kubelet decides it).
     pub rotate_server_certificates: bool,
+    pub feature_gates: FeatureGates,
+    /// Said once logging is up: deprecated flags, GA gates, a gate that turned a flag off.
+    pub warnings: Vec<String>,
     /// The node name: `system:node:<name>`, the Node object and the Lease.
     pub node_name: String,
     /// InternalIP addresses, in flag order.
@@ -189,12 +212,44 @@ impl Args {
                 });
             }
         };
+        let mut warnings = Vec::new();
+        let bootstrap_kubeconfig = match (
+            &self.experimental_bootstrap_kubeconfig,
+            &self.bootstrap_kubeconfig,
+        ) {
+            (Some(old), Some(new)) if old != new => {
+                return Err(FlagError::BootstrapKubeconfigs {
+                    old: old.display().to_string(),
+                    new: new.display().to_string(),
+                });
+            }
+            (Some(old), _) => {
+                // pflag's words for a deprecated flag.
+                warnings.push(
+                    "Flag --experimental-bootstrap-kubeconfig has been deprecated, Use --bootstrap-kubeconfig"
+                        .to_string(),
+                );
+                Some(old.clone())
+            }
+            (None, new) => new.clone(),
+        };
+        let feature_gates = FeatureGates::from_flags(&self.feature_gates);
+        warnings.extend(feature_gates.warnings());
+        let serving_gate = feature_gates.enabled(cli::ROTATE_KUBELET_SERVER_CERTIFICATE);
+        if self.rotate_server_certificates && !serving_gate {
+            warnings.push(
+                "--rotate-server-certificates is ignored: the RotateKubeletServerCertificate feature gate is off; serving a self-signed certificate"
+                    .to_string(),
+            );
+        }
         Ok(Config {
             kubeconfig: self.kubeconfig.clone(),
-            bootstrap_kubeconfig: self.bootstrap_kubeconfig.clone(),
+            bootstrap_kubeconfig,
             cert_dir: self.cert_dir.clone(),
             rotate_certificates: self.rotate_certificates,
-            rotate_server_certificates: self.rotate_server_certificates,
+            rotate_server_certificates: self.rotate_server_certificates && serving_gate,
+            feature_gates,
+            warnings,
             node_name,
             node_ips: parse_node_ips(self.node_ip.as_deref().unwrap_or(""))?,
             address: self.address,
@@ -369,5 +424,73 @@ mod tests {
             parse(&["--authorization-mode=RBAC"]).unwrap_err(),
             r#"invalid --authorization-mode "RBAC": must be AlwaysAllow or Webhook"#
         );
+        let err = parse(&["--feature-gates=NoSuchGate=true"]).unwrap_err();
+        assert!(err.contains("--feature-gates"), "{err}");
+        assert!(
+            err.contains("unrecognized feature gate: NoSuchGate"),
+            "{err}"
+        );
+        let err = parse(&["--feature-gates=RotateKubeletClientCertificate=false"]).unwrap_err();
+        assert!(err.contains("feature is locked to true"), "{err}");
+    }
+
+    #[test]
+    fn the_seeds_old_flags_still_work() {
+        // `--experimental-bootstrap-kubeconfig` and the 1.7-era feature gates of the seeds.
+        let config = parse(&[
+            "--experimental-bootstrap-kubeconfig=/b",
+            "--feature-gates=RotateKubeletClientCertificate=true,RotateKubeletServerCertificate=true",
+            "--rotate-server-certificates",
+        ])
+        .unwrap();
+        assert_eq!(config.bootstrap_kubeconfig, Some(PathBuf::from("/b")));
+        assert!(config.rotate_server_certificates);
+        assert_eq!(
+            config.warnings,
+            vec![
+                "Flag --experimental-bootstrap-kubeconfig has been deprecated, Use --bootstrap-kubeconfig",
+                "Setting GA feature gate RotateKubeletClientCertificate=true. It will be removed in a future release.",
+            ]
+        );
+        // The same file under both names is fine; two different files are not.
+        let config = parse(&[
+            "--experimental-bootstrap-kubeconfig=/b",
+            "--bootstrap-kubeconfig=/b",
+        ])
+        .unwrap();
+        assert_eq!(config.bootstrap_kubeconfig, Some(PathBuf::from("/b")));
+        let err = parse(&[
+            "--experimental-bootstrap-kubeconfig=/a",
+            "--bootstrap-kubeconfig=/b",
+        ])
+        .unwrap_err();
+        assert!(err.contains("name different files"), "{err}");
+    }
+
+    #[test]
+    fn the_serving_gate_turns_server_certificate_rotation_off() {
+        let config = parse(&[
+            "--rotate-server-certificates",
+            "--feature-gates=RotateKubeletServerCertificate=false",
+        ])
+        .unwrap();
+        assert!(!config.rotate_server_certificates);
+        assert!(
+            config.warnings[0].contains("--rotate-server-certificates is ignored"),
+            "{:?}",
+            config.warnings
+        );
+        // Repeated flags: the later value wins.
+        let config = parse(&[
+            "--rotate-server-certificates",
+            "--feature-gates=RotateKubeletServerCertificate=false",
+            "--feature-gates=RotateKubeletServerCertificate=true",
+        ])
+        .unwrap();
+        assert!(config.rotate_server_certificates);
+        assert!(config.warnings.is_empty());
+        let config = parse(&["--feature-gates=AllBeta=false"]).unwrap();
+        assert!(!config.rotate_server_certificates);
+        assert!(config.warnings.is_empty(), "the flag was not asked for");
     }
 }

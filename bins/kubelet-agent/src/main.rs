@@ -21,6 +21,9 @@ fn main() -> ExitCode {
         }
     };
     cli::init_logging(args.log_format, args.verbosity);
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     tracing::info!(
         version = kubelet_agent::VERSION,
         node = %config.node_name,
+        feature_gates = %config.feature_gates,
         "kubelet-agent starting"
     );
     match runtime.block_on(kubelet_agent::run(config, cli::shutdown_signal())) {

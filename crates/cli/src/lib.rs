@@ -1,6 +1,14 @@
 //! The edge every program of the workspace shares: flag errors reported as one line with the
 //! usage exit code, logging set up the same way, Go-style booleans for flags that upstream
-//! components parse with `strconv.ParseBool`, and a future that resolves on SIGTERM or ctrl-c.
+//! components parse with `strconv.ParseBool`, `--feature-gates`, and a future that resolves
+//! on SIGTERM or ctrl-c.
+
+mod feature_gates;
+
+pub use feature_gates::{
+    FeatureGateError, FeatureGateFlag, FeatureGates, KNOWN as KNOWN_FEATURE_GATES,
+    ROTATE_KUBELET_CLIENT_CERTIFICATE, ROTATE_KUBELET_SERVER_CERTIFICATE, parse_feature_gates,
+};
 
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
