@@ -2,7 +2,10 @@
 //! [`Config`]: files are read and parsed here, so every bad input is one start-up error.
 
 pub use cli::LogFormat;
-use cli::{FeatureGateFlag, FeatureGates, parse_feature_gates, parse_go_bool};
+use cli::{
+    DurationError, FeatureGateFlag, FeatureGates, parse_feature_gates, parse_go_bool,
+    parse_go_duration,
+};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +15,6 @@ use clap::{ArgAction, Parser};
 
 use crate::ca_provider::DynamicCa;
 use crate::controllers::{EnabledControllers, UnknownController};
-use crate::duration::{DurationError, parse_go_duration};
 use crate::leader::LeaderElectionConfig;
 use crate::serving::{ServingTls, ServingTlsError};
 

@@ -16,7 +16,6 @@ pub mod ca_provider;
 pub mod cleaner;
 pub mod controllers;
 pub mod csr;
-pub mod duration;
 pub mod flags;
 pub mod informer;
 pub mod leader;

@@ -209,7 +209,7 @@ impl Controllers {
                 tracing::info!(
                     workers = config.workers,
                     ?signers,
-                    duration = %crate::duration::format_go_duration(config.signing.duration),
+                    duration = %cli::format_go_duration(config.signing.duration),
                     "started csrsigning"
                 );
             }

@@ -3,53 +3,9 @@
 
 use std::time::Duration;
 
-/// A duration string that is not `<number><unit>...` with units h, m, s, ms.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason} (expected e.g. 24h, 90m, 1h30m, 600s)")]
-pub struct DurationError {
-    input: String,
-    reason: &'static str,
-}
-
-/// Parses `1h30m`-style durations. A bare `0` is zero, as in Go.
-pub fn parse(input: &str) -> Result<Duration, DurationError> {
-    let fail = |reason| DurationError {
-        input: input.to_string(),
-        reason,
-    };
-    if input == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if input.is_empty() {
-        return Err(fail("empty"));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = input;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(fail("a number must come before each unit"));
-        }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| fail("number too large"))?;
-        rest = &rest[digits..];
-        let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let seconds_per_unit: f64 = match &rest[..unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            "" => return Err(fail("missing unit")),
-            _ => return Err(fail("unknown unit")),
-        };
-        rest = &rest[unit_len..];
-        let part = Duration::try_from_secs_f64(number as f64 * seconds_per_unit)
-            .map_err(|_| fail("too large"))?;
-        total = total.checked_add(part).ok_or_else(|| fail("too large"))?;
-    }
-    Ok(total)
-}
+/// Go's `time.ParseDuration`, as the components' duration flags take it (`24h`, `1h30m`,
+/// `600s`, `8760h0m0s`); shared with them so a value the lab accepts, they accept too.
+pub use cli::{DurationError, parse_go_duration as parse};
 
 /// `3d4h`, `2h5m`, `4m10s`, `12s`, `350ms`: the two largest units, like kubectl's AGE column.
 pub fn human(duration: Duration) -> String {

@@ -1,9 +1,12 @@
 //! The edge every program of the workspace shares: flag errors reported as one line with the
 //! usage exit code, logging set up the same way, Go-style booleans for flags that upstream
-//! components parse with `strconv.ParseBool`, `--feature-gates`, and a future that resolves
+//! components parse with `strconv.ParseBool`, Go durations, `--feature-gates`, and a future that resolves
 //! on SIGTERM or ctrl-c.
 
+pub mod duration;
 mod feature_gates;
+
+pub use duration::{DurationError, format_go_duration, parse_go_duration};
 
 pub use feature_gates::{
     FeatureGateError, FeatureGateFlag, FeatureGates, KNOWN as KNOWN_FEATURE_GATES,

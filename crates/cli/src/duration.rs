@@ -1,5 +1,5 @@
 //! Go's `time.ParseDuration` syntax (`8760h0m0s`, `5m`, `1.5h`, `300ms`) and its `String()`
-//! form, so duration flags read and print exactly as kube-controller-manager's do.
+//! form, so duration flags read and print exactly as the Kubernetes components' do.
 
 use std::fmt::Write as _;
 use std::time::Duration;
