@@ -2,9 +2,11 @@
 //! `--authentication-token-webhook`, `--authorization-mode=Webhook`, `--client-ca-file`):
 //! callers are authenticated by certificate or by a TokenReview, and authorized by a
 //! SubjectAccessReview of `nodes/<subresource>` on this node, both asked by the agent with
-//! its own node credentials.
+//! its own node credentials. Answers are cached as the kubelet caches them: allowed ones for
+//! `--authorization-webhook-cache-authorized-ttl` (5 min), denied ones for
+//! `--authorization-webhook-cache-unauthorized-ttl` (here 5 s instead of 30 s).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use e2e::cluster::STATIC_BOOTSTRAP_USER;
 use e2e::https::Identity;
@@ -36,6 +38,7 @@ fn the_kubelet_port_asks_the_apiserver_who_may_read_it() -> anyhow::Result<()> {
         "--authentication-token-webhook".into(),
         "--authorization-mode=Webhook".into(),
         format!("--client-ca-file={}", cluster.ca_file().display()),
+        "--authorization-webhook-cache-unauthorized-ttl=5s".into(),
     ];
     let mut agent = setup.start(&cluster)?;
     setup.wait_port_open(&mut agent, Duration::from_secs(30))?;
@@ -56,6 +59,7 @@ fn the_kubelet_port_asks_the_apiserver_who_may_read_it() -> anyhow::Result<()> {
     // A token the apiserver knows: forbidden until RBAC grants nodes/metrics, then allowed
     // for /metrics only (nodes/pods and nodes/proxy stay denied).
     let reader = || Identity::Token(cluster.static_token.clone());
+    let denied_at = Instant::now();
     assert_eq!(
         get(&setup, reader(), "/metrics")?,
         (
@@ -80,7 +84,11 @@ fn the_kubelet_port_asks_the_apiserver_who_may_read_it() -> anyhow::Result<()> {
         "--clusterrole=node-metrics-reader",
         &format!("--user={STATIC_BOOTSTRAP_USER}"),
     ])?;
-    // A denial is cached for 10 s, as upstream's webhook authorizer caches it.
+    // The denial is still cached (when the grant took less than its 5 s), then it expires.
+    let (status, _) = get(&setup, reader(), "/metrics")?;
+    if denied_at.elapsed() < Duration::from_secs(4) {
+        assert_eq!(status, 403, "the denial was not cached");
+    }
     let (status, body) = wait::until(
         "the new grant to be seen",
         Duration::from_secs(20),
@@ -100,6 +108,11 @@ fn the_kubelet_port_asks_the_apiserver_who_may_read_it() -> anyhow::Result<()> {
             )
         )
     );
+    // An allowed answer is kept for 5 minutes: revoking the grant does not close the port
+    // for this user at once (as with the kubelet).
+    kubectl.ok(["delete", "clusterrolebinding", "node-metrics-reader"])?;
+    let (status, body) = get(&setup, reader(), "/metrics")?;
+    assert_eq!(status, 200, "the allowed answer was not cached: {body}");
     // A token the apiserver does not know: 401.
     assert_eq!(
         get(&setup, Identity::Token("not-a-token".into()), "/metrics")?,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use client::delegated::CacheTtls;
 
 use crate::ca_provider::DynamicCa;
 use crate::controllers::{EnabledControllers, UnknownController};
@@ -136,6 +137,15 @@ pub struct Args {
         default_value = "/healthz,/readyz,/livez"
     )]
     pub authorization_always_allow_paths: Vec<String>,
+    /// The duration to cache responses from the webhook token authenticator.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub authentication_token_webhook_cache_ttl: String,
+    /// The duration to cache 'authorized' responses from the webhook authorizer.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub authorization_webhook_cache_authorized_ttl: String,
+    /// The duration to cache 'unauthorized' responses from the webhook authorizer.
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub authorization_webhook_cache_unauthorized_ttl: String,
 
     /// A set of key=value pairs that describe feature gates, e.g.
     /// RotateKubeletServerCertificate=true (upstream's name list; none changes what the
@@ -233,6 +243,7 @@ pub struct DelegationConfig {
     pub authentication: Option<kubeconfig::ResolvedConfig>,
     pub authorization: Option<kubeconfig::ResolvedConfig>,
     pub always_allow_paths: Vec<String>,
+    pub cache_ttls: CacheTtls,
 }
 
 impl Default for DelegationConfig {
@@ -244,6 +255,7 @@ impl Default for DelegationConfig {
             always_allow_paths: ["/healthz", "/readyz", "/livez"]
                 .map(str::to_string)
                 .to_vec(),
+            cache_ttls: CacheTtls::DELEGATING,
         }
     }
 }
@@ -301,6 +313,11 @@ fn duration_flag(flag: &'static str, value: &str) -> Result<Duration, ConfigErro
         return Err(ConfigError::ZeroDuration { flag });
     }
     Ok(d)
+}
+
+/// A cache TTL: zero is allowed and turns the cache off.
+fn ttl_flag(flag: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    parse_go_duration(value).map_err(|source| ConfigError::Duration { flag, source })
 }
 
 impl Args {
@@ -489,6 +506,20 @@ impl Args {
                 .filter(|p| !p.is_empty())
                 .cloned()
                 .collect(),
+            cache_ttls: CacheTtls {
+                token: ttl_flag(
+                    "authentication-token-webhook-cache-ttl",
+                    &self.authentication_token_webhook_cache_ttl,
+                )?,
+                allowed: ttl_flag(
+                    "authorization-webhook-cache-authorized-ttl",
+                    &self.authorization_webhook_cache_authorized_ttl,
+                )?,
+                denied: ttl_flag(
+                    "authorization-webhook-cache-unauthorized-ttl",
+                    &self.authorization_webhook_cache_unauthorized_ttl,
+                )?,
+            },
         };
 
         Ok(Config {
@@ -627,6 +658,7 @@ mod tests {
             config.delegation.always_allow_paths,
             ["/healthz", "/readyz", "/livez"]
         );
+        assert_eq!(config.delegation.cache_ttls, CacheTtls::DELEGATING);
 
         let config = args(&[
             "--kubeconfig",
@@ -637,9 +669,32 @@ mod tests {
             "--authorization-kubeconfig",
             kubeconfig,
             "--authorization-always-allow-paths=/healthz,/metrics",
+            "--authentication-token-webhook-cache-ttl=2m",
+            "--authorization-webhook-cache-authorized-ttl=0",
+            "--authorization-webhook-cache-unauthorized-ttl=1.5s",
         ])
         .to_config()
         .unwrap();
+        assert_eq!(
+            config.delegation.cache_ttls,
+            CacheTtls {
+                token: Duration::from_secs(120),
+                allowed: Duration::ZERO,
+                denied: Duration::from_millis(1500),
+            }
+        );
+        let err = args(&[
+            "--kubeconfig",
+            kubeconfig,
+            "--authorization-webhook-cache-authorized-ttl=5x",
+        ])
+        .to_config()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("authorization-webhook-cache-authorized-ttl") && err.contains("\"5x\""),
+            "{err}"
+        );
         assert!(config.delegation.authentication.is_some());
         assert!(config.delegation.authorization.is_some());
         assert_eq!(

@@ -87,6 +87,7 @@ pub async fn run(
         }
         // Anonymous requests reach the authorizer; system:masters needs no review (upstream).
         let delegation = Delegation::new(token_review, true, authorizer)
+            .cache_ttls(config.delegation.cache_ttls)
             .always_allow_paths(config.delegation.always_allow_paths.clone())
             .always_allow_groups(vec!["system:masters".to_string()]);
         background.spawn(serving::serve(

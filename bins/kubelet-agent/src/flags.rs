@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use client::delegated::CacheTtls;
 
 use crate::auth::AuthorizationMode;
 
@@ -96,6 +97,18 @@ pub struct Args {
           value_parser = parse_go_bool, action = ArgAction::Set)]
     pub authentication_token_webhook: bool,
 
+    /// The duration to cache responses from the webhook token authenticator.
+    #[arg(long, value_name = "DURATION", default_value = "2m0s")]
+    pub authentication_token_webhook_cache_ttl: String,
+
+    /// The duration to cache 'authorized' responses from the webhook authorizer.
+    #[arg(long, value_name = "DURATION", default_value = "5m0s")]
+    pub authorization_webhook_cache_authorized_ttl: String,
+
+    /// The duration to cache 'unauthorized' responses from the webhook authorizer.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub authorization_webhook_cache_unauthorized_ttl: String,
+
     /// Authorization mode for Kubelet server. Valid options are AlwaysAllow or Webhook.
     /// Webhook mode uses the SubjectAccessReview API to determine authorization.
     #[arg(long, value_name = "MODE", default_value = "AlwaysAllow")]
@@ -150,6 +163,12 @@ pub enum FlagError {
     LeaseRenew { value: f64 },
     #[error("invalid --authorization-mode {value:?}: must be AlwaysAllow or Webhook")]
     AuthorizationMode { value: String },
+    #[error("invalid --{flag}: {source}")]
+    Duration {
+        flag: &'static str,
+        #[source]
+        source: cli::DurationError,
+    },
     #[error(
         "--experimental-bootstrap-kubeconfig ({old}) and --bootstrap-kubeconfig ({new}) name different files"
     )]
@@ -186,6 +205,8 @@ pub struct Config {
     pub authentication_token_webhook: bool,
     pub authorization_mode: AuthorizationMode,
     pub client_ca_file: Option<PathBuf>,
+    /// How long the port keeps TokenReview and SubjectAccessReview answers.
+    pub cache_ttls: CacheTtls,
 }
 
 impl Args {
@@ -233,6 +254,23 @@ impl Args {
             }
             (None, new) => new.clone(),
         };
+        let ttl = |flag: &'static str, value: &str| {
+            cli::parse_go_duration(value).map_err(|source| FlagError::Duration { flag, source })
+        };
+        let cache_ttls = CacheTtls {
+            token: ttl(
+                "authentication-token-webhook-cache-ttl",
+                &self.authentication_token_webhook_cache_ttl,
+            )?,
+            allowed: ttl(
+                "authorization-webhook-cache-authorized-ttl",
+                &self.authorization_webhook_cache_authorized_ttl,
+            )?,
+            denied: ttl(
+                "authorization-webhook-cache-unauthorized-ttl",
+                &self.authorization_webhook_cache_unauthorized_ttl,
+            )?,
+        };
         let feature_gates = FeatureGates::from_flags(&self.feature_gates);
         warnings.extend(feature_gates.warnings());
         let serving_gate = feature_gates.enabled(cli::ROTATE_KUBELET_SERVER_CERTIFICATE);
@@ -262,6 +300,7 @@ impl Args {
             authentication_token_webhook: self.authentication_token_webhook,
             authorization_mode,
             client_ca_file: self.client_ca_file.clone(),
+            cache_ttls,
         })
     }
 }
@@ -356,6 +395,7 @@ mod tests {
         assert!(!config.authentication_token_webhook);
         assert_eq!(config.authorization_mode, AuthorizationMode::AlwaysAllow);
         assert_eq!(config.client_ca_file, None);
+        assert_eq!(config.cache_ttls, CacheTtls::KUBELET);
     }
 
     #[test]
@@ -390,6 +430,25 @@ mod tests {
         assert!(config.authentication_token_webhook);
         assert_eq!(config.authorization_mode, AuthorizationMode::Webhook);
         assert_eq!(config.client_ca_file, Some(PathBuf::from("/ca.pem")));
+
+        let config = parse(&[
+            "--authentication-token-webhook-cache-ttl=0",
+            "--authorization-webhook-cache-authorized-ttl=1h",
+            "--authorization-webhook-cache-unauthorized-ttl=250ms",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.cache_ttls,
+            CacheTtls {
+                token: Duration::ZERO,
+                allowed: Duration::from_secs(3600),
+                denied: Duration::from_millis(250),
+            }
+        );
+        assert_eq!(
+            parse(&["--authorization-webhook-cache-unauthorized-ttl=30"]).unwrap_err(),
+            r#"invalid --authorization-webhook-cache-unauthorized-ttl: time: missing unit in duration "30""#
+        );
     }
 
     #[test]

@@ -206,7 +206,8 @@ fn port_auth(config: &Config, client: &Client) -> auth::PortAuth {
         auth::AuthorizationMode::Webhook => Authorizer::Webhook(client.clone()),
     };
     auth::PortAuth::new(
-        Delegation::new(token_review, config.anonymous_auth, authorizer),
+        Delegation::new(token_review, config.anonymous_auth, authorizer)
+            .cache_ttls(config.cache_ttls),
         config.node_name.clone(),
     )
 }

@@ -6,8 +6,9 @@
 //! the caller's to read: CN and O); a bearer token, reviewed by a TokenReview when token review
 //! is on (a refused token is refused, never anonymous); else the anonymous user when anonymous
 //! requests are allowed. Authorization: allowed paths and groups first, then a
-//! SubjectAccessReview, or a fixed answer when there is no webhook. Answers are cached for
-//! 10 s, upstream's default TTLs; a review that fails (the apiserver unreachable) is not cached.
+//! SubjectAccessReview, or a fixed answer when there is no webhook. Answers are cached for the
+//! component's TTLs ([`CacheTtls`]); a review that fails (the apiserver unreachable) is not
+//! cached.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,33 @@ use sha2::{Digest as _, Sha256};
 
 use crate::Client;
 
-/// How long a review's answer is reused (upstream's token and authorization cache TTLs).
-const CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long review answers are reused; zero keeps none (as upstream, which then does not
+/// cache at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheTtls {
+    /// A TokenReview's answer, authenticated or not (`--authentication-token-webhook-cache-ttl`).
+    pub token: Duration,
+    /// An allowed SubjectAccessReview (`--authorization-webhook-cache-authorized-ttl`).
+    pub allowed: Duration,
+    /// A denied one (`--authorization-webhook-cache-unauthorized-ttl`).
+    pub denied: Duration,
+}
+
+impl CacheTtls {
+    /// k8s.io/apiserver's delegating defaults (kube-controller-manager): 10 s each.
+    pub const DELEGATING: CacheTtls = CacheTtls {
+        token: Duration::from_secs(10),
+        allowed: Duration::from_secs(10),
+        denied: Duration::from_secs(10),
+    };
+    /// The kubelet's defaults: tokens 2 min, allowed 5 min, denied 30 s.
+    pub const KUBELET: CacheTtls = CacheTtls {
+        token: Duration::from_secs(120),
+        allowed: Duration::from_secs(300),
+        denied: Duration::from_secs(30),
+    };
+}
+
 /// Cached answers kept at most; expired ones are dropped when full, then all.
 const CACHE_ENTRIES: usize = 1024;
 
@@ -130,6 +156,7 @@ pub struct Delegation {
     authorizer: Authorizer,
     always_allow_paths: Vec<String>,
     always_allow_groups: Vec<String>,
+    ttls: CacheTtls,
     tokens: Cache<[u8; 32], Option<UserInfo>>,
     decisions: Cache<String, bool>,
 }
@@ -141,12 +168,13 @@ impl std::fmt::Debug for Delegation {
             .field("anonymous", &self.anonymous)
             .field("always_allow_paths", &self.always_allow_paths)
             .field("always_allow_groups", &self.always_allow_groups)
+            .field("ttls", &self.ttls)
             .finish_non_exhaustive()
     }
 }
 
 impl Delegation {
-    /// No paths or groups always allowed; see the `always_allow_*` setters.
+    /// No paths or groups always allowed and the delegating TTLs; see the setters.
     pub fn new(token_review: Option<Client>, anonymous: bool, authorizer: Authorizer) -> Self {
         Delegation {
             token_review,
@@ -154,6 +182,7 @@ impl Delegation {
             authorizer,
             always_allow_paths: Vec::new(),
             always_allow_groups: Vec::new(),
+            ttls: CacheTtls::DELEGATING,
             tokens: Cache::default(),
             decisions: Cache::default(),
         }
@@ -163,6 +192,12 @@ impl Delegation {
     /// entry ends in `*`.
     pub fn always_allow_paths(mut self, paths: Vec<String>) -> Self {
         self.always_allow_paths = paths;
+        self
+    }
+
+    /// How long answers are kept.
+    pub fn cache_ttls(mut self, ttls: CacheTtls) -> Self {
+        self.ttls = ttls;
         self
     }
 
@@ -233,7 +268,7 @@ impl Delegation {
             }
         };
         let user = answer.status.authenticated.then_some(answer.status.user);
-        self.tokens.put(key, user.clone());
+        self.tokens.put(key, user.clone(), self.ttls.token);
         user
     }
 
@@ -263,7 +298,12 @@ impl Delegation {
         }
         match client.create(None, &review).await {
             Ok(answer) => {
-                self.decisions.put(key, answer.status.allowed);
+                let ttl = if answer.status.allowed {
+                    self.ttls.allowed
+                } else {
+                    self.ttls.denied
+                };
+                self.decisions.put(key, answer.status.allowed, ttl);
                 answer.status.allowed
             }
             Err(error) => {
@@ -281,7 +321,7 @@ fn bearer_token(header: Option<&str>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
-/// Answers kept for [`CACHE_TTL`].
+/// Answers, each kept until its expiry.
 struct Cache<K, V> {
     entries: Mutex<HashMap<K, (V, Instant)>>,
 }
@@ -299,19 +339,23 @@ impl<K: std::hash::Hash + Eq, V: Clone> Cache<K, V> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries
             .get(key)
-            .filter(|(_, at)| at.elapsed() < CACHE_TTL)
+            .filter(|(_, expires)| Instant::now() < *expires)
             .map(|(value, _)| value.clone())
     }
 
-    fn put(&self, key: K, value: V) {
+    fn put(&self, key: K, value: V, ttl: Duration) {
+        let Some(expires) = Instant::now().checked_add(ttl).filter(|_| !ttl.is_zero()) else {
+            return;
+        };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CACHE_ENTRIES {
-            entries.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+            let now = Instant::now();
+            entries.retain(|_, (_, expires)| now < *expires);
             if entries.len() >= CACHE_ENTRIES {
                 entries.clear();
             }
         }
-        entries.insert(key, (value, Instant::now()));
+        entries.insert(key, (value, expires));
     }
 }
 
@@ -408,9 +452,13 @@ mod tests {
         assert_eq!(bearer_token(None), None);
 
         let cache: Cache<u8, bool> = Cache::default();
-        cache.put(1, true);
+        cache.put(1, true, Duration::from_secs(10));
         assert_eq!(cache.get(&1), Some(true));
-        cache.entries.lock().unwrap().get_mut(&1).unwrap().1 -= CACHE_TTL;
+        cache.entries.lock().unwrap().get_mut(&1).unwrap().1 -= Duration::from_secs(10);
         assert_eq!(cache.get(&1), None);
+        // A zero TTL keeps nothing, as upstream's disabled cache.
+        cache.put(2, true, Duration::ZERO);
+        assert_eq!(cache.get(&2), None);
+        assert!(!cache.entries.lock().unwrap().contains_key(&2));
     }
 }
