@@ -2,7 +2,9 @@
 //! object per line, blank lines and `#` comment lines skipped. A line is either a versioned
 //! `abac.authorization.kubernetes.io/v1beta1` `Policy` with a `spec`, or the unversioned v0
 //! form with the fields at the top; both are converted to [`AbacPolicy`] as upstream converts
-//! them. As upstream, fields this format does not know are ignored and an empty file is valid.
+//! them. As upstream, fields this format does not know are ignored and an empty file is valid;
+//! stricter than upstream, a key given twice on a line is an error (Go's decoder keeps the last
+//! one, which hides a mistake).
 
 use std::path::{Path, PathBuf};
 
@@ -410,6 +412,7 @@ mod tests {
             ),
             (r#"{"user":"a","readonly":"true"}"#, "expected a boolean"),
             (r#"{"apiVersion":1}"#, "expected a string"),
+            (r#"{"user":"a","user":"b"}"#, "duplicate field `user`"),
             (
                 r#"{"apiVersion":"abac.authorization.kubernetes.io/v1beta1","kind":"Policy","spec":"x"}"#,
                 "invalid type: string",
