@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use protocol::meta::Status;
 use rbac::{
-    AlwaysAllow, Attributes, Authorizer, Chain, Decision, NodeAuthorizer, PrivilegedGroups,
-    RbacAuthorizer, UserInfo, UserRules, forbidden_message,
+    AbacAuthorizer, AlwaysAllow, Attributes, Authorizer, Chain, Decision, NodeAuthorizer,
+    PrivilegedGroups, RbacAuthorizer, UserInfo, UserRules, forbidden_message,
 };
 
 use crate::request_info::RequestInfo;
@@ -18,6 +18,8 @@ use crate::request_info::RequestInfo;
 pub enum AuthorizationMode {
     Node,
     Rbac,
+    /// The policies of `--authorization-policy-file`.
+    Abac,
     AlwaysAllow,
     AlwaysDeny,
 }
@@ -27,6 +29,7 @@ impl AuthorizationMode {
         match self {
             AuthorizationMode::Node => "Node",
             AuthorizationMode::Rbac => "RBAC",
+            AuthorizationMode::Abac => "ABAC",
             AuthorizationMode::AlwaysAllow => "AlwaysAllow",
             AuthorizationMode::AlwaysDeny => "AlwaysDeny",
         }
@@ -46,10 +49,11 @@ impl FromStr for AuthorizationMode {
         match s {
             "Node" => Ok(AuthorizationMode::Node),
             "RBAC" => Ok(AuthorizationMode::Rbac),
+            "ABAC" => Ok(AuthorizationMode::Abac),
             "AlwaysAllow" => Ok(AuthorizationMode::AlwaysAllow),
             "AlwaysDeny" => Ok(AuthorizationMode::AlwaysDeny),
             other => Err(format!(
-                "unknown authorization mode {other:?} (valid: Node, RBAC, AlwaysAllow, AlwaysDeny)"
+                "unknown authorization mode {other:?} (valid: Node, RBAC, ABAC, AlwaysAllow, AlwaysDeny)"
             )),
         }
     }
@@ -93,12 +97,19 @@ impl Authorizer for AlwaysDeny {
 }
 
 /// `system:masters` first (so superusers never depend on RBAC objects), then the modes in order.
-pub fn build_chain(modes: &[AuthorizationMode], rbac: &Arc<RbacAuthorizer>) -> Arc<dyn Authorizer> {
+/// `abac` holds the policy file's policies (none unless the flags named one, which they must
+/// when ABAC is a mode).
+pub fn build_chain(
+    modes: &[AuthorizationMode],
+    rbac: &Arc<RbacAuthorizer>,
+    abac: &Arc<AbacAuthorizer>,
+) -> Arc<dyn Authorizer> {
     let mut authorizers: Vec<Box<dyn Authorizer>> = vec![Box::new(PrivilegedGroups::default())];
     for mode in modes {
         authorizers.push(match mode {
             AuthorizationMode::Node => Box::new(NodeAuthorizer),
             AuthorizationMode::Rbac => Box::new(Arc::clone(rbac)),
+            AuthorizationMode::Abac => Box::new(Arc::clone(abac)),
             AuthorizationMode::AlwaysAllow => Box::new(AlwaysAllow),
             AuthorizationMode::AlwaysDeny => Box::new(AlwaysDeny),
         });
@@ -152,6 +163,8 @@ pub fn forbidden_status(attributes: &Attributes, reason: &str) -> Status {
 mod tests {
     use super::*;
     use http::{Method, Uri};
+    use protocol::meta::ObjectMeta;
+    use protocol::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
 
     fn info(method: Method, uri: &str) -> RequestInfo {
         RequestInfo::parse(&method, &uri.parse::<Uri>().expect("uri"))
@@ -174,11 +187,26 @@ mod tests {
                 .contains("more than once")
         );
         assert!(parse_modes("Node,").is_err());
+        assert_eq!(
+            parse_modes("Node,ABAC,RBAC").expect("modes").0,
+            vec![
+                AuthorizationMode::Node,
+                AuthorizationMode::Abac,
+                AuthorizationMode::Rbac
+            ]
+        );
+        assert_eq!(AuthorizationMode::Abac.to_string(), "ABAC");
+        assert!(
+            parse_modes("abac")
+                .unwrap_err()
+                .contains("(valid: Node, RBAC, ABAC, AlwaysAllow, AlwaysDeny)")
+        );
     }
 
     #[test]
     fn first_decision_wins_and_masters_come_first() {
         let rbac = Arc::new(RbacAuthorizer::default());
+        let abac = Arc::new(AbacAuthorizer::default());
         let user = UserInfo::new("bob", ["system:authenticated"]);
         let request = attributes(
             &info(Method::GET, "/api/v1/namespaces/default/secrets"),
@@ -190,6 +218,7 @@ mod tests {
                 AuthorizationMode::AlwaysAllow,
             ],
             &rbac,
+            &abac,
         );
         assert_eq!(deny_first.authorize(&request).0, Decision::Deny);
         let allow_first = build_chain(
@@ -198,6 +227,7 @@ mod tests {
                 AuthorizationMode::AlwaysDeny,
             ],
             &rbac,
+            &abac,
         );
         assert_eq!(allow_first.authorize(&request).0, Decision::Allow);
         let admin = attributes(
@@ -206,8 +236,69 @@ mod tests {
         );
         assert_eq!(deny_first.authorize(&admin).0, Decision::Allow);
         // Empty RBAC policy: no opinion, so the chain denies.
-        let rbac_only = build_chain(&[AuthorizationMode::Rbac], &rbac);
+        let rbac_only = build_chain(&[AuthorizationMode::Rbac], &rbac, &abac);
         assert_eq!(rbac_only.authorize(&request).0, Decision::Deny);
+    }
+
+    #[test]
+    fn abac_allows_or_leaves_the_request_to_the_next_mode() {
+        let (roles, mut bindings) = rbac::bootstrap::default_policy();
+        bindings.push(ClusterRoleBinding {
+            metadata: ObjectMeta::named("approver"),
+            subjects: vec![Subject::user("approver")],
+            role_ref: RoleRef::cluster_role("cluster-admin"),
+        });
+        let rbac = Arc::new(RbacAuthorizer::new(rbac::Policy::new(
+            &roles,
+            &bindings,
+            &[],
+            &[],
+        )));
+        let policy = r#"{"apiVersion":"abac.authorization.kubernetes.io/v1beta1","kind":"Policy","spec":{"user":"reader","readonly":true,"apiGroup":"certificates.k8s.io","resource":"certificatesigningrequests"}}"#;
+        let file =
+            rbac::abac::parse_policy_file(policy, std::path::Path::new("p")).expect("policy");
+        let abac = Arc::new(AbacAuthorizer::new(file.policies));
+        let chain = build_chain(
+            &[
+                AuthorizationMode::Node,
+                AuthorizationMode::Abac,
+                AuthorizationMode::Rbac,
+            ],
+            &rbac,
+            &abac,
+        );
+        let csrs = "/apis/certificates.k8s.io/v1/certificatesigningrequests";
+        let ask = |method: Method, uri: &str, user: &str| {
+            chain.authorize(&attributes(
+                &info(method, uri),
+                UserInfo::new(user, ["system:authenticated"]),
+            ))
+        };
+        assert_eq!(
+            ask(Method::GET, csrs, "reader"),
+            (Decision::Allow, String::new())
+        );
+        // Not read-only: ABAC has no opinion, RBAC binds nothing to reader, so the chain
+        // denies with ABAC's reason.
+        assert_eq!(
+            ask(Method::DELETE, &format!("{csrs}/csr-1"), "reader"),
+            (Decision::Deny, "No policy matched.".to_string())
+        );
+        // A user ABAC does not mention is still RBAC's to allow.
+        assert_eq!(
+            ask(Method::DELETE, &format!("{csrs}/csr-1"), "approver").0,
+            Decision::Allow
+        );
+        assert_eq!(ask(Method::GET, csrs, "nobody").0, Decision::Deny);
+        // Without ABAC in the modes its policies are never asked.
+        let without = build_chain(&[AuthorizationMode::Rbac], &rbac, &abac);
+        let reader = UserInfo::new("reader", ["system:authenticated"]);
+        assert_eq!(
+            without
+                .authorize(&attributes(&info(Method::GET, csrs), reader))
+                .0,
+            Decision::Deny
+        );
     }
 
     #[test]

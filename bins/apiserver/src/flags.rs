@@ -4,10 +4,13 @@
 pub use cli::LogFormat;
 use cli::parse_go_bool;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use rbac::AbacAuthorizer;
+use rbac::abac::{PolicyFileError, parse_policy_file};
 
 use crate::authn::token_file::{TokenFile, TokenFileError};
 use crate::authz::{AuthorizationMode, AuthorizationModes, parse_modes};
@@ -55,11 +58,17 @@ pub struct Args {
     pub enable_bootstrap_token_auth: bool,
 
     /// Ordered list of plug-ins to do authorization on the secure port: a comma list of
-    /// AlwaysAllow, AlwaysDeny, Node, RBAC; the first Allow or Deny wins. Upstream defaults to
-    /// AlwaysAllow (for backwards compatibility); we default to Node,RBAC so a server started
-    /// without the flag is not wide open to every authenticated (or anonymous) caller.
+    /// AlwaysAllow, AlwaysDeny, ABAC, Node, RBAC; the first Allow or Deny wins. Upstream
+    /// defaults to AlwaysAllow (for backwards compatibility); we default to Node,RBAC so a
+    /// server started without the flag is not wide open to every authenticated (or anonymous)
+    /// caller.
     #[arg(long, value_name = "MODES", default_value = "Node,RBAC", value_parser = parse_modes)]
     pub authorization_mode: AuthorizationModes,
+
+    /// File with authorization policy in json line by line format, used with
+    /// --authorization-mode=ABAC, on the secure port. Read once at start-up.
+    #[arg(long, value_name = "FILE")]
+    pub authorization_policy_file: Option<PathBuf>,
 
     /// Enables anonymous requests (user system:anonymous, group system:unauthenticated) for
     /// requests that carry no credentials.
@@ -92,6 +101,8 @@ pub struct Config {
     pub bootstrap_token_auth: bool,
     /// Authorizers in the order asked (after `system:masters`).
     pub authorization_modes: Vec<AuthorizationMode>,
+    /// The policies ABAC asks (`--authorization-policy-file`); none without the flag.
+    pub abac: Arc<AbacAuthorizer>,
     /// Whether requests without credentials proceed as `system:anonymous`.
     pub anonymous_auth: bool,
     /// The embedded store's folder.
@@ -109,6 +120,7 @@ impl Config {
             token_file: None,
             bootstrap_token_auth: false,
             authorization_modes: vec![AuthorizationMode::Node, AuthorizationMode::Rbac],
+            abac: Arc::default(),
             anonymous_auth: true,
             data_dir: data_dir.into(),
             shutdown_grace: Duration::from_secs(10),
@@ -129,6 +141,22 @@ pub enum ConfigError {
     /// The token file.
     #[error(transparent)]
     TokenFile(#[from] TokenFileError),
+    /// ABAC among the modes, but no policy file (upstream's wording).
+    #[error("authorization-mode ABAC's authorization policy file not passed")]
+    AbacWithoutPolicyFile,
+    /// A policy file, but no ABAC to use it (upstream's wording).
+    #[error("cannot specify --authorization-policy-file without mode ABAC")]
+    PolicyFileWithoutAbac,
+    /// The policy file could not be read.
+    #[error("error reading policy file {}: {source}", .path.display())]
+    PolicyFileRead {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the policy file is not a policy; names the file and the line.
+    #[error(transparent)]
+    PolicyFile(#[from] PolicyFileError),
 }
 
 impl Args {
@@ -139,6 +167,7 @@ impl Args {
 
     /// Reads and checks every file the flags name.
     pub fn to_config(&self) -> Result<Config, ConfigError> {
+        let abac_policy_file = self.abac_policy_file()?;
         let cert = self
             .tls_cert_file
             .as_deref()
@@ -153,14 +182,50 @@ impl Args {
             .as_deref()
             .map(TokenFile::load)
             .transpose()?;
+        let abac = match abac_policy_file {
+            Some(path) => Arc::new(load_abac_policy_file(path)?),
+            None => Arc::default(),
+        };
         Ok(Config {
             token_file,
             bootstrap_token_auth: self.enable_bootstrap_token_auth,
             authorization_modes: self.authorization_mode.0.clone(),
+            abac,
             anonymous_auth: self.anonymous_auth,
             ..Config::new(tls, self.data_dir.clone())
         })
     }
+
+    /// The policy file when ABAC is a mode; upstream's checks that the two flags come together.
+    fn abac_policy_file(&self) -> Result<Option<&Path>, ConfigError> {
+        let file = self.authorization_policy_file.as_deref();
+        let abac = self.authorization_mode.0.contains(&AuthorizationMode::Abac);
+        match (abac, file) {
+            (true, None) => Err(ConfigError::AbacWithoutPolicyFile),
+            (false, Some(_)) => Err(ConfigError::PolicyFileWithoutAbac),
+            (_, file) => Ok(file),
+        }
+    }
+}
+
+/// Reads the ABAC policies once: upstream does not reload the file either, so a change needs
+/// a restart.
+fn load_abac_policy_file(path: &Path) -> Result<AbacAuthorizer, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::PolicyFileRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file = parse_policy_file(&text, path)?;
+    if file.unversioned_lines > 0 {
+        // Upstream's start-up warning, pointing at the versioned format.
+        tracing::warn!(
+            file = %path.display(),
+            lines = file.unversioned_lines,
+            "policy file contains unversioned rules; see the ABAC documentation for the \
+             abac.authorization.kubernetes.io/v1beta1 format"
+        );
+    }
+    Ok(AbacAuthorizer::new(file.policies))
 }
 
 #[cfg(test)]
@@ -223,8 +288,17 @@ mod tests {
                 AuthorizationMode::AlwaysDeny
             ]
         );
-        let err = parse(&["--data-dir=/d", "--authorization-mode=Node,ABAC"]).unwrap_err();
-        assert!(err.to_string().contains("ABAC"), "{err}");
+        let args = parse(&["--data-dir=/d", "--authorization-mode=Node,ABAC,RBAC"]).expect("parse");
+        assert_eq!(
+            args.authorization_mode.0,
+            vec![
+                AuthorizationMode::Node,
+                AuthorizationMode::Abac,
+                AuthorizationMode::Rbac
+            ]
+        );
+        let err = parse(&["--data-dir=/d", "--authorization-mode=Node,Webhook"]).unwrap_err();
+        assert!(err.to_string().contains("Webhook"), "{err}");
         assert!(parse(&["--data-dir=/d", "--authorization-mode=RBAC,RBAC"]).is_err());
         assert!(parse(&["--data-dir=/d", "--authorization-mode="]).is_err());
     }
@@ -242,5 +316,107 @@ mod tests {
         .expect("parse");
         let err = args.to_config().unwrap_err().to_string();
         assert!(err.contains("/nonexistent/cert.pem"), "{err}");
+    }
+
+    #[test]
+    fn abac_and_its_policy_file_come_together() {
+        // Checked before any file is read, with upstream's words.
+        let err = parse(&["--data-dir=/d", "--authorization-mode=Node,ABAC,RBAC"])
+            .expect("parse")
+            .to_config()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "authorization-mode ABAC's authorization policy file not passed"
+        );
+        // An empty value is refused as a usage error, as for every file flag here.
+        assert!(
+            parse(&[
+                "--data-dir=/d",
+                "--authorization-mode=Node,ABAC",
+                "--authorization-policy-file=",
+            ])
+            .is_err()
+        );
+        let err = parse(&[
+            "--data-dir=/d",
+            "--authorization-policy-file=/etc/abac.jsonl",
+        ])
+        .expect("parse")
+        .to_config()
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot specify --authorization-policy-file without mode ABAC"
+        );
+        let args = parse(&[
+            "--data-dir=/d",
+            "--authorization-mode=ABAC",
+            "--authorization-policy-file=/etc/abac.jsonl",
+        ])
+        .expect("parse");
+        assert_eq!(
+            args.abac_policy_file().expect("both given"),
+            Some(Path::new("/etc/abac.jsonl"))
+        );
+        // With both flags the next problem is the first file read (the serving certificate).
+        assert_eq!(
+            args.to_config().unwrap_err().to_string(),
+            "flag --tls-cert-file is required"
+        );
+    }
+
+    #[test]
+    fn policy_file_problems_name_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("missing.jsonl");
+        let err = load_abac_policy_file(&missing).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "error reading policy file {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+
+        let bad = dir.path().join("bad.jsonl");
+        std::fs::write(
+            &bad,
+            "# readers\n{\"user\":\"a\",\"readonly\":true}\n{\"user\":\"b\",\n",
+        )
+        .expect("write");
+        let err = load_abac_policy_file(&bad).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!(
+                "error reading policy file {}, line 3: {{\"user\":\"b\",: ",
+                bad.display()
+            )),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err}");
+
+        let good = dir.path().join("good.jsonl");
+        std::fs::write(
+            &good,
+            concat!(
+                r#"{"apiVersion":"abac.authorization.kubernetes.io/v1beta1","kind":"Policy","spec":{"user":"a","readonly":true,"resource":"*","namespace":"*","apiGroup":"*"}}"#,
+                "\n",
+                r#"{"user":"b"}"#,
+                "\n",
+            ),
+        )
+        .expect("write");
+        let abac = load_abac_policy_file(&good).expect("good file");
+        assert_eq!(abac.policies().len(), 2);
+        assert_eq!(abac.policies()[0].user, "a");
+
+        let empty = dir.path().join("empty.jsonl");
+        std::fs::write(&empty, "").expect("write");
+        assert!(
+            load_abac_policy_file(&empty)
+                .expect("an empty file is valid")
+                .policies()
+                .is_empty()
+        );
     }
 }

@@ -91,7 +91,7 @@ pub async fn run_with_store(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let rbac = Arc::new(RbacAuthorizer::default());
-    let authorizer = authz::build_chain(&config.authorization_modes, &rbac);
+    let authorizer = authz::build_chain(&config.authorization_modes, &rbac, &config.abac);
     let api = Api::new(store.clone(), Arc::clone(&authorizer));
     api.ensure_defaults()
         .await

@@ -80,8 +80,18 @@ fn malformed_token_file_names_the_line() {
 fn bad_flag_values() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut flags = tls_flags(dir.path());
+    flags.push("--authorization-mode=Node,Webhook".into());
+    assert_one_line_error(
+        &run(&strs(&flags)),
+        "unknown authorization mode \"Webhook\"",
+    );
+
+    let mut flags = tls_flags(dir.path());
     flags.push("--authorization-mode=Node,ABAC".into());
-    assert_one_line_error(&run(&strs(&flags)), "unknown authorization mode \"ABAC\"");
+    assert_one_line_error(
+        &run(&strs(&flags)),
+        "authorization-mode ABAC's authorization policy file not passed",
+    );
 
     let mut flags = tls_flags(dir.path());
     flags.push("--secure-port=http".into());
