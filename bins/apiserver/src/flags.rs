@@ -2,7 +2,7 @@
 //! [`Config`] (files read and parsed here, so every bad input is a start-up error).
 
 pub use cli::LogFormat;
-use cli::parse_go_bool;
+use cli::{FeatureGateFlag, parse_feature_gates, parse_go_bool};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -80,6 +80,14 @@ pub struct Args {
     /// Folder of the embedded durable store (created if missing).
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
+
+    /// A set of key=value pairs that describe feature gates (the list every component
+    /// shares: RotateKubeletClientCertificate=true|false (GA - default=true, locked),
+    /// RotateKubeletServerCertificate=true|false (BETA - default=true), AllAlpha, AllBeta).
+    /// None changes what the apiserver does; they are accepted so shared configurations work.
+    #[arg(long, value_name = "NAME=BOOL,...", value_parser = parse_feature_gates,
+          action = ArgAction::Append)]
+    pub feature_gates: Vec<FeatureGateFlag>,
 
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]

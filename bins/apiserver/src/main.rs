@@ -33,12 +33,16 @@ fn main() -> ExitCode {
         }
     };
     let address = args.listen_address();
+    let feature_gates = cli::FeatureGates::from_flags(&args.feature_gates);
     match runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("failed to listen on {address}"))?;
         // Logged only now, so a start-up failure stays the single line on stderr.
-        tracing::info!(version = apiserver::VERSION, %address, "apiserver starting");
+        for warning in feature_gates.warnings() {
+            tracing::warn!("{warning}");
+        }
+        tracing::info!(version = apiserver::VERSION, %address, %feature_gates, "apiserver starting");
         apiserver::run(config, listener, cli::shutdown_signal()).await?;
         anyhow::Ok(())
     }) {

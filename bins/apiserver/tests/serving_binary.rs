@@ -94,6 +94,10 @@ fn bad_flag_values() {
     );
 
     let mut flags = tls_flags(dir.path());
+    flags.push("--feature-gates=RotateKubeletServerCertificate=true,NoSuchGate=true".into());
+    assert_one_line_error(&run(&strs(&flags)), "unrecognized feature gate: NoSuchGate");
+
+    let mut flags = tls_flags(dir.path());
     flags.push("--secure-port=http".into());
     assert_one_line_error(&run(&strs(&flags)), "--secure-port");
 
@@ -133,6 +137,8 @@ fn serves_healthz_and_stops_on_sigterm() {
     };
     let mut flags = tls_flags(dir.path());
     flags.push(format!("--secure-port={port}"));
+    // The gate list every component shares is accepted (and logged).
+    flags.push("--feature-gates=RotateKubeletClientCertificate=true".into());
     let mut child = Command::new(BINARY)
         .args(&flags)
         .stdin(Stdio::null())
@@ -159,6 +165,15 @@ fn serves_healthz_and_stops_on_sigterm() {
     let pid = child.id().to_string();
     let _ = Command::new("kill").args(["-TERM", &pid]).status();
     let status = wait_with_timeout(&mut child, Duration::from_secs(15));
+    let mut log = String::new();
+    // Read only once it has exited: the pipe ends then.
+    if let Some(mut stderr) = child.stderr.take().filter(|_| status.is_some()) {
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut log);
+    }
+    assert!(
+        log.contains("Setting GA feature gate RotateKubeletClientCertificate=true."),
+        "{log}"
+    );
     assert_eq!(body, "ok");
     assert!(
         status.is_some_and(|s| s.success()),
