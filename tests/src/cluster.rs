@@ -173,37 +173,9 @@ impl Cluster {
             .arg("--data-dir")
             .arg(path("data"));
         let mut server = ChildGuard::spawn(command, &path("apiserver.log"))?;
-        let admin = self.admin()?;
-        let ready = wait::until(
-            "the apiserver to answer /readyz with 200",
-            READY_TIMEOUT,
-            Duration::from_millis(50),
-            || {
-                if let Some(status) = server.exited() {
-                    return Ok(Some(Err(status)));
-                }
-                match admin.request("GET", "/readyz", None, b"") {
-                    Ok(response) if response.status == 200 => Ok(Some(Ok(()))),
-                    Ok(response) => Err(format!(
-                        "HTTP {}: {}",
-                        response.status,
-                        String::from_utf8_lossy(&response.body)
-                    )),
-                    Err(e) => Err(format!("{e:#}")),
-                }
-            },
-        );
-        match ready {
-            Ok(Ok(())) => {
-                self.server = Some(server);
-                Ok(())
-            }
-            Ok(Err(status)) => anyhow::bail!(
-                "apiserver exited with {status} during start-up; log:\n{}",
-                server.log_tail(4000)
-            ),
-            Err(e) => Err(e.context(format!("apiserver log:\n{}", server.log_tail(4000)))),
-        }
+        wait_until_ready(&mut server, &self.admin()?)?;
+        self.server = Some(server);
+        Ok(())
     }
 
     /// Stops the server (`how`) and starts it again on the same port and data.
@@ -433,6 +405,38 @@ impl Cluster {
 }
 
 /// `n` random bytes as lower-case hex (`head -c 16 /dev/urandom | od -An -t x | tr -d ' '`).
+/// Waits until the apiserver `server` answers `/readyz` with 200 to `admin`; fails with its
+/// log when it exits first or does not get ready in time.
+pub fn wait_until_ready(server: &mut ChildGuard, admin: &Https) -> anyhow::Result<()> {
+    let ready = wait::until(
+        "the apiserver to answer /readyz with 200",
+        READY_TIMEOUT,
+        Duration::from_millis(50),
+        || {
+            if let Some(status) = server.exited() {
+                return Ok(Some(Err(status)));
+            }
+            match admin.request("GET", "/readyz", None, b"") {
+                Ok(response) if response.status == 200 => Ok(Some(Ok(()))),
+                Ok(response) => Err(format!(
+                    "HTTP {}: {}",
+                    response.status,
+                    String::from_utf8_lossy(&response.body)
+                )),
+                Err(e) => Err(format!("{e:#}")),
+            }
+        },
+    );
+    match ready {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(status)) => anyhow::bail!(
+            "apiserver exited with {status} during start-up; log:\n{}",
+            server.log_tail(4000)
+        ),
+        Err(e) => Err(e.context(format!("apiserver log:\n{}", server.log_tail(4000)))),
+    }
+}
+
 pub fn random_hex(n: usize) -> anyhow::Result<String> {
     let mut bytes = vec![0u8; n];
     let mut urandom = std::fs::File::open("/dev/urandom").context("cannot open /dev/urandom")?;

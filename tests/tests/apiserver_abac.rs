@@ -13,7 +13,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use e2e::cluster::random_hex;
+use e2e::cluster::{random_hex, wait_until_ready};
 use e2e::https::Identity;
 use e2e::process::ChildGuard;
 use e2e::{Cluster, Https, Kubectl, csr, paths, wait};
@@ -63,29 +63,9 @@ fn start_abac_apiserver(
         let log = cluster.dir().join(format!("abac-apiserver-{attempt}.log"));
         let mut server = ChildGuard::spawn(command, &log)?;
         let admin = Https::new(port, &cluster.ca_pem, cluster.admin_identity())?;
-        let ready = wait::until(
-            "the ABAC apiserver to answer /readyz with 200",
-            Duration::from_secs(30),
-            Duration::from_millis(50),
-            || {
-                if let Some(status) = server.exited() {
-                    return Ok(Some(Err(status)));
-                }
-                match admin.request("GET", "/readyz", None, b"") {
-                    Ok(response) if response.status == 200 => Ok(Some(Ok(()))),
-                    Ok(response) => Err(format!("HTTP {}", response.status)),
-                    Err(e) => Err(format!("{e:#}")),
-                }
-            },
-        )?;
-        match ready {
+        match wait_until_ready(&mut server, &admin) {
             Ok(()) => return Ok((server, port)),
-            Err(status) => {
-                last = Some(anyhow::anyhow!(
-                    "apiserver exited with {status}; log:\n{}",
-                    server.log_tail(4000)
-                ))
-            }
+            Err(e) => last = Some(e),
         }
     }
     Err(last.unwrap_or_else(|| anyhow::anyhow!("apiserver did not start")))
