@@ -54,6 +54,13 @@ pub struct CacheTasks {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl CacheTasks {
+    /// Another background task that lives as long as the server.
+    pub fn spawn(&mut self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.tasks.push(tokio::spawn(task));
+    }
+}
+
 impl Drop for CacheTasks {
     fn drop(&mut self) {
         for task in &self.tasks {

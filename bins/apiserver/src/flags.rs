@@ -77,6 +77,10 @@ pub struct Args {
           value_parser = parse_go_bool, action = ArgAction::Set)]
     pub anonymous_auth: bool,
 
+    /// Amount of time to retain events.
+    #[arg(long, value_name = "DURATION", default_value = "1h0m0s")]
+    pub event_ttl: String,
+
     /// Folder of the embedded durable store (created if missing).
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -117,6 +121,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// How long requests in flight may finish after shutdown is requested (watches end at once).
     pub shutdown_grace: Duration,
+    /// Events not written for this long are deleted (`--event-ttl`).
+    pub event_ttl: Duration,
 }
 
 impl Config {
@@ -132,6 +138,7 @@ impl Config {
             anonymous_auth: true,
             data_dir: data_dir.into(),
             shutdown_grace: Duration::from_secs(10),
+            event_ttl: crate::event_ttl::DEFAULT_EVENT_TTL,
         }
     }
 }
@@ -165,6 +172,9 @@ pub enum ConfigError {
     /// A line of the policy file is not a policy; names the file and the line.
     #[error(transparent)]
     PolicyFile(#[from] PolicyFileError),
+    /// `--event-ttl` is not a positive Go duration.
+    #[error("invalid --event-ttl {value:?}: {reason}")]
+    EventTtl { value: String, reason: String },
 }
 
 impl Args {
@@ -194,12 +204,28 @@ impl Args {
             Some(path) => Arc::new(load_abac_policy_file(path)?),
             None => Arc::default(),
         };
+        let event_ttl = match cli::parse_go_duration(&self.event_ttl) {
+            Ok(ttl) if !ttl.is_zero() => ttl,
+            Ok(_) => {
+                return Err(ConfigError::EventTtl {
+                    value: self.event_ttl.clone(),
+                    reason: "must be positive".to_string(),
+                });
+            }
+            Err(e) => {
+                return Err(ConfigError::EventTtl {
+                    value: self.event_ttl.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        };
         Ok(Config {
             token_file,
             bootstrap_token_auth: self.enable_bootstrap_token_auth,
             authorization_modes: self.authorization_mode.0.clone(),
             abac,
             anonymous_auth: self.anonymous_auth,
+            event_ttl,
             ..Config::new(tls, self.data_dir.clone())
         })
     }

@@ -111,6 +111,7 @@ pub async fn run_with_store(
     caches::start_rbac_policy(&store, rbac, &mut tasks)
         .await
         .map_err(startup("load the RBAC policy"))?;
+    tasks.spawn(crate::event_ttl::run(store.clone(), config.event_ttl));
     let bootstrap = if config.bootstrap_token_auth {
         Some(
             BootstrapTokenCache::start(&store, &mut tasks)

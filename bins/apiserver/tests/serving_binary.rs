@@ -97,6 +97,12 @@ fn bad_flag_values() {
     flags.push("--feature-gates=RotateKubeletServerCertificate=true,NoSuchGate=true".into());
     assert_one_line_error(&run(&strs(&flags)), "unrecognized feature gate: NoSuchGate");
 
+    for (ttl, why) in [("0", "must be positive"), ("1d", "unknown unit \"d\"")] {
+        let mut flags = tls_flags(dir.path());
+        flags.push(format!("--event-ttl={ttl}"));
+        assert_one_line_error(&run(&strs(&flags)), why);
+    }
+
     let mut flags = tls_flags(dir.path());
     flags.push("--secure-port=http".into());
     assert_one_line_error(&run(&strs(&flags)), "--secure-port");
