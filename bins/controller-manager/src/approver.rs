@@ -1,7 +1,8 @@
 //! csrapproving (upstream `approver/sarapprove.go`): kubelet client CSRs are approved when a
 //! SubjectAccessReview says their requester may create `certificatesigningrequests/nodeclient`
 //! (a bootstrapper asking for a new node) or `/selfnodeclient` (a node renewing its own).
-//! Nothing is ever denied; everything else waits for a person.
+//! Nothing is ever denied; everything else waits for a person, and gets an event saying
+//! why (see `explain`).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use protocol::certificates::v1::{CONDITION_APPROVED, CertificateSigningRequest};
 use protocol::meta::ObjectMeta;
 
 use crate::csr::{is_approved, is_denied, is_issued, true_condition};
+use crate::explain::{Cause, Explainer};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
 use crate::review_cache::ReviewCache;
@@ -103,15 +105,22 @@ pub struct Approver {
     cache: Arc<CsrCache>,
     reviews: ReviewCache,
     metrics: Metrics,
+    explainer: Arc<Explainer>,
 }
 
 impl Approver {
-    pub fn new(client: Client, cache: Arc<CsrCache>, metrics: Metrics) -> Approver {
+    pub fn new(
+        client: Client,
+        cache: Arc<CsrCache>,
+        metrics: Metrics,
+        explainer: Arc<Explainer>,
+    ) -> Approver {
         Approver {
             client,
             cache,
             reviews: ReviewCache::default(),
             metrics,
+            explainer,
         }
     }
 
@@ -198,6 +207,7 @@ impl Handler for Approver {
         }
         let recognizers = matching(&csr).map_err(SyncError::Retry)?;
         if recognizers.is_empty() {
+            self.explainer.tell(&csr, Cause::NoAutoApprover).await;
             return Ok(());
         }
         let mut tried = Vec::new();
@@ -215,6 +225,14 @@ impl Handler for Approver {
             }
             tried.push(recognizer.subresource);
         }
+        self.explainer
+            .tell(
+                &csr,
+                Cause::NotAutoApproved {
+                    subresources: tried.clone(),
+                },
+            )
+            .await;
         Err(SyncError::Quiet(format!(
             "recognized csr {key:?} as [{}] but subject access review was not approved",
             tried.join(" ")

@@ -16,6 +16,7 @@ pub mod ca_provider;
 pub mod cleaner;
 pub mod controllers;
 pub mod csr;
+pub mod explain;
 pub mod flags;
 pub mod informer;
 pub mod leader;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::approver::Approver;
+use crate::explain::Explainer;
 use crate::flags::Config;
 use crate::informer::{self, CsrCache};
 use crate::leader::{LeaderElector, LeadershipLost};
@@ -163,6 +164,12 @@ struct Controllers {
 impl Controllers {
     fn start(config: &Config, client: &Client, metrics: &Metrics) -> Controllers {
         let cache = Arc::new(CsrCache::default());
+        let instance = config
+            .leader_election
+            .as_ref()
+            .map(|l| l.identity.clone())
+            .unwrap_or_else(crate::leader::default_identity);
+        let explainer = Arc::new(Explainer::new(client.clone(), instance));
         let mut queues = Vec::new();
         let mut workers = JoinSet::new();
         let mut others = JoinSet::new();
@@ -181,6 +188,7 @@ impl Controllers {
                 client.clone(),
                 Arc::clone(&cache),
                 metrics.clone(),
+                Arc::clone(&explainer),
             ));
             for _ in 0..config.workers {
                 workers.spawn(worker::work(Arc::clone(&approver), Arc::clone(&queue)));
@@ -190,30 +198,32 @@ impl Controllers {
         }
         if config.controllers.signing {
             if config.signing.cas.is_empty() {
+                // Upstream's words; it then runs no signer at all. Ours still runs, only to
+                // put a SignerNotConfigured event on approved CSRs that wait for a CA.
                 tracing::info!(
                     "Skipping CSR signer controller because no csr cert/key was specified"
                 );
-            } else {
-                let queue = new_queue(controllers::CSR_SIGNING);
-                let signer = Arc::new(Signer::new(
-                    client.clone(),
-                    Arc::clone(&cache),
-                    &config.signing.cas,
-                    config.signing.duration,
-                    metrics.clone(),
-                ));
-                for _ in 0..config.workers {
-                    workers.spawn(worker::work(Arc::clone(&signer), Arc::clone(&queue)));
-                }
-                queues.push(queue);
-                let signers: Vec<&str> = config.signing.cas.iter().map(|(s, _)| *s).collect();
-                tracing::info!(
-                    workers = config.workers,
-                    ?signers,
-                    duration = %cli::format_go_duration(config.signing.duration),
-                    "started csrsigning"
-                );
             }
+            let queue = new_queue(controllers::CSR_SIGNING);
+            let signer = Arc::new(Signer::new(
+                client.clone(),
+                Arc::clone(&cache),
+                &config.signing.cas,
+                config.signing.duration,
+                metrics.clone(),
+                Arc::clone(&explainer),
+            ));
+            for _ in 0..config.workers {
+                workers.spawn(worker::work(Arc::clone(&signer), Arc::clone(&queue)));
+            }
+            queues.push(queue);
+            let signers: Vec<&str> = config.signing.cas.iter().map(|(s, _)| *s).collect();
+            tracing::info!(
+                workers = config.workers,
+                ?signers,
+                duration = %cli::format_go_duration(config.signing.duration),
+                "started csrsigning"
+            );
         }
         if !queues.is_empty() {
             others.spawn(informer::run(client.clone(), cache, queues.clone()));

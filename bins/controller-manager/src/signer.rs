@@ -6,6 +6,9 @@
 //! certificate only once. A conflict (or "may not modify existing certificate content") means
 //! someone wrote first: we re-read and look again, and then see the certificate and stop. A
 //! crash before the write loses only a certificate nobody ever saw.
+//!
+//! An approved CSR for a `kubernetes.io` signer we hold no CA for is not signed; it gets a
+//! `SignerNotConfigured` event saying which flags are missing (see `explain`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +21,7 @@ use protocol::meta::Time;
 use crate::approver::refresh;
 use crate::ca_provider::DynamicCa;
 use crate::csr::{is_approved, is_denied, is_failed, is_issued, true_condition};
+use crate::explain::{Cause, Explainer, is_built_in_signer};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
 use crate::worker::{Handler, SyncError};
@@ -30,6 +34,8 @@ const CERTIFICATE_ALREADY_SET: &str = "may not modify existing certificate conte
 pub enum Decision {
     /// Not ours, not ready, or done.
     Skip,
+    /// Approved and waiting, but we hold no CA for its signer.
+    NoCa,
     /// Breaks the signer's rules: mark it Failed with this message.
     Fail(String),
     /// Sign this (verified) request for these usages with this signer's CA.
@@ -41,8 +47,11 @@ pub enum Decision {
 
 /// Upstream's `handle` up to the signing itself.
 pub fn decide(csr: &CertificateSigningRequest, has_ca: bool) -> Result<Decision, String> {
-    if is_issued(csr) || !is_approved(csr) || is_denied(csr) || is_failed(csr) || !has_ca {
+    if is_issued(csr) || !is_approved(csr) || is_denied(csr) || is_failed(csr) {
         return Ok(Decision::Skip);
+    }
+    if !has_ca {
+        return Ok(Decision::NoCa);
     }
     let x509 = pki::Csr::from_pem(&csr.spec.request)
         .map_err(|e| format!("unable to parse csr {:?}: {e}", csr.metadata.name))?;
@@ -62,6 +71,7 @@ pub struct Signer {
     cas: HashMap<&'static str, Arc<DynamicCa>>,
     duration: Duration,
     metrics: Metrics,
+    explainer: Arc<Explainer>,
 }
 
 impl Signer {
@@ -71,6 +81,7 @@ impl Signer {
         cas: &[(&'static str, Arc<DynamicCa>)],
         duration: Duration,
         metrics: Metrics,
+        explainer: Arc<Explainer>,
     ) -> Signer {
         Signer {
             client,
@@ -78,6 +89,7 @@ impl Signer {
             cas: cas.iter().map(|(s, ca)| (*s, Arc::clone(ca))).collect(),
             duration,
             metrics,
+            explainer,
         }
     }
 
@@ -124,6 +136,12 @@ impl Handler for Signer {
         let signer_label = signer_name.to_string();
         match (decision, ca) {
             (Decision::Skip, _) | (Decision::Sign { .. }, None) => Ok(()),
+            (Decision::NoCa, _) => {
+                if is_built_in_signer(signer_name) {
+                    self.explainer.tell(&csr, Cause::SignerNotConfigured).await;
+                }
+                Ok(())
+            }
             (Decision::Fail(message), _) => {
                 let mut failed = (*csr).clone();
                 failed.status.conditions.push(true_condition(
@@ -211,7 +229,7 @@ mod tests {
     fn only_approved_unsigned_csrs_with_a_ca_are_signed() {
         let csr = approved_client_csr(Default::default());
         assert!(matches!(decide(&csr, true).unwrap(), Decision::Sign { .. }));
-        assert!(matches!(decide(&csr, false).unwrap(), Decision::Skip));
+        assert!(matches!(decide(&csr, false).unwrap(), Decision::NoCa));
         let mut issued = csr.clone();
         issued.status.certificate = b"x".to_vec();
         assert!(matches!(decide(&issued, true).unwrap(), Decision::Skip));

@@ -1,0 +1,167 @@
+//! "Why is my CSR stuck?": the controller-manager puts one event on each CSR it leaves
+//! waiting, and `kubectl describe csr` shows it. A requester RBAC does not let be
+//! auto-approved, a serving CSR (never auto-approved) and an approved CSR for a signer without
+//! a CA each get theirs; a CSR that is approved and issued gets none.
+
+#[path = "controller_manager_common.rs"]
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use e2e::wait;
+use serde_json::Value;
+
+const CLIENT: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+const SERVING: &str = "kubernetes.io/kubelet-serving";
+/// A name as the kubelet makes them (upper case and `_` from base64url), not a DNS name.
+const NODE_A: &str = "node-csr-Ab_C9xY";
+
+/// The events about CSR `name` (in `default`, as kubectl describe looks for them).
+fn events_of(setup: &Setup, name: &str) -> anyhow::Result<Vec<Value>> {
+    let (status, list) = setup.cluster.admin()?.get_json(&format!(
+        "/api/v1/namespaces/default/events?fieldSelector=involvedObject.kind=CertificateSigningRequest,involvedObject.name={name}"
+    ))?;
+    anyhow::ensure!(status == 200, "list events: {status} {list}");
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
+}
+
+fn wait_for_reason(setup: &Setup, name: &str, reason: &str) -> anyhow::Result<Value> {
+    wait::until(
+        &format!("a {reason} event on {name}"),
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || {
+            let events = events_of(setup, name).map_err(|e| format!("{e:#}"))?;
+            Ok(events.into_iter().find(|e| e["reason"] == reason))
+        },
+    )
+}
+
+#[test]
+fn stuck_csrs_say_why_in_kubectl_describe() -> anyhow::Result<()> {
+    // No nodeclient binding: bootstrap-token requests are not auto-approved.
+    let setup = Setup::start(false)?;
+    // A CA for the kubelet client signer only.
+    let port = e2e::free_loopback_port()?;
+    let args: Vec<String> = setup
+        .args(port, &["--leader-elect=false"])
+        .into_iter()
+        .filter(|a| !a.starts_with("--cluster-signing-"))
+        .chain([
+            format!(
+                "--cluster-signing-kubelet-client-cert-file={}",
+                setup.ca_cert.display()
+            ),
+            format!(
+                "--cluster-signing-kubelet-client-key-file={}",
+                setup.ca_key.display()
+            ),
+        ])
+        .collect();
+    let _cm = e2e::spawn_controller_manager(&setup.cluster, "cm.log", &args)?;
+    let bootstrap = setup.token_client()?;
+
+    // 1. A new node's request, its requester not allowed by RBAC.
+    create(
+        &bootstrap,
+        &csr_manifest(
+            NODE_A,
+            "system:node:a",
+            CLIENT,
+            &["digital signature", "client auth"],
+            &[],
+        )?,
+    )?;
+    let event = wait_for_reason(&setup, NODE_A, "NotAutoApproved")?;
+    anyhow::ensure!(event["type"] == "Normal", "{event}");
+    anyhow::ensure!(event["source"]["component"] == "csrapproving", "{event}");
+    anyhow::ensure!(
+        event["reportingComponent"] == "kube-controller-manager",
+        "{event}"
+    );
+    let described = setup.kubectl.ok(["describe", "csr", NODE_A])?;
+    for needle in [
+        "NotAutoApproved",
+        "system:bootstrap:abcdef",
+        "may not create certificatesigningrequests/nodeclient",
+        "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+        &format!("kubectl certificate approve {NODE_A}"),
+    ] {
+        anyhow::ensure!(
+            described.contains(needle),
+            "describe lacks {needle:?}:\n{described}"
+        );
+    }
+
+    // 2. A serving request: never auto-approved, and it says so.
+    let node = setup.node_client("b")?;
+    create(
+        &node,
+        &csr_manifest(
+            "serving-b",
+            "system:node:b",
+            SERVING,
+            &["digital signature", "server auth"],
+            &["b"],
+        )?,
+    )?;
+    let event = wait_for_reason(&setup, "serving-b", "NoAutoApprover")?;
+    anyhow::ensure!(
+        event["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("never approves kubernetes.io/kubelet-serving")),
+        "{event}"
+    );
+
+    // 3. Approved by hand, but no CA for the serving signer: a warning naming the flags.
+    setup.kubectl.ok(["certificate", "approve", "serving-b"])?;
+    let event = wait_for_reason(&setup, "serving-b", "SignerNotConfigured")?;
+    anyhow::ensure!(event["type"] == "Warning", "{event}");
+    anyhow::ensure!(event["source"]["component"] == "csrsigning", "{event}");
+    let described = setup.kubectl.ok(["describe", "csr", "serving-b"])?;
+    anyhow::ensure!(
+        described.contains("SignerNotConfigured")
+            && described.contains("--cluster-signing-kubelet-serving-cert-file"),
+        "{described}"
+    );
+
+    // 4. Approved by hand for the signer that has a CA: issued, and no new event.
+    setup.kubectl.ok(["certificate", "approve", NODE_A])?;
+    setup.wait_issued(NODE_A, Duration::from_secs(10))?;
+
+    // Each cause was said once, though the approver looked again after each change.
+    std::thread::sleep(Duration::from_secs(1));
+    let reasons = |name: &str| -> anyhow::Result<Vec<String>> {
+        let mut reasons: Vec<String> = events_of(&setup, name)?
+            .iter()
+            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect();
+        reasons.sort();
+        Ok(reasons)
+    };
+    anyhow::ensure!(reasons(NODE_A)? == ["NotAutoApproved"]);
+    anyhow::ensure!(reasons("serving-b")? == ["NoAutoApprover", "SignerNotConfigured"]);
+    Ok(())
+}
+
+#[test]
+fn an_auto_approved_and_issued_csr_gets_no_event() -> anyhow::Result<()> {
+    let setup = Setup::start(true)?;
+    let _cm = setup.start_cm("cm.log", &[])?;
+    create(
+        &setup.token_client()?,
+        &csr_manifest(
+            "node-csr-quiet",
+            "system:node:quiet",
+            CLIENT,
+            &["digital signature", "client auth"],
+            &[],
+        )?,
+    )?;
+    setup.wait_issued("node-csr-quiet", Duration::from_secs(10))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let events = events_of(&setup, "node-csr-quiet")?;
+    anyhow::ensure!(events.is_empty(), "{events:?}");
+    Ok(())
+}
