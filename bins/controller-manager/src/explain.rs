@@ -243,6 +243,7 @@ impl Explainer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::meta::names::is_dns1123_subdomain as is_dns_subdomain;
 
     fn csr(name: &str, signer: &str) -> CertificateSigningRequest {
         let mut csr = CertificateSigningRequest::default();
@@ -254,20 +255,6 @@ mod tests {
             "system:authenticated".to_string(),
         ];
         csr
-    }
-
-    /// RFC 1123 subdomain, as the apiserver checks an event's name.
-    fn is_dns_subdomain(name: &str) -> bool {
-        name.len() <= 253
-            && name.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label
-                        .bytes()
-                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-                    && !label.starts_with('-')
-                    && !label.ends_with('-')
-            })
     }
 
     #[test]

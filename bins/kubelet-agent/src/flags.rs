@@ -308,16 +308,7 @@ impl Args {
 /// The kubelet lower-cases and trims the name; it must then be a DNS subdomain.
 fn node_name_from(raw: &str) -> Result<String, FlagError> {
     let name = raw.trim().to_ascii_lowercase();
-    let label_ok = |label: &str| {
-        !label.is_empty()
-            && label.len() <= 63
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    };
-    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+    if !protocol::meta::names::is_dns1123_subdomain(&name) {
         return Err(FlagError::NodeName {
             value: raw.to_owned(),
         });

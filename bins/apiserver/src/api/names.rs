@@ -16,8 +16,7 @@ pub enum NameRule {
     Any,
 }
 
-const DNS1123_SUBDOMAIN_MAX: usize = 253;
-const DNS1123_LABEL_MAX: usize = 63;
+use protocol::meta::names::{DNS1123_LABEL_MAX, DNS1123_SUBDOMAIN_MAX, is_dns1123_label_shape};
 
 /// Upstream's `validation.NameIsDNSSubdomain` family: the reasons why `name` is not valid,
 /// as `metadata.name` causes (empty when valid).
@@ -34,17 +33,6 @@ pub fn validate(rule: NameRule, name: &str, field: &str) -> Vec<StatusCause> {
         .collect()
 }
 
-fn is_alnum(c: char) -> bool {
-    c.is_ascii_lowercase() || c.is_ascii_digit()
-}
-
-fn label_ok(label: &str) -> bool {
-    !label.is_empty()
-        && label.chars().all(|c| is_alnum(c) || c == '-')
-        && label.starts_with(is_alnum)
-        && label.ends_with(is_alnum)
-}
-
 fn dns1123_subdomain(name: &str) -> Vec<String> {
     let mut problems = Vec::new();
     if name.len() > DNS1123_SUBDOMAIN_MAX {
@@ -52,7 +40,7 @@ fn dns1123_subdomain(name: &str) -> Vec<String> {
             "must be no more than {DNS1123_SUBDOMAIN_MAX} characters"
         ));
     }
-    if !name.split('.').all(label_ok) {
+    if !name.split('.').all(is_dns1123_label_shape) {
         problems.push(
             "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, \
              '-' or '.', and must start and end with an alphanumeric character (e.g. \
@@ -71,7 +59,7 @@ fn dns1123_label(name: &str) -> Vec<String> {
             "must be no more than {DNS1123_LABEL_MAX} characters"
         ));
     }
-    if !label_ok(name) {
+    if !is_dns1123_label_shape(name) {
         problems.push(
             "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or \
              '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or \

@@ -2,6 +2,7 @@
 //! Tables and PartialObjectMetadata.
 
 mod delete_options;
+pub mod names;
 mod object_meta;
 mod status;
 mod table;
