@@ -17,6 +17,8 @@ use protocol::certificates::v1::{API_VERSION, CertificateSigningRequest};
 use protocol::core::v1::{Event, EventSource, ObjectReference};
 use protocol::meta::{ObjectMeta, Time};
 
+use crate::flags::signer_flag_stem;
+
 /// Events about cluster-scoped objects live in `default`, as upstream's recorder puts them.
 pub const EVENT_NAMESPACE: &str = "default";
 /// `reportingComponent` of our events.
@@ -103,17 +105,6 @@ impl Cause {
             ),
         }
     }
-}
-
-/// The per-signer flag names' middle part (`--cluster-signing-<stem>-cert-file`).
-fn signer_flag_stem(signer: &str) -> Option<&'static str> {
-    Some(match signer {
-        pki::signer::KUBE_APISERVER_CLIENT_KUBELET => "kubelet-client",
-        pki::signer::KUBELET_SERVING => "kubelet-serving",
-        pki::signer::KUBE_APISERVER_CLIENT => "kube-apiserver-client",
-        pki::signer::LEGACY_UNKNOWN => "legacy-unknown",
-        _ => return None,
-    })
 }
 
 /// Whether the controller-manager would sign for `signer` given a CA: the four

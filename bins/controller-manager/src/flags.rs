@@ -304,6 +304,23 @@ impl Config {
     }
 }
 
+/// The `kubernetes.io` signers this controller-manager can sign for, with the middle of
+/// their per-signer flags (`--cluster-signing-<stem>-cert-file`), in upstream's order.
+pub const SIGNER_FLAG_STEMS: [(&str, &str); 4] = [
+    (pki::signer::KUBE_APISERVER_CLIENT_KUBELET, "kubelet-client"),
+    (pki::signer::KUBELET_SERVING, "kubelet-serving"),
+    (pki::signer::KUBE_APISERVER_CLIENT, "kube-apiserver-client"),
+    (pki::signer::LEGACY_UNKNOWN, "legacy-unknown"),
+];
+
+/// The per-signer flag stem of `signer`; `None` for a signer that is not ours to sign for.
+pub fn signer_flag_stem(signer: &str) -> Option<&'static str> {
+    SIGNER_FLAG_STEMS
+        .iter()
+        .find(|(name, _)| *name == signer)
+        .map(|(_, stem)| *stem)
+}
+
 /// Enough for a bootstrap storm of thousands of nodes; the watch waits beyond it.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
 
@@ -323,34 +340,31 @@ fn ttl_flag(flag: &'static str, value: &str) -> Result<Duration, ConfigError> {
 impl Args {
     /// The per-signer flag pairs, in upstream's order.
     fn per_signer_pairs(&self) -> [(&'static str, &'static str, Option<&Path>, Option<&Path>); 4] {
-        [
+        let files = [
             (
-                pki::signer::KUBE_APISERVER_CLIENT_KUBELET,
-                "kubelet-client",
                 self.cluster_signing_kubelet_client_cert_file.as_deref(),
                 self.cluster_signing_kubelet_client_key_file.as_deref(),
             ),
             (
-                pki::signer::KUBELET_SERVING,
-                "kubelet-serving",
                 self.cluster_signing_kubelet_serving_cert_file.as_deref(),
                 self.cluster_signing_kubelet_serving_key_file.as_deref(),
             ),
             (
-                pki::signer::KUBE_APISERVER_CLIENT,
-                "kube-apiserver-client",
                 self.cluster_signing_kube_apiserver_client_cert_file
                     .as_deref(),
                 self.cluster_signing_kube_apiserver_client_key_file
                     .as_deref(),
             ),
             (
-                pki::signer::LEGACY_UNKNOWN,
-                "legacy-unknown",
                 self.cluster_signing_legacy_unknown_cert_file.as_deref(),
                 self.cluster_signing_legacy_unknown_key_file.as_deref(),
             ),
-        ]
+        ];
+        std::array::from_fn(|i| {
+            let (signer, stem) = SIGNER_FLAG_STEMS[i];
+            let (cert, key) = files[i];
+            (signer, stem, cert, key)
+        })
     }
 
     /// Which files sign for which signer (upstream's `getKubeletClientSignerFiles` & co).
