@@ -1,7 +1,7 @@
 //! "Why is my CSR stuck?": the controller-manager puts one event on each CSR it leaves
 //! waiting, and `kubectl describe csr` shows it. A requester RBAC does not let be
-//! auto-approved, a serving CSR (never auto-approved) and an approved CSR for a signer without
-//! a CA each get theirs; a CSR that is approved and issued gets none.
+//! auto-approved, a node's serving CSR without the selfnodeserver opt-in and an approved CSR
+//! for a signer without a CA each get theirs; a CSR that is approved and issued gets none.
 
 #[path = "controller_manager_common.rs"]
 mod common;
@@ -94,7 +94,8 @@ fn stuck_csrs_say_why_in_kubectl_describe() -> anyhow::Result<()> {
         );
     }
 
-    // 2. A serving request: never auto-approved, and it says so.
+    // 2. A node's own serving request, the selfnodeserver opt-in not granted: it says which
+    //    permission would do it.
     let node = setup.node_client("b")?;
     create(
         &node,
@@ -106,11 +107,11 @@ fn stuck_csrs_say_why_in_kubectl_describe() -> anyhow::Result<()> {
             &["b"],
         )?,
     )?;
-    let event = wait_for_reason(&setup, "serving-b", "NoAutoApprover")?;
+    let event = wait_for_reason(&setup, "serving-b", "NotAutoApproved")?;
     anyhow::ensure!(
-        event["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("never approves kubernetes.io/kubelet-serving")),
+        event["message"].as_str().is_some_and(|m| m.contains(
+            "system:node:b (groups [\"system:nodes\", \"system:authenticated\"]) may not create certificatesigningrequests/selfnodeserver"
+        )),
         "{event}"
     );
 
@@ -141,7 +142,7 @@ fn stuck_csrs_say_why_in_kubectl_describe() -> anyhow::Result<()> {
         Ok(reasons)
     };
     anyhow::ensure!(reasons(NODE_A)? == ["NotAutoApproved"]);
-    anyhow::ensure!(reasons("serving-b")? == ["NoAutoApprover", "SignerNotConfigured"]);
+    anyhow::ensure!(reasons("serving-b")? == ["NotAutoApproved", "SignerNotConfigured"]);
     Ok(())
 }
 

@@ -1,10 +1,19 @@
 //! csrapproving (upstream `approver/sarapprove.go`): kubelet client CSRs are approved when a
 //! SubjectAccessReview says their requester may create `certificatesigningrequests/nodeclient`
 //! (a bootstrapper asking for a new node) or `/selfnodeclient` (a node renewing its own).
+//!
+//! Also, as kube-controller-manager 1.8-1.10 did behind the `RotateKubeletServerCertificate`
+//! gate, a node's own kubelet serving CSR when it may create `/selfnodeserver` (no default
+//! role grants that: an operator opts in with a ClusterRole, as the 1.7-1.10 guides say).
+//! Upstream dropped that recognizer because it approved any names a node asked for; ours
+//! approves only names the node's Node object reports and no IP another Node reports
+//! (`node_addresses`, decision 0018).
+//!
 //! Nothing is ever denied; everything else waits for a person, and gets an event saying
 //! why (see `explain`).
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use client::{Client, ClientError};
 use protocol::authorization::v1::{ResourceAttributes, SubjectAccessReview};
@@ -15,6 +24,7 @@ use crate::csr::{is_approved, is_denied, is_issued, true_condition};
 use crate::explain::{Cause, Explainer};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
+use crate::node_addresses::{AddressRefusal, NodeAddresses};
 use crate::review_cache::ReviewCache;
 use crate::worker::{Handler, SyncError};
 
@@ -43,8 +53,27 @@ fn is_self_node_client(
     x509.common_name() == Some(csr.spec.username.as_str()) && is_node_client(csr, x509, usages)
 }
 
-/// In upstream's order: a renewal by the node itself first.
-const RECOGNIZERS: [Recognizer; 2] = [
+/// The recognizer of a node's own serving CSR.
+pub const SELF_NODE_SERVER: &str = "selfnodeserver";
+
+/// A kubelet serving request by the node it names (CN = requester), in the shape the
+/// kubelet-serving signer accepts (O=system:nodes, a DNS or IP name, server auth).
+fn is_self_node_server(
+    csr: &CertificateSigningRequest,
+    x509: &pki::ParsedCsr,
+    usages: &[pki::Usage],
+) -> bool {
+    csr.spec.signer_name == pki::signer::KUBELET_SERVING
+        && x509.common_name() == Some(csr.spec.username.as_str())
+        && pki::signer::validate(pki::signer::KUBELET_SERVING, x509, usages).is_ok()
+}
+
+/// How long a serving CSR may wait for its Node before an event says so: the kubelet asks
+/// for its serving certificate while it registers, so a missing Node is usually a moment.
+const NODE_GRACE: Duration = Duration::from_secs(60);
+
+/// In upstream's order: a renewal by the node itself first; then the serving recognizer.
+const RECOGNIZERS: [Recognizer; 3] = [
     Recognizer {
         subresource: "selfnodeclient",
         message: "Auto approving self kubelet client certificate after SubjectAccessReview.",
@@ -55,22 +84,40 @@ const RECOGNIZERS: [Recognizer; 2] = [
         message: "Auto approving kubelet client certificate after SubjectAccessReview.",
         recognizes: is_node_client,
     },
+    Recognizer {
+        subresource: SELF_NODE_SERVER,
+        message: "Auto approving self kubelet server certificate after SubjectAccessReview.",
+        recognizes: is_self_node_server,
+    },
 ];
 
-/// The subresources of the recognizers that match `csr`, in order.
-pub fn recognized(csr: &CertificateSigningRequest) -> Result<Vec<&'static str>, String> {
-    Ok(matching(csr)?.iter().map(|r| r.subresource).collect())
+/// The subresources of the recognizers that match `csr`, in order; `serving` turns the
+/// `selfnodeserver` recognizer on.
+pub fn recognized(
+    csr: &CertificateSigningRequest,
+    serving: bool,
+) -> Result<Vec<&'static str>, String> {
+    Ok(matching(csr, serving)?
+        .iter()
+        .map(|r| r.subresource)
+        .collect())
 }
 
-fn matching(csr: &CertificateSigningRequest) -> Result<Vec<&'static Recognizer>, String> {
-    if csr.spec.signer_name != pki::signer::KUBE_APISERVER_CLIENT_KUBELET {
+fn matching(
+    csr: &CertificateSigningRequest,
+    serving: bool,
+) -> Result<Vec<&'static Recognizer>, String> {
+    let signer = csr.spec.signer_name.as_str();
+    let judged = signer == pki::signer::KUBE_APISERVER_CLIENT_KUBELET
+        || (serving && signer == pki::signer::KUBELET_SERVING);
+    if !judged {
         return Ok(Vec::new());
     }
     // Parsed, not verified, as upstream's approver does: the apiserver verified the
     // signature when the CSR was created, and the signer verifies it again before signing.
     let x509 = pki::ParsedCsr::from_pem(&csr.spec.request)
         .map_err(|e| format!("unable to parse csr {:?}: {e}", csr.metadata.name))?;
-    // Unknown usage strings cannot pass the kubelet client usage check.
+    // Unknown usage strings cannot pass the kubelet signers' usage checks.
     let Ok(usages) = pki::parse_usages(&csr.spec.usages) else {
         return Ok(Vec::new());
     };
@@ -106,22 +153,68 @@ pub struct Approver {
     reviews: ReviewCache,
     metrics: Metrics,
     explainer: Arc<Explainer>,
+    /// Set when the `selfnodeserver` recognizer is on (`RotateKubeletServerCertificate`).
+    node_addresses: Option<NodeAddresses>,
 }
 
 impl Approver {
+    /// `approve_serving`: run the `selfnodeserver` recognizer.
     pub fn new(
         client: Client,
         cache: Arc<CsrCache>,
         metrics: Metrics,
         explainer: Arc<Explainer>,
+        approve_serving: bool,
     ) -> Approver {
         Approver {
+            node_addresses: approve_serving.then(|| NodeAddresses::new(client.clone())),
             client,
             cache,
             reviews: ReviewCache::default(),
             metrics,
             explainer,
         }
+    }
+
+    /// The `selfnodeserver` check after the review: the names must be the node's own. A
+    /// refusal is said in an event and the CSR is looked at again with backoff (the Node may
+    /// register or change).
+    async fn verify_addresses(&self, csr: &CertificateSigningRequest) -> Result<(), SyncError> {
+        let Some(refusal) = self.addresses_refused(csr).await? else {
+            return Ok(());
+        };
+        if !matches!(refusal, AddressRefusal::NoNode(_)) || waited(csr, NODE_GRACE) {
+            let detail = refusal.to_string();
+            self.explainer
+                .tell(csr, Cause::AddressesNotVerified { detail })
+                .await;
+        }
+        Err(SyncError::Quiet(format!(
+            "recognized csr {:?} as [{SELF_NODE_SERVER}] but {refusal}",
+            csr.metadata.name
+        )))
+    }
+
+    async fn addresses_refused(
+        &self,
+        csr: &CertificateSigningRequest,
+    ) -> Result<Option<AddressRefusal>, SyncError> {
+        let Some(index) = &self.node_addresses else {
+            return Ok(None);
+        };
+        let name = &csr.metadata.name;
+        let x509 = pki::ParsedCsr::from_pem(&csr.spec.request)
+            .map_err(|e| SyncError::Retry(format!("unable to parse csr {name:?}: {e}")))?;
+        let node = csr
+            .spec
+            .username
+            .strip_prefix(pki::signer::NODE_CN_PREFIX)
+            .unwrap_or(&csr.spec.username);
+        let verdict = index
+            .check(node, x509.dns_names(), x509.ip_addresses())
+            .await
+            .map_err(|e| SyncError::Retry(format!("unable to list nodes for csr {name:?}: {e}")))?;
+        Ok(verdict.err())
     }
 
     async fn allowed(
@@ -169,11 +262,27 @@ impl Approver {
             }
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) if e.is_conflict() => refresh(&self.client, &self.cache, name).await,
+            Err(e) if e.is_forbidden() => {
+                // Our own identity lacks `approve` on the signer (kubelet-serving is not in
+                // upstream's certificate-controller role): say so where the operator looks.
+                self.explainer.tell(csr, Cause::ApprovalForbidden).await;
+                Err(SyncError::Retry(format!(
+                    "error updating approval for csr {name:?}: {e}"
+                )))
+            }
             Err(e) => Err(SyncError::Retry(format!(
                 "error updating approval for csr {name:?}: {e}"
             ))),
         }
     }
+}
+
+/// Whether `csr` was created more than `age` ago.
+fn waited(csr: &CertificateSigningRequest, age: Duration) -> bool {
+    csr.metadata
+        .creation_timestamp
+        .as_ref()
+        .is_some_and(|t| !t.is_zero() && t.to_system_time() + age < SystemTime::now())
 }
 
 /// Reads the newest copy into the cache after a conflict, and asks for another look.
@@ -205,7 +314,8 @@ impl Handler for Approver {
         if is_issued(&csr) || is_approved(&csr) || is_denied(&csr) {
             return Ok(());
         }
-        let recognizers = matching(&csr).map_err(SyncError::Retry)?;
+        let recognizers =
+            matching(&csr, self.node_addresses.is_some()).map_err(SyncError::Retry)?;
         if recognizers.is_empty() {
             self.explainer.tell(&csr, Cause::NoAutoApprover).await;
             return Ok(());
@@ -220,6 +330,9 @@ impl Handler for Approver {
                         "unable to create subject access review for csr {key:?}: {e}"
                     ))
                 })?;
+            if allowed && recognizer.subresource == SELF_NODE_SERVER {
+                self.verify_addresses(&csr).await?;
+            }
             if allowed {
                 return self.approve(&csr, recognizer).await;
             }
@@ -251,6 +364,14 @@ mod tests {
         usages: &[&str],
         signer: &str,
     ) -> CertificateSigningRequest {
+        let sans = if signer == pki::signer::KUBELET_SERVING {
+            pki::SubjectAltNames {
+                dns: vec!["a".into()],
+                ips: vec!["10.0.0.1".parse().unwrap()],
+            }
+        } else {
+            pki::SubjectAltNames::default()
+        };
         let key = pki::PrivateKey::generate_p256().unwrap();
         let pem = pki::build_csr(
             &key,
@@ -258,7 +379,7 @@ mod tests {
                 common_name: cn.to_string(),
                 organizations: org.iter().map(|s| s.to_string()).collect(),
             },
-            &pki::SubjectAltNames::default(),
+            &sans,
         )
         .unwrap();
         let mut csr = CertificateSigningRequest::default();
@@ -282,7 +403,7 @@ mod tests {
             &USAGES,
             CLIENT,
         );
-        assert_eq!(recognized(&c).unwrap(), ["nodeclient"]);
+        assert_eq!(recognized(&c, true).unwrap(), ["nodeclient"]);
     }
 
     #[test]
@@ -294,7 +415,10 @@ mod tests {
             &USAGES,
             CLIENT,
         );
-        assert_eq!(recognized(&c).unwrap(), ["selfnodeclient", "nodeclient"]);
+        assert_eq!(
+            recognized(&c, true).unwrap(),
+            ["selfnodeclient", "nodeclient"]
+        );
         // Node a asking for node other's certificate: not a self renewal.
         let c = csr(
             "system:node:other",
@@ -303,11 +427,11 @@ mod tests {
             &USAGES,
             CLIENT,
         );
-        assert_eq!(recognized(&c).unwrap(), ["nodeclient"]);
+        assert_eq!(recognized(&c, true).unwrap(), ["nodeclient"]);
     }
 
     #[test]
-    fn serving_and_odd_requests_are_not_recognized() {
+    fn a_node_s_own_serving_request_is_selfnodeserver_when_turned_on() {
         let serving = csr(
             "system:node:a",
             &["system:nodes"],
@@ -315,7 +439,40 @@ mod tests {
             &["digital signature", "server auth"],
             pki::signer::KUBELET_SERVING,
         );
-        assert!(recognized(&serving).unwrap().is_empty());
+        assert_eq!(recognized(&serving, true).unwrap(), [SELF_NODE_SERVER]);
+        // The gate off: as upstream today, never.
+        assert!(recognized(&serving, false).unwrap().is_empty());
+        // Asked by someone else (a bootstrapper, another node) for node a: never.
+        for requester in ["system:bootstrap:abcdef", "system:node:b"] {
+            let mut other = serving.clone();
+            other.spec.username = requester.into();
+            assert!(recognized(&other, true).unwrap().is_empty(), "{requester}");
+        }
+        // Not in the kubelet-serving shape: client auth, or another organization.
+        let client_usage = csr(
+            "system:node:a",
+            &["system:nodes"],
+            "system:node:a",
+            &["digital signature", "client auth"],
+            pki::signer::KUBELET_SERVING,
+        );
+        assert!(recognized(&client_usage, true).unwrap().is_empty());
+        let wrong_org = csr(
+            "system:node:a",
+            &["system:masters"],
+            "system:node:a",
+            &["digital signature", "server auth"],
+            pki::signer::KUBELET_SERVING,
+        );
+        assert!(recognized(&wrong_org, true).unwrap().is_empty());
+        // A serving-shaped request for the client signer is not a serving request.
+        let mut client_signer = serving.clone();
+        client_signer.spec.signer_name = CLIENT.into();
+        assert!(recognized(&client_signer, true).unwrap().is_empty());
+    }
+
+    #[test]
+    fn odd_requests_are_not_recognized() {
         let wrong_org = csr(
             "system:node:a",
             &["system:masters"],
@@ -323,7 +480,7 @@ mod tests {
             &USAGES,
             CLIENT,
         );
-        assert!(recognized(&wrong_org).unwrap().is_empty());
+        assert!(recognized(&wrong_org, true).unwrap().is_empty());
         let wrong_usage = csr(
             "system:node:a",
             &["system:nodes"],
@@ -331,11 +488,11 @@ mod tests {
             &["server auth"],
             CLIENT,
         );
-        assert!(recognized(&wrong_usage).unwrap().is_empty());
+        assert!(recognized(&wrong_usage, true).unwrap().is_empty());
         let mut garbage = wrong_usage.clone();
         garbage.spec.request = b"junk".to_vec();
         assert!(
-            recognized(&garbage)
+            recognized(&garbage, true)
                 .unwrap_err()
                 .contains("unable to parse csr \"csr-1\"")
         );

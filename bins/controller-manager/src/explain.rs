@@ -31,10 +31,17 @@ const TOLD_MAX: usize = 50_000;
 pub enum Cause {
     /// A kubelet client request whose requester the SubjectAccessReviews did not allow.
     NotAutoApproved { subresources: Vec<&'static str> },
-    /// A request csrapproving does not judge at all (serving certificates, other signers).
+    /// A request csrapproving does not judge at all (other signers, serving certificates
+    /// not asked by their node).
     NoAutoApprover,
+    /// A node's own serving request, allowed by the review, naming an address that is not
+    /// its own (`detail` says which).
+    AddressesNotVerified { detail: String },
     /// Approved for a `kubernetes.io/*` signer this controller-manager has no CA for.
     SignerNotConfigured,
+    /// csrapproving would approve it, but the apiserver refused our approval (no `approve`
+    /// on the signer).
+    ApprovalForbidden,
 }
 
 impl Cause {
@@ -43,23 +50,29 @@ impl Cause {
         match self {
             Cause::NotAutoApproved { .. } => "NotAutoApproved",
             Cause::NoAutoApprover => "NoAutoApprover",
+            Cause::AddressesNotVerified { .. } => "AddressesNotVerified",
             Cause::SignerNotConfigured => "SignerNotConfigured",
+            Cause::ApprovalForbidden => "ApprovalForbidden",
         }
     }
 
     fn controller(&self) -> &'static str {
         match self {
-            Cause::NotAutoApproved { .. } | Cause::NoAutoApprover => {
-                crate::controllers::CSR_APPROVING
-            }
+            Cause::NotAutoApproved { .. }
+            | Cause::NoAutoApprover
+            | Cause::AddressesNotVerified { .. }
+            | Cause::ApprovalForbidden => crate::controllers::CSR_APPROVING,
             Cause::SignerNotConfigured => crate::controllers::CSR_SIGNING,
         }
     }
 
-    /// A missing CA is a configuration error; the rest is policy working as configured.
+    /// A missing CA is a configuration error and a node asking for another's address may
+    /// be an attack; the rest is policy working as configured.
     fn event_type(&self) -> &'static str {
         match self {
-            Cause::SignerNotConfigured => "Warning",
+            Cause::SignerNotConfigured
+            | Cause::AddressesNotVerified { .. }
+            | Cause::ApprovalForbidden => "Warning",
             _ => "Normal",
         }
     }
@@ -69,6 +82,19 @@ impl Cause {
         let name = &csr.metadata.name;
         let signer = &csr.spec.signer_name;
         match self {
+            Cause::NotAutoApproved { subresources }
+                if subresources == &[crate::approver::SELF_NODE_SERVER] =>
+            {
+                format!(
+                    "Not approved automatically: {} (groups {:?}) may not create \
+                     certificatesigningrequests/selfnodeserver. To approve nodes' own serving \
+                     certificates automatically, create a ClusterRole allowing that (e.g. \
+                     system:certificates.k8s.io:certificatesigningrequests:selfnodeserver) and \
+                     bind it to the group system:nodes; to approve this one: kubectl \
+                     certificate approve {name}",
+                    csr.spec.username, csr.spec.groups,
+                )
+            }
             Cause::NotAutoApproved { subresources } => {
                 let asked: Vec<String> = subresources
                     .iter()
@@ -86,15 +112,34 @@ impl Cause {
                 )
             }
             Cause::NoAutoApprover if signer == pki::signer::KUBELET_SERVING => format!(
-                "Not approved automatically: csrapproving never approves {signer} requests (as \
-                 kube-controller-manager does not). Check the names it asks for, then: kubectl \
-                 certificate approve {name}"
+                "Not approved automatically: csrapproving approves {signer} requests only from \
+                 the node they name (requester and CN system:node:<name>, O=system:nodes, \
+                 server auth) with the RotateKubeletServerCertificate feature gate on, when the \
+                 node may create certificatesigningrequests/selfnodeserver. Check the names it \
+                 asks for, then: kubectl certificate approve {name}"
             ),
             Cause::NoAutoApprover => format!(
                 "Not approved automatically: csrapproving only approves kubelet client \
                  certificates (signer {}, CN=system:node:<name>, O=system:nodes). It waits for \
                  another approver or: kubectl certificate approve {name}",
                 pki::signer::KUBE_APISERVER_CLIENT_KUBELET
+            ),
+            Cause::AddressesNotVerified { detail } => format!(
+                "Not approved automatically: {detail}. A node's serving certificate may name \
+                 only addresses its own Node reports (status.addresses) and no IP address \
+                 another Node reports. Check the names it asks for, then: kubectl certificate \
+                 approve {name}"
+            ),
+            Cause::ApprovalForbidden => format!(
+                "Would be approved automatically, but the apiserver refused the approval: this \
+                 controller-manager's user may not approve {signer} requests. Bind the \
+                 ClusterRole system:certificates.k8s.io:{role} to it (e.g. the user \
+                 system:kube-controller-manager); to approve this one: kubectl certificate \
+                 approve {name}",
+                role = signer
+                    .strip_prefix("kubernetes.io/")
+                    .map(|s| format!("{s}-approver"))
+                    .unwrap_or_else(|| "<signer>-approver".to_string()),
             ),
             Cause::SignerNotConfigured => format!(
                 "Approved, but this controller-manager has no CA for signer {signer}, so no \
@@ -295,7 +340,34 @@ mod tests {
         let serving = csr("csr-x", pki::signer::KUBELET_SERVING);
         let message = Cause::NoAutoApprover.message(&serving);
         assert!(
-            message.contains("never approves kubernetes.io/kubelet-serving"),
+            message.contains("approves kubernetes.io/kubelet-serving requests only from the node"),
+            "{message}"
+        );
+        let message = Cause::NotAutoApproved {
+            subresources: vec![crate::approver::SELF_NODE_SERVER],
+        }
+        .message(&serving);
+        assert!(
+            message.contains("may not create certificatesigningrequests/selfnodeserver")
+                && message.contains("bind it to the group system:nodes"),
+            "{message}"
+        );
+        let refused = Cause::AddressesNotVerified {
+            detail: "IP address 10.0.0.1 is also an address of node \"b\"".into(),
+        };
+        let message = refused.message(&serving);
+        assert!(
+            message.starts_with(
+                "Not approved automatically: IP address 10.0.0.1 is also an address of node \"b\". "
+            ) && message.ends_with("kubectl certificate approve csr-x"),
+            "{message}"
+        );
+        assert_eq!(refused.event_type(), "Warning");
+        let message = Cause::ApprovalForbidden.message(&serving);
+        assert!(
+            message.contains(
+                "Bind the ClusterRole system:certificates.k8s.io:kubelet-serving-approver"
+            ),
             "{message}"
         );
         let message = Cause::SignerNotConfigured.message(&serving);

@@ -1,7 +1,8 @@
 //! controller-manager: kube-controller-manager's certificate controllers over the real API.
 //!
 //! * `csrapproving` ([`approver`]) approves kubelet client CSRs a SubjectAccessReview allows
-//!   (an allowed answer is reused for a few seconds, [`review_cache`]);
+//!   (an allowed answer is reused for a few seconds, [`review_cache`]), and nodes' own serving
+//!   CSRs when allowed and their names are the node's ([`node_addresses`]);
 //! * `csrsigning` ([`signer`]) signs approved CSRs with the cluster CA (reloaded from disk);
 //! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention.
 //!
@@ -21,6 +22,7 @@ pub mod flags;
 pub mod informer;
 pub mod leader;
 pub mod metrics;
+pub mod node_addresses;
 pub mod queue;
 pub mod review_cache;
 mod run;

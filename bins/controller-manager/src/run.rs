@@ -189,6 +189,9 @@ impl Controllers {
                 Arc::clone(&cache),
                 metrics.clone(),
                 Arc::clone(&explainer),
+                config
+                    .feature_gates
+                    .enabled(cli::ROTATE_KUBELET_SERVER_CERTIFICATE),
             ));
             for _ in 0..config.workers {
                 workers.spawn(worker::work(Arc::clone(&approver), Arc::clone(&queue)));

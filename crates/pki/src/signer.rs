@@ -17,7 +17,7 @@ pub const KUBE_APISERVER_CLIENT: &str = "kubernetes.io/kube-apiserver-client";
 pub const LEGACY_UNKNOWN: &str = "kubernetes.io/legacy-unknown";
 
 const NODE_ORGANIZATION: &str = "system:nodes";
-const NODE_CN_PREFIX: &str = "system:node:";
+pub const NODE_CN_PREFIX: &str = "system:node:";
 
 /// Why a signer refuses a request. `Display` is upstream's exact message (it becomes the
 /// `Failed` condition's message).
