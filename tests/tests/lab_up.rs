@@ -219,8 +219,36 @@ fn lab_up_nodes_join_by_themselves() -> anyhow::Result<()> {
         cert.verify_issued_by(&ca)?;
     }
 
+    // Their serving CSRs too, by the controller-manager (the lab seeds the selfnodeserver
+    // opt-in); both nodes report 127.0.0.1, which any number of nodes may share.
+    wait::until(
+        "both serving CSRs approved and issued",
+        JOIN_TIMEOUT,
+        POLL,
+        || {
+            let serving: Vec<_> = csrs(&kubectl)
+                .map_err(|e| format!("{e:#}"))?
+                .into_iter()
+                .filter(|(_, signer, _)| signer == "kubernetes.io/kubelet-serving")
+                .collect();
+            let done = serving.len() == 2
+                && serving
+                    .iter()
+                    .all(|(_, _, c)| c.iter().any(|t| t == "Approved"));
+            Ok(done.then_some(()))
+        },
+    )?;
+    let reasons = kubectl.ok([
+        "get",
+        "csr",
+        "-o",
+        "jsonpath={range .items[?(@.spec.signerName==\"kubernetes.io/kubelet-serving\")]}{.status.conditions[0].reason}{\" \"}{end}",
+    ])?;
+    assert_eq!(reasons.trim(), "AutoApproved AutoApproved", "{reasons}");
+
     let output = lab.stop()?;
     assert!(output.contains("client certificate issued"), "{output}");
+    assert!(output.contains("serving certificate issued"), "{output}");
     assert!(output.contains("Node registered"), "{output}");
     assert!(output.contains("kubectl get csr,nodes"), "{output}");
     Ok(())

@@ -1,6 +1,7 @@
 //! What the lab does through the API with the admin credentials: wait for the apiserver, create
-//! the bootstrap-token Secret and the seed 003 ClusterRoleBindings (idempotently), and approve
-//! kubelet-serving CSRs that come from the node they name.
+//! the bootstrap-token Secret, the seed 003 ClusterRoleBindings and the `selfnodeserver` opt-in
+//! (seed 004's ClusterRole, bound to system:nodes, so the controller-manager approves each
+//! node's own serving CSR for its own addresses), idempotently.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -8,10 +9,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use client::{Client, ClientError};
 use protocol::Resource;
-use protocol::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestCondition};
 use protocol::core::v1::Secret;
 use protocol::meta::ObjectMeta;
-use protocol::rbac::v1::{ClusterRoleBinding, RoleRef, Subject};
+use protocol::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -26,6 +26,31 @@ const NODE_BOOTSTRAPPER_ROLE: &str = "system:node-bootstrapper";
 const NODECLIENT_ROLE: &str = "system:certificates.k8s.io:certificatesigningrequests:nodeclient";
 const SELFNODECLIENT_ROLE: &str =
     "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient";
+/// The older guides' names for the serving opt-in (no default role grants it).
+pub const SELFNODESERVER_BINDING: &str = "node-server-auto-renew-crt";
+/// Lets the controller-manager approve kubelet-serving CSRs: upstream's default
+/// certificate-controller role may approve kubelet client CSRs only.
+pub const SERVING_APPROVER_BINDING: &str = "controller-manager-kubelet-serving-approver";
+const SERVING_APPROVER_ROLE: &str = "system:certificates.k8s.io:kubelet-serving-approver";
+const SELFNODESERVER_ROLE: &str =
+    "system:certificates.k8s.io:certificatesigningrequests:selfnodeserver";
+
+/// Seed 004's ClusterRole: lets the controller-manager approve a node's own serving CSR.
+pub fn selfnodeserver_role() -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: SELFNODESERVER_ROLE.to_string(),
+            ..Default::default()
+        },
+        rules: vec![PolicyRule {
+            verbs: vec!["create".to_string()],
+            api_groups: vec!["certificates.k8s.io".to_string()],
+            resources: vec!["certificatesigningrequests/selfnodeserver".to_string()],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
 
 /// A client from a kubeconfig file, optionally pointed at another URL.
 pub fn client_from_kubeconfig(path: &Path, server: Option<&url::Url>) -> anyhow::Result<Client> {
@@ -106,7 +131,8 @@ fn binding(name: &str, role: &str, subjects: Vec<Subject>) -> ClusterRoleBinding
 }
 
 /// The seed 003 bindings, for both the static-token user (`kubelet-bootstrap`) and the
-/// bootstrap-token group; without `nodeclient` when approval is manual.
+/// bootstrap-token group, and the `selfnodeserver` binding for system:nodes; without
+/// `nodeclient` and `selfnodeserver` when approval is manual.
 pub fn seed_bindings(manual_approval: bool) -> Vec<ClusterRoleBinding> {
     let bootstrappers = || {
         vec![
@@ -131,6 +157,18 @@ pub fn seed_bindings(manual_approval: bool) -> Vec<ClusterRoleBinding> {
         SELFNODECLIENT_ROLE,
         vec![subject("Group", "system:nodes")],
     ));
+    if !manual_approval {
+        bindings.push(binding(
+            SELFNODESERVER_BINDING,
+            SELFNODESERVER_ROLE,
+            vec![subject("Group", "system:nodes")],
+        ));
+        bindings.push(binding(
+            SERVING_APPROVER_BINDING,
+            SERVING_APPROVER_ROLE,
+            vec![subject("User", "system:kube-controller-manager")],
+        ));
+    }
     bindings
 }
 
@@ -149,6 +187,17 @@ pub async fn seed(
         secret.metadata.name,
         if created { "created" } else { "unchanged" }
     ));
+    if !manual_approval {
+        let role = selfnodeserver_role();
+        let created = create_if_absent(client, None, &role)
+            .await
+            .with_context(|| format!("cannot create clusterrole {}", role.metadata.name))?;
+        report.push(format!(
+            "clusterrole/{} {}",
+            role.metadata.name,
+            if created { "created" } else { "unchanged" }
+        ));
+    }
     for binding in seed_bindings(manual_approval) {
         let created = create_if_absent(client, None, &binding)
             .await
@@ -170,69 +219,10 @@ pub async fn seed(
     }
     if manual_approval {
         report.push(format!(
-            "clusterrolebinding/{NODECLIENT_BINDING} left out (--manual-approval): node CSRs wait for `kubectl certificate approve`"
+            "clusterrolebinding/{NODECLIENT_BINDING}, {SELFNODESERVER_BINDING} and {SERVING_APPROVER_BINDING} left out (--manual-approval): node CSRs wait for `kubectl certificate approve`"
         ));
     }
     Ok(report)
-}
-
-/// Why the lab would not approve a serving CSR (it then waits for a person).
-pub fn serving_csr_refusal(csr: &CertificateSigningRequest) -> Option<String> {
-    let request = match pki::Csr::from_pem(&csr.spec.request) {
-        Ok(request) => request,
-        Err(e) => return Some(format!("unreadable request: {e}")),
-    };
-    let common_name = request.common_name().unwrap_or_default();
-    if csr.spec.username != common_name {
-        return Some(format!(
-            "requested by {:?} for {:?}",
-            csr.spec.username, common_name
-        ));
-    }
-    if !common_name.starts_with("system:node:")
-        || !csr.spec.groups.iter().any(|g| g == "system:nodes")
-    {
-        return Some(format!("{common_name:?} is not a node in system:nodes"));
-    }
-    None
-}
-
-/// Approves a kubelet-serving CSR as the community kubelet-csr-approver would: only when the
-/// requester is the node named in the request. `Ok(false)` when it was not approved.
-pub async fn approve_serving(client: &Client, name: &str) -> anyhow::Result<bool> {
-    for _ in 0..5 {
-        let mut csr: CertificateSigningRequest = client.get(None, name).await?;
-        if csr
-            .status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == "Approved" || c.type_ == "Denied")
-        {
-            return Ok(false);
-        }
-        if serving_csr_refusal(&csr).is_some() {
-            return Ok(false);
-        }
-        csr.status
-            .conditions
-            .push(CertificateSigningRequestCondition {
-                type_: "Approved".to_string(),
-                status: "True".to_string(),
-                reason: "LabServingApproval".to_string(),
-                message: "approved by lab: the requester is the node named in the certificate"
-                    .to_string(),
-                ..CertificateSigningRequestCondition::default()
-            });
-        match client
-            .update_subresource(None, name, "approval", &csr)
-            .await
-        {
-            Ok(_) => return Ok(true),
-            Err(e) if e.is_conflict() => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    anyhow::bail!("could not approve {name}: the CSR kept changing")
 }
 
 #[cfg(test)]
@@ -240,7 +230,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manual_approval_leaves_out_only_nodeclient() {
+    fn manual_approval_leaves_out_nodeclient_and_selfnodeserver() {
         let names = |bindings: Vec<ClusterRoleBinding>| {
             bindings
                 .into_iter()
@@ -252,7 +242,9 @@ mod tests {
             [
                 BOOTSTRAP_BINDING,
                 NODECLIENT_BINDING,
-                SELFNODECLIENT_BINDING
+                SELFNODECLIENT_BINDING,
+                SELFNODESERVER_BINDING,
+                SERVING_APPROVER_BINDING
             ]
         );
         assert_eq!(
@@ -263,40 +255,14 @@ mod tests {
         assert_eq!(json["roleRef"]["name"], NODECLIENT_ROLE);
         assert_eq!(json["subjects"][1]["kind"], "Group");
         assert_eq!(json["subjects"][1]["name"], token::DEFAULT_GROUP);
-    }
-
-    fn serving_csr(username: &str, groups: &[&str], cn: &str) -> CertificateSigningRequest {
-        let key = pki::PrivateKey::generate_p256().unwrap();
-        let pem = pki::build_csr(
-            &key,
-            &pki::CsrSubject {
-                common_name: cn.to_string(),
-                organizations: vec!["system:nodes".to_string()],
-            },
-            &pki::SubjectAltNames::default(),
-        )
-        .unwrap();
-        let mut csr = CertificateSigningRequest::default();
-        csr.spec.request = pem.into_bytes();
-        csr.spec.signer_name = pki::signer::KUBELET_SERVING.to_string();
-        csr.spec.username = username.to_string();
-        csr.spec.groups = groups.iter().map(|g| g.to_string()).collect();
-        csr
-    }
-
-    #[test]
-    fn serving_approval_only_for_the_node_itself() {
-        let own = serving_csr("system:node:a", &["system:nodes"], "system:node:a");
-        assert_eq!(serving_csr_refusal(&own), None);
-        let other = serving_csr("system:node:b", &["system:nodes"], "system:node:a");
-        assert!(serving_csr_refusal(&other).is_some());
-        let bootstrap = serving_csr(
-            "system:bootstrap:abcdef",
-            &["system:bootstrappers"],
-            "system:node:a",
+        let json = serde_json::to_value(&seed_bindings(false)[3]).unwrap();
+        assert_eq!(json["roleRef"]["name"], SELFNODESERVER_ROLE);
+        assert_eq!(json["subjects"][0]["name"], "system:nodes");
+        let role = serde_json::to_value(selfnodeserver_role()).unwrap();
+        assert_eq!(
+            role["rules"],
+            serde_json::json!([{"verbs": ["create"], "apiGroups": ["certificates.k8s.io"],
+                                "resources": ["certificatesigningrequests/selfnodeserver"]}])
         );
-        assert!(serving_csr_refusal(&bootstrap).is_some());
-        let not_node = serving_csr("mallory", &["system:nodes"], "mallory");
-        assert!(serving_csr_refusal(&not_node).is_some());
     }
 }

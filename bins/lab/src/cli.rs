@@ -53,8 +53,8 @@ pub struct UpArgs {
     /// How many kubelet-agents to start.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=50))]
     pub nodes: u16,
-    /// Leave out the nodeclient binding: node CSRs stay Pending until
-    /// `kubectl certificate approve` (and serving CSRs are not approved by the lab either).
+    /// Leave out the nodeclient and selfnodeserver bindings: node client and serving CSRs stay
+    /// Pending until `kubectl certificate approve`.
     #[arg(long)]
     pub manual_approval: bool,
     #[command(flatten)]
