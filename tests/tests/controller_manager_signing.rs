@@ -143,6 +143,13 @@ fn without_the_nodeclient_binding_a_person_decides() -> anyhow::Result<()> {
     setup.assert_stays_unsigned("node-csr-a", &[], Duration::from_secs(2))?;
     let out = setup.kubectl.ok(["get", "csr", "node-csr-a"])?;
     anyhow::ensure!(out.contains("Pending"), "{out}");
+    // What an alert on stuck CSRs reads.
+    let open = format!("csr_open{{signer=\"{CLIENT}\",state=\"pending\"}}");
+    anyhow::ensure!(cm.metric(&open)? == 2.0, "{}", cm.metrics()?);
+    let oldest = cm.metric(&format!(
+        "csr_open_oldest_age_seconds{{signer=\"{CLIENT}\",state=\"pending\"}}"
+    ))?;
+    anyhow::ensure!((1.0..120.0).contains(&oldest), "oldest pending {oldest}");
 
     let out = setup.kubectl.ok(["certificate", "approve", "node-csr-a"])?;
     anyhow::ensure!(out.contains("approved"), "{out}");
@@ -155,6 +162,7 @@ fn without_the_nodeclient_binding_a_person_decides() -> anyhow::Result<()> {
     let out = setup.kubectl.ok(["get", "csr", "node-csr-b"])?;
     anyhow::ensure!(out.contains("Denied"), "{out}");
     anyhow::ensure!(cm.metric("csr_approvals_total")? == 0.0);
+    anyhow::ensure!(!cm.metrics()?.contains("csr_open{"), "{}", cm.metrics()?);
     Ok(())
 }
 

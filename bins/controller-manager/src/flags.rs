@@ -148,8 +148,8 @@ pub struct Args {
     pub authorization_webhook_cache_unauthorized_ttl: String,
 
     /// A set of key=value pairs that describe feature gates, e.g.
-    /// RotateKubeletServerCertificate=true (upstream's name list; none changes what the
-    /// controller-manager does today). Known gates: RotateKubeletClientCertificate=true|false
+    /// RotateKubeletServerCertificate=true (upstream's name list; that gate runs csrapproving's
+    /// selfnodeserver recognizer). Known gates: RotateKubeletClientCertificate=true|false
     /// (GA - default=true, locked), RotateKubeletServerCertificate=true|false (BETA -
     /// default=true); AllAlpha and AllBeta set every alpha or beta gate.
     #[arg(long, value_name = "NAME=BOOL,...", value_parser = parse_feature_gates,
@@ -278,7 +278,7 @@ pub struct Config {
     pub cleaner_interval: Duration,
     /// Most distinct CSR names queued per controller before the watch is made to wait.
     pub queue_capacity: usize,
-    /// `--feature-gates`, logged at start-up.
+    /// `--feature-gates`, logged at start-up; `RotateKubeletServerCertificate` runs `selfnodeserver`.
     pub feature_gates: FeatureGates,
 }
 

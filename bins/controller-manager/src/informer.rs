@@ -49,6 +49,18 @@ impl CsrCache {
             .remove(name);
     }
 
+    /// Calls `f` on every CSR, under the read lock (keep `f` short).
+    pub fn for_each(&self, mut f: impl FnMut(&CertificateSigningRequest)) {
+        for csr in self
+            .objects
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+        {
+            f(csr);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.objects.read().unwrap_or_else(|e| e.into_inner()).len()
     }

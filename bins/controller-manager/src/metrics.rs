@@ -1,8 +1,18 @@
 //! `/metrics`: what the controllers did (approvals, signings, failures, cleanups), the work
-//! queues (client-go's `workqueue_*` names) and leadership (`leader_election_master_status`),
-//! in the OpenMetrics text format Prometheus scrapes.
+//! queues (client-go's `workqueue_*` names), leadership (`leader_election_master_status`) and,
+//! on the leader, the CSRs still waiting (`csr_open`, `csr_open_oldest_age_seconds`: the
+//! "pending forever" and "approved but never issued" cases an alert should catch), in the
+//! OpenMetrics text format Prometheus scrapes.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use protocol::certificates::v1::CertificateSigningRequest;
+
+use crate::csr::{is_approved, is_denied, is_failed, is_issued};
+use crate::informer::CsrCache;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -39,6 +49,24 @@ struct RuleLabels {
     rule: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpenLabels {
+    signer: String,
+    /// `pending` (neither approved nor denied) or `approved` (approved, not yet issued).
+    state: String,
+}
+
+/// Which waiting state a CSR is in, if any.
+fn open_state(csr: &CertificateSigningRequest) -> Option<&'static str> {
+    if is_issued(csr) || is_denied(csr) || is_failed(csr) {
+        None
+    } else if is_approved(csr) {
+        Some("approved")
+    } else {
+        Some("pending")
+    }
+}
+
 /// The gauges and counters of one work queue.
 #[derive(Debug, Clone)]
 pub struct QueueMetrics {
@@ -60,6 +88,10 @@ pub struct Metrics {
     queue_retries: Family<NameLabels, Counter>,
     leader: Family<NameLabels, Gauge>,
     ca_reloads: Family<SignerLabels, Counter>,
+    open: Family<OpenLabels, Gauge>,
+    oldest_open: Family<OpenLabels, Gauge<f64, AtomicU64>>,
+    /// The running controllers' CSR cache, counted at each scrape (none on a standby).
+    csrs: Arc<RwLock<Option<Arc<CsrCache>>>>,
 }
 
 impl Default for Metrics {
@@ -125,8 +157,23 @@ impl Metrics {
             "Signing CA files reloaded after a change on disk, by signer",
             ca_reloads.clone(),
         );
+        let open = Family::<OpenLabels, Gauge>::default();
+        registry.register(
+            "csr_open",
+            "CSRs waiting, by signer and state: pending (neither approved nor denied) or approved (not yet issued); only the leader reports",
+            open.clone(),
+        );
+        let oldest_open = Family::<OpenLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "csr_open_oldest_age_seconds",
+            "Age of the oldest waiting CSR, by signer and state, from its creation",
+            oldest_open.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            open,
+            oldest_open,
+            csrs: Arc::default(),
             approvals,
             signings,
             failures,
@@ -201,8 +248,49 @@ impl Metrics {
         }
     }
 
+    /// Counts the CSRs of `cache` at each scrape from now on; `None` (leadership ended) stops.
+    pub fn count_open_csrs(&self, cache: Option<Arc<CsrCache>>) {
+        *self.csrs.write().unwrap_or_else(|e| e.into_inner()) = cache;
+    }
+
+    /// Sets `csr_open*` from the cache, dropping the label sets of states that emptied.
+    fn refresh_open(&self) {
+        self.open.clear();
+        self.oldest_open.clear();
+        let Some(cache) = self.csrs.read().unwrap_or_else(|e| e.into_inner()).clone() else {
+            return;
+        };
+        let now = SystemTime::now();
+        let mut counts: HashMap<OpenLabels, (i64, f64)> = HashMap::new();
+        cache.for_each(|csr| {
+            let Some(state) = open_state(csr) else {
+                return;
+            };
+            let age = csr
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .filter(|t| !t.is_zero())
+                .and_then(|t| now.duration_since(t.to_system_time()).ok())
+                .map_or(0.0, |d| d.as_secs_f64());
+            let entry = counts
+                .entry(OpenLabels {
+                    signer: csr.spec.signer_name.clone(),
+                    state: state.to_string(),
+                })
+                .or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(age);
+        });
+        for (labels, (count, oldest)) in counts {
+            self.open.get_or_create(&labels).set(count);
+            self.oldest_open.get_or_create(&labels).set(oldest);
+        }
+    }
+
     /// The OpenMetrics text of every metric.
     pub fn render(&self) -> String {
+        self.refresh_open();
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -239,5 +327,75 @@ mod tests {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn the_leader_reports_its_waiting_csrs_by_signer_and_state() {
+        use protocol::certificates::v1::{CONDITION_APPROVED, CONDITION_DENIED};
+        use protocol::meta::Time;
+
+        use crate::csr::true_condition;
+
+        let now = SystemTime::now();
+        let csr = |name: &str, signer: &str, age_s: u64, conditions: &[&str], cert: bool| {
+            let mut csr = CertificateSigningRequest::default();
+            csr.metadata.name = name.into();
+            csr.metadata.resource_version = "1".into();
+            csr.metadata.creation_timestamp = Some(Time::from_system_time(
+                now - std::time::Duration::from_secs(age_s),
+            ));
+            csr.spec.signer_name = signer.into();
+            csr.status.conditions = conditions
+                .iter()
+                .map(|c| true_condition(c, "Test", "", None))
+                .collect();
+            if cert {
+                csr.status.certificate = b"cert".to_vec();
+            }
+            csr
+        };
+        const CLIENT: &str = "kubernetes.io/kube-apiserver-client-kubelet";
+        const SERVING: &str = "kubernetes.io/kubelet-serving";
+        let cache = Arc::new(CsrCache::default());
+        cache.upsert(csr("a", CLIENT, 30, &[], false));
+        cache.upsert(csr("b", CLIENT, 90, &[], false));
+        cache.upsert(csr("c", SERVING, 600, &[CONDITION_APPROVED], false));
+        cache.upsert(csr("issued", CLIENT, 5000, &[CONDITION_APPROVED], true));
+        cache.upsert(csr("denied", CLIENT, 5000, &[CONDITION_DENIED], false));
+
+        let m = Metrics::new();
+        assert!(!m.render().contains("csr_open{"), "a standby reports none");
+        m.count_open_csrs(Some(Arc::clone(&cache)));
+        let text = m.render();
+        let value = |line: &str| -> f64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(line))
+                .unwrap_or_else(|| panic!("{line} missing from:\n{text}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        let labels =
+            |signer: &str, state: &str| format!("{{signer=\"{signer}\",state=\"{state}\"}}");
+        assert_eq!(
+            value(&format!("csr_open{}", labels(CLIENT, "pending"))),
+            2.0
+        );
+        assert_eq!(
+            value(&format!("csr_open{}", labels(SERVING, "approved"))),
+            1.0
+        );
+        let oldest = value(&format!(
+            "csr_open_oldest_age_seconds{}",
+            labels(CLIENT, "pending")
+        ));
+        assert!((90.0..100.0).contains(&oldest), "{oldest}");
+        assert!(!text.contains(&labels(CLIENT, "approved")), "{text}");
+
+        // A state that empties disappears; leadership lost: nothing.
+        cache.remove("c");
+        assert!(!m.render().contains(&labels(SERVING, "approved")));
+        m.count_open_csrs(None);
+        assert!(!m.render().contains("csr_open{"));
     }
 }

@@ -159,6 +159,8 @@ struct Controllers {
     queues: Vec<Arc<WorkQueue>>,
     workers: JoinSet<()>,
     others: JoinSet<()>,
+    /// Stops counting the open CSRs of this term's cache when the controllers stop.
+    metrics: Metrics,
 }
 
 impl Controllers {
@@ -229,6 +231,7 @@ impl Controllers {
             );
         }
         if !queues.is_empty() {
+            metrics.count_open_csrs(Some(Arc::clone(&cache)));
             others.spawn(informer::run(client.clone(), cache, queues.clone()));
         }
         if config.controllers.cleaner {
@@ -243,11 +246,13 @@ impl Controllers {
             queues,
             workers,
             others,
+            metrics: metrics.clone(),
         }
     }
 
     /// Clean stop: no new work, the items in hand get a short grace to finish.
     async fn stop(mut self) {
+        self.metrics.count_open_csrs(None);
         self.others.shutdown().await;
         for queue in &self.queues {
             queue.shut_down();
@@ -263,6 +268,7 @@ impl Controllers {
 
     /// Immediate stop.
     async fn abort(mut self) {
+        self.metrics.count_open_csrs(None);
         for queue in &self.queues {
             queue.shut_down();
         }
