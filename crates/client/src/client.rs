@@ -334,7 +334,9 @@ impl Client {
             .clone();
         http.request(request).await.map_err(|e| {
             let text = describe_transport_error(&e);
-            if is_tls_failure(&e) {
+            if rustls_error(&e).is_some_and(is_certificate_time) {
+                ClientError::CertificateTime(text)
+            } else if rustls_error(&e).is_some() {
                 // A certificate the server or we reject will not heal by retrying.
                 ClientError::Tls(text)
             } else {
@@ -438,23 +440,34 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .map(Duration::from_secs)
 }
 
-/// Whether the chain of causes holds a rustls error (handshake refused, bad certificate).
-fn is_tls_failure(error: &hyper_util::client::legacy::Error) -> bool {
+/// The rustls error in the chain of causes, if any (handshake refused, bad certificate).
+fn rustls_error(error: &hyper_util::client::legacy::Error) -> Option<&rustls::Error> {
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
-        if cause.downcast_ref::<rustls::Error>().is_some() {
-            return true;
+        if let Some(tls) = cause.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<rustls::Error>())
+        if let Some(tls) = cause
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            return true;
+            return Some(tls);
         }
         source = cause.source();
     }
-    false
+    None
+}
+
+/// The server's certificate judged by our clock: expired or not yet valid.
+fn is_certificate_time(error: &rustls::Error) -> bool {
+    use rustls::CertificateError::{Expired, ExpiredContext, NotValidYet, NotValidYetContext};
+    matches!(
+        error,
+        rustls::Error::InvalidCertificate(
+            Expired | ExpiredContext { .. } | NotValidYet | NotValidYetContext { .. }
+        )
+    )
 }
 
 /// hyper-util's error Display is terse ("client error (Connect)"); add the causes.
@@ -472,6 +485,26 @@ fn describe_transport_error(error: &hyper_util::client::legacy::Error) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_certificate_times_count_as_clock_trouble() {
+        use rustls::CertificateError;
+        for time in [CertificateError::Expired, CertificateError::NotValidYet] {
+            assert!(is_certificate_time(&rustls::Error::InvalidCertificate(
+                time
+            )));
+        }
+        for other in [
+            CertificateError::UnknownIssuer,
+            CertificateError::BadSignature,
+            CertificateError::NotValidForName,
+        ] {
+            assert!(!is_certificate_time(&rustls::Error::InvalidCertificate(
+                other
+            )));
+        }
+        assert!(!is_certificate_time(&rustls::Error::DecryptError));
+    }
 
     #[test]
     fn status_bodies_become_api_errors() {

@@ -16,9 +16,14 @@ pub enum ClientError {
     /// Connecting, sending or reading failed (refused, reset, closed mid-body).
     #[error("failed to talk to the apiserver: {0}")]
     Transport(String),
-    /// The TLS settings could not be built (bad CA, certificate or key PEM).
+    /// The TLS settings could not be built (bad CA, certificate or key PEM), or the handshake
+    /// failed (a certificate one side rejects).
     #[error("failed to set up TLS: {0}")]
     Tls(String),
+    /// The server's certificate is expired or not yet valid by this machine's clock; often
+    /// the clock is what is wrong ([`crate::clock::server_time`] tells).
+    #[error("failed to set up TLS: {0}")]
+    CertificateTime(String),
     /// A 2xx body that is not the JSON we expected.
     #[error("failed to decode the apiserver's answer: {0}")]
     Decode(String),
@@ -91,6 +96,11 @@ impl ClientError {
 
     pub fn is_unauthorized(&self) -> bool {
         self.status_code() == Some(401)
+    }
+
+    /// The server's certificate was rejected as expired or not yet valid.
+    pub fn is_certificate_time(&self) -> bool {
+        matches!(self, ClientError::CertificateTime(_))
     }
 
     /// Whether trying again may succeed: transport failures, timeouts, 5xx and 429.

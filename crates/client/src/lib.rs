@@ -14,6 +14,7 @@
 
 mod api;
 mod client;
+pub mod clock;
 mod config;
 mod connector;
 pub mod delegated;

@@ -38,6 +38,14 @@ pub enum BootstrapError {
     Csr(#[from] csr::CsrError),
     #[error("failed to build the API client: {0}")]
     Client(#[source] client::ClientError),
+    /// The apiserver's certificate is expired or not yet valid by our clock; `diagnosis`
+    /// compares the clocks (`clock`).
+    #[error("failed to create certificate signing request: {source}; {diagnosis}")]
+    CertificateTime {
+        #[source]
+        source: client::ClientError,
+        diagnosis: String,
+    },
 }
 
 /// The kubeconfig the agent runs with and the certificate in it.
@@ -168,6 +176,18 @@ async fn request_certificate(
     let submitted = loop {
         match csr::submit(&client, &key, &template, Naming::Digested).await {
             Ok(submitted) => break submitted,
+            Err(csr::CsrError::Create(e)) if e.is_certificate_time() => {
+                // Nothing was sent yet: the handshake failed before the token left.
+                let diagnosis =
+                    match client::ClientConfig::from_kubeconfig(bootstrap, &user_agent()) {
+                        Ok(config) => crate::clock::diagnose(&config).await,
+                        Err(config_error) => config_error.to_string(),
+                    };
+                return Err(BootstrapError::CertificateTime {
+                    source: e,
+                    diagnosis,
+                });
+            }
             Err(csr::CsrError::Create(e)) if e.is_retryable() => {
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?delay, "cannot reach the apiserver to request a client certificate");

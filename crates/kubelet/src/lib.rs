@@ -1,8 +1,9 @@
 //! The kubelet's node-side API logic, shared by the `kubelet-agent` program and the
 //! `bootstrap-storm` benchmark (which runs thousands of these in one process): the bootstrap
 //! CSR and its wait (`bootstrap`, `csr`), the cert-dir file layout (`cert_store`), certificate
-//! rotation (`cert_manager`), Node registration and the Lease heartbeat (`node`), and the
-//! counters the agent's endpoints report (`state`).
+//! rotation (`cert_manager`), Node registration and the Lease heartbeat (`node`), the
+//! counters the agent's endpoints report (`state`), and what to say when the apiserver's
+//! certificate seems expired or not yet valid (`clock`).
 //!
 //! Everything talks to the apiserver through the `client` crate only.
 
@@ -10,6 +11,7 @@ pub mod backoff;
 pub mod bootstrap;
 pub mod cert_manager;
 pub mod cert_store;
+pub mod clock;
 pub mod csr;
 pub mod node;
 pub mod state;
