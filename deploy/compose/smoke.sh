@@ -57,6 +57,13 @@ all_issued() {
   [ "$issued" -ge "${#nodes[@]}" ]
 }
 
+# Serving certificates too: csrapproving's selfnodeserver recognizer (the seeded opt-in).
+all_serving_issued() {
+  local issued
+  issued="$(kc get csr -o jsonpath='{range .items[?(@.spec.signerName=="kubernetes.io/kubelet-serving")]}{.status.certificate}{"\n"}{end}' | grep -c .)"
+  [ "$issued" -ge "${#nodes[@]}" ]
+}
+
 # Every node Lease renewed after $1 (epoch seconds).
 all_renewed_since() {
   local since=$1 line name renew
@@ -73,6 +80,7 @@ LAB_PROFILE="${LAB_PROFILE:-debug}" bash "$here/up.sh"
 wait_for 60 "the apiserver on 127.0.0.1:$port" kc get --raw /readyz
 wait_for 180 "client certificates issued for ${nodes[*]}" all_issued
 wait_for 120 "${nodes[*]} Ready in kubectl get nodes" all_ready
+wait_for 60 "serving certificates issued for ${nodes[*]}" all_serving_issued
 kc get csr,nodes
 
 echo "restarting the apiserver container"

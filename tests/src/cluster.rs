@@ -295,6 +295,24 @@ impl Cluster {
         )
     }
 
+    /// `<dir>/<name>.kubeconfig` for node `name`: a client certificate `system:node:<name>`
+    /// (O system:nodes) from the cluster CA, valid for an hour.
+    pub fn node_kubeconfig(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let (cert_pem, key_pem) = self.ca.issue_leaf(&pki::LeafParams {
+            common_name: format!("system:node:{name}"),
+            organizations: vec!["system:nodes".to_string()],
+            dns: Vec::new(),
+            ips: Vec::new(),
+            usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+            validity: std::time::Duration::from_secs(3600),
+        })?;
+        let cert = self.dir().join(format!("{name}.pem"));
+        let key = self.dir().join(format!("{name}-key.pem"));
+        std::fs::write(&cert, cert_pem)?;
+        std::fs::write(&key, key_pem)?;
+        self.certificate_kubeconfig(&format!("{name}.kubeconfig"), name, &cert, &key)
+    }
+
     /// Builds a kubeconfig file with this cluster, `user` set by `kubectl config
     /// set-credentials <user> <credentials...>`, and a default context using both.
     pub fn user_kubeconfig(

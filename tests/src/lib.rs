@@ -242,6 +242,11 @@ pub mod node_agent {
         /// Starts `kubelet-agent` with the cluster's bootstrap kubeconfig; output goes to
         /// `<dir>/agent.log` (appended across restarts).
         pub fn start(&self, cluster: &Cluster) -> anyhow::Result<ChildGuard> {
+            ChildGuard::spawn(self.command(cluster)?, &self.log_path())
+        }
+
+        /// The `kubelet-agent` command line [`AgentSetup::start`] runs.
+        pub fn command(&self, cluster: &Cluster) -> anyhow::Result<Command> {
             let mut command = Command::new(paths::workspace_binary("kubelet-agent")?);
             command
                 .arg(self.bootstrap_flag)
@@ -256,7 +261,7 @@ pub mod node_agent {
                 .arg(format!("--port={}", self.port))
                 .arg(format!("--healthz-port={}", self.healthz_port))
                 .args(&self.extra_args);
-            ChildGuard::spawn(command, &self.log_path())
+            Ok(command)
         }
 
         pub fn log_path(&self) -> PathBuf {

@@ -8,25 +8,16 @@ use std::time::Duration;
 
 use e2e::node_agent::{self, AgentSetup};
 use e2e::process::ChildGuard;
-use e2e::{Cluster, paths, wait};
+use e2e::{Cluster, wait};
 
 /// The kubelet-agent of `setup` under `faketime -f <offset>`.
 fn start_skewed(cluster: &Cluster, setup: &AgentSetup, offset: &str) -> anyhow::Result<ChildGuard> {
+    let agent = setup.command(cluster)?;
     let mut command = Command::new("faketime");
     command
         .args(["-f", offset])
-        .arg(paths::workspace_binary("kubelet-agent")?)
-        .arg("--bootstrap-kubeconfig")
-        .arg(&cluster.bootstrap_kubeconfig)
-        .arg("--kubeconfig")
-        .arg(&setup.kubeconfig)
-        .arg("--cert-dir")
-        .arg(&setup.cert_dir)
-        .arg(format!("--hostname-override={}", setup.node))
-        .arg("--node-ip=127.0.0.1")
-        .arg("--address=127.0.0.1")
-        .arg(format!("--port={}", setup.port))
-        .arg(format!("--healthz-port={}", setup.healthz_port));
+        .arg(agent.get_program())
+        .args(agent.get_args());
     ChildGuard::spawn(command, &setup.log_path())
 }
 

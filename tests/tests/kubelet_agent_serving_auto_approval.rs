@@ -100,19 +100,20 @@ fn node_kubectl_for(
     kubectl: &e2e::kubectl::Kubectl,
     name: &str,
 ) -> anyhow::Result<e2e::kubectl::Kubectl> {
-    let (cert_pem, key_pem) = cluster.ca.issue_leaf(&pki::LeafParams {
-        common_name: format!("system:node:{name}"),
-        organizations: vec!["system:nodes".to_string()],
-        dns: Vec::new(),
-        ips: Vec::new(),
-        usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
-        validity: Duration::from_secs(3600),
-    })?;
-    let dir = cluster.dir();
-    let cert = write(dir, &format!("{name}.pem"), &cert_pem)?;
-    let key = write(dir, &format!("{name}-key.pem"), &key_pem)?;
-    let path = cluster.certificate_kubeconfig(&format!("{name}.kubeconfig"), name, &cert, &key)?;
-    Ok(kubectl.with_kubeconfig(&path, &dir.join(format!("{name}-cache"))))
+    let path = cluster.node_kubeconfig(name)?;
+    Ok(kubectl.with_kubeconfig(&path, &cluster.dir().join(format!("{name}-cache"))))
+}
+
+/// The guides' binding of the selfnodeserver role to every node.
+fn bind_selfnodeserver(kubectl: &e2e::kubectl::Kubectl) -> anyhow::Result<()> {
+    kubectl.ok([
+        "create",
+        "clusterrolebinding",
+        "node-server-auto-renew-crt",
+        "--clusterrole=system:certificates.k8s.io:certificatesigningrequests:selfnodeserver",
+        "--group=system:nodes",
+    ])?;
+    Ok(())
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> anyhow::Result<std::path::PathBuf> {
@@ -129,13 +130,7 @@ fn a_node_s_own_serving_csr_is_approved_only_for_its_own_addresses() -> anyhow::
     let kubectl = cluster.kubectl()?;
     let role = write(cluster.dir(), "tls-instructs-csr.yaml", SELFNODESERVER_ROLE)?;
     kubectl.ok(["apply", "-f", &role.to_string_lossy()])?;
-    kubectl.ok([
-        "create",
-        "clusterrolebinding",
-        "node-server-auto-renew-crt",
-        "--clusterrole=system:certificates.k8s.io:certificatesigningrequests:selfnodeserver",
-        "--group=system:nodes",
-    ])?;
+    bind_selfnodeserver(&kubectl)?;
 
     // The kubelet's serving CSR (its name and --node-ip) is approved and issued unattended.
     let mut setup = AgentSetup::new(&cluster, "node-s")?;
@@ -258,13 +253,7 @@ fn without_the_role_the_gate_or_the_approver_role_serving_csrs_wait() -> anyhow:
     drop(cm);
 
     // With the binding but the gate off, as kube-controller-manager today: still Pending.
-    kubectl.ok([
-        "create",
-        "clusterrolebinding",
-        "node-server-auto-renew-crt",
-        "--clusterrole=system:certificates.k8s.io:certificatesigningrequests:selfnodeserver",
-        "--group=system:nodes",
-    ])?;
+    bind_selfnodeserver(&kubectl)?;
     let port = node_agent::free_port()?;
     let args = vec![
         format!("--kubeconfig={}", cluster.admin_kubeconfig.display()),

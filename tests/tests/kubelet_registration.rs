@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::time::Duration;
 
 use client::Client;
 use e2e::Cluster;
@@ -118,20 +117,7 @@ fn a_new_node_registers_with_two_requests_and_an_existing_one_is_taken_over() ->
 
 /// A Heartbeat for `name` with a client certificate `system:node:<name>` from the cluster CA.
 fn node_heartbeat(cluster: &Cluster, name: &str) -> anyhow::Result<Heartbeat> {
-    let (cert_pem, key_pem) = cluster.ca.issue_leaf(&pki::LeafParams {
-        common_name: format!("system:node:{name}"),
-        organizations: vec!["system:nodes".to_string()],
-        dns: Vec::new(),
-        ips: Vec::new(),
-        usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
-        validity: Duration::from_secs(3600),
-    })?;
-    let dir = cluster.dir();
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}-key.pem"));
-    std::fs::write(&cert, cert_pem)?;
-    std::fs::write(&key, key_pem)?;
-    let path = cluster.certificate_kubeconfig(&format!("{name}.kubeconfig"), name, &cert, &key)?;
+    let path = cluster.node_kubeconfig(name)?;
     let resolved = Kubeconfig::load(&path)?.resolve(None)?;
     let client = Client::from_kubeconfig(&resolved, "kubelet-registration-test")?;
     let identity = NodeIdentity {
