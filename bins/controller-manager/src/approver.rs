@@ -26,6 +26,7 @@ use crate::informer::CsrCache;
 use crate::metrics::Metrics;
 use crate::node_addresses::{AddressRefusal, NodeAddresses};
 use crate::review_cache::ReviewCache;
+use crate::token_binding::{self, TokenBindings};
 use crate::worker::{Handler, SyncError};
 
 /// A kind of request we know how to judge.
@@ -53,6 +54,8 @@ fn is_self_node_client(
     x509.common_name() == Some(csr.spec.username.as_str()) && is_node_client(csr, x509, usages)
 }
 
+/// The recognizer of a new node's client CSR (a bootstrapper asking).
+pub const NODE_CLIENT: &str = "nodeclient";
 /// The recognizer of a node's own serving CSR.
 pub const SELF_NODE_SERVER: &str = "selfnodeserver";
 
@@ -80,7 +83,7 @@ const RECOGNIZERS: [Recognizer; 3] = [
         recognizes: is_self_node_client,
     },
     Recognizer {
-        subresource: "nodeclient",
+        subresource: NODE_CLIENT,
         message: "Auto approving kubelet client certificate after SubjectAccessReview.",
         recognizes: is_node_client,
     },
@@ -155,6 +158,8 @@ pub struct Approver {
     explainer: Arc<Explainer>,
     /// Set when the `selfnodeserver` recognizer is on (`RotateKubeletServerCertificate`).
     node_addresses: Option<NodeAddresses>,
+    /// Bootstrap tokens bound to one node (`token_binding`).
+    tokens: TokenBindings,
 }
 
 impl Approver {
@@ -168,6 +173,7 @@ impl Approver {
     ) -> Approver {
         Approver {
             node_addresses: approve_serving.then(|| NodeAddresses::new(client.clone())),
+            tokens: TokenBindings::new(client.clone()),
             client,
             cache,
             reviews: ReviewCache::default(),
@@ -192,6 +198,39 @@ impl Approver {
         Err(SyncError::Quiet(format!(
             "recognized csr {:?} as [{SELF_NODE_SERVER}] but {refusal}",
             csr.metadata.name
+        )))
+    }
+
+    /// The `nodeclient` check after the review: a bootstrap token bound to one node
+    /// (`token_binding`) is approved only for that node's name.
+    async fn verify_token_binding(&self, csr: &CertificateSigningRequest) -> Result<(), SyncError> {
+        let Some(token) = token_binding::token_id(&csr.spec.username) else {
+            return Ok(());
+        };
+        let bound = self.tokens.node_of(token).await.map_err(|e| {
+            SyncError::Retry(format!("unable to read bootstrap token {token:?}: {e}"))
+        })?;
+        let Some(bound) = bound else {
+            return Ok(());
+        };
+        let name = &csr.metadata.name;
+        let x509 = pki::ParsedCsr::from_pem(&csr.spec.request)
+            .map_err(|e| SyncError::Retry(format!("unable to parse csr {name:?}: {e}")))?;
+        let asked = x509
+            .common_name()
+            .and_then(|cn| cn.strip_prefix(pki::signer::NODE_CN_PREFIX))
+            .unwrap_or_default();
+        if asked == bound {
+            return Ok(());
+        }
+        let cause = Cause::TokenBoundToOtherNode {
+            token: token.to_string(),
+            bound: bound.clone(),
+            asked: asked.to_string(),
+        };
+        self.explainer.tell(csr, cause).await;
+        Err(SyncError::Quiet(format!(
+            "recognized csr {name:?} as [nodeclient] but bootstrap token {token:?} is bound to node {bound:?}, not {asked:?}"
         )))
     }
 
@@ -332,6 +371,9 @@ impl Handler for Approver {
                 })?;
             if allowed && recognizer.subresource == SELF_NODE_SERVER {
                 self.verify_addresses(&csr).await?;
+            }
+            if allowed && recognizer.subresource == NODE_CLIENT {
+                self.verify_token_binding(&csr).await?;
             }
             if allowed {
                 return self.approve(&csr, recognizer).await;

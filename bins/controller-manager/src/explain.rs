@@ -37,6 +37,12 @@ pub enum Cause {
     /// A node's own serving request, allowed by the review, naming an address that is not
     /// its own (`detail` says which).
     AddressesNotVerified { detail: String },
+    /// A bootstrap request whose token is bound to another node (`token_binding`).
+    TokenBoundToOtherNode {
+        token: String,
+        bound: String,
+        asked: String,
+    },
     /// Approved for a `kubernetes.io/*` signer this controller-manager has no CA for.
     SignerNotConfigured,
     /// csrapproving would approve it, but the apiserver refused our approval (no `approve`
@@ -51,6 +57,7 @@ impl Cause {
             Cause::NotAutoApproved { .. } => "NotAutoApproved",
             Cause::NoAutoApprover => "NoAutoApprover",
             Cause::AddressesNotVerified { .. } => "AddressesNotVerified",
+            Cause::TokenBoundToOtherNode { .. } => "TokenBoundToOtherNode",
             Cause::SignerNotConfigured => "SignerNotConfigured",
             Cause::ApprovalForbidden => "ApprovalForbidden",
         }
@@ -61,6 +68,7 @@ impl Cause {
             Cause::NotAutoApproved { .. }
             | Cause::NoAutoApprover
             | Cause::AddressesNotVerified { .. }
+            | Cause::TokenBoundToOtherNode { .. }
             | Cause::ApprovalForbidden => crate::controllers::CSR_APPROVING,
             Cause::SignerNotConfigured => crate::controllers::CSR_SIGNING,
         }
@@ -72,6 +80,7 @@ impl Cause {
         match self {
             Cause::SignerNotConfigured
             | Cause::AddressesNotVerified { .. }
+            | Cause::TokenBoundToOtherNode { .. }
             | Cause::ApprovalForbidden => "Warning",
             _ => "Normal",
         }
@@ -129,6 +138,17 @@ impl Cause {
                  only addresses its own Node reports (status.addresses) and no IP address \
                  another Node reports. Check the names it asks for, then: kubectl certificate \
                  approve {name}"
+            ),
+            Cause::TokenBoundToOtherNode {
+                token,
+                bound,
+                asked,
+            } => format!(
+                "Not approved automatically: bootstrap token {token} may join only node \
+                 {bound:?} (annotation {} on secret kube-system/bootstrap-token-{token}), but this \
+                 request is for node {asked:?}. If that node is right: kubectl certificate \
+                 approve {name}",
+                crate::token_binding::NODE_NAME_ANNOTATION
             ),
             Cause::ApprovalForbidden => format!(
                 "Would be approved automatically, but the apiserver refused the approval: this \
@@ -363,6 +383,19 @@ mod tests {
             "{message}"
         );
         assert_eq!(refused.event_type(), "Warning");
+        let bound = Cause::TokenBoundToOtherNode {
+            token: "abcdef".into(),
+            bound: "worker-a".into(),
+            asked: "worker-b".into(),
+        };
+        let message = bound.message(&client);
+        assert!(
+            message.starts_with(
+                "Not approved automatically: bootstrap token abcdef may join only node \"worker-a\" (annotation kubelet-tls-bootstrap/node-name on secret kube-system/bootstrap-token-abcdef), but this request is for node \"worker-b\"."
+            ),
+            "{message}"
+        );
+        assert_eq!(bound.event_type(), "Warning");
         let message = Cause::ApprovalForbidden.message(&serving);
         assert!(
             message.contains(

@@ -2,7 +2,8 @@
 //!
 //! * `csrapproving` ([`approver`]) approves kubelet client CSRs a SubjectAccessReview allows
 //!   (an allowed answer is reused for a few seconds, [`review_cache`]), and nodes' own serving
-//!   CSRs when allowed and their names are the node's ([`node_addresses`]);
+//!   CSRs when allowed and their names are the node's ([`node_addresses`]); a bootstrap token
+//!   bound to one node is approved for that node only ([`token_binding`]);
 //! * `csrsigning` ([`signer`]) signs approved CSRs with the cluster CA (reloaded from disk);
 //! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention.
 //!
@@ -28,6 +29,7 @@ pub mod review_cache;
 mod run;
 pub mod serving;
 pub mod signer;
+pub mod token_binding;
 pub mod worker;
 
 pub use flags::{Args, Config, ConfigError, LogFormat};

@@ -153,6 +153,10 @@ pub struct TokenCreateArgs {
     /// Extra groups (comma list), each `system:bootstrappers:...`.
     #[arg(long, value_delimiter = ',', default_value = crate::token::DEFAULT_GROUP)]
     pub groups: Vec<String>,
+    /// Bind the token to one node: the controller-manager approves its bootstrap CSRs only
+    /// for this node name (annotation kubelet-tls-bootstrap/node-name on the Secret).
+    #[arg(long, value_name = "NAME", value_parser = parse_node_name)]
+    pub node_name: Option<String>,
     /// The cluster CA certificate, embedded in the kubeconfig.
     #[arg(long, value_name = "FILE")]
     pub ca_file: PathBuf,
@@ -179,6 +183,18 @@ pub enum CertsCommand {
 pub struct ExpiryArgs {
     #[arg(long, value_name = "DIR")]
     pub cert_dir: PathBuf,
+}
+
+/// A node name as the kubelet makes it (lower case, a DNS subdomain).
+fn parse_node_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim().to_ascii_lowercase();
+    if protocol::meta::names::is_dns1123_subdomain(&name) {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{raw:?} is not a node name (a lower-case DNS subdomain)"
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -222,5 +238,27 @@ mod tests {
             ["system:bootstrappers:a", "system:bootstrappers:b"]
         );
         assert_eq!(args.ttl, "24h");
+    }
+
+    #[test]
+    fn a_token_may_be_bound_to_one_node() {
+        let parse = |extra: &str| {
+            Cli::try_parse_from([
+                "lab",
+                "token",
+                "create",
+                "--ca-file=ca.pem",
+                "--server=https://10.0.0.1:6443",
+                extra,
+            ])
+        };
+        let Command::Token(TokenCommand::Create(args)) =
+            parse("--node-name=Worker-7").unwrap().command
+        else {
+            panic!("not token create")
+        };
+        assert_eq!(args.node_name.as_deref(), Some("worker-7"));
+        let err = parse("--node-name=bad_name").unwrap_err().to_string();
+        assert!(err.contains("\"bad_name\" is not a node name"), "{err}");
     }
 }

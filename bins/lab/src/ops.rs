@@ -52,6 +52,7 @@ pub fn token_files(args: &TokenCreateArgs) -> anyhow::Result<TokenCreated> {
         expiration: (!ttl.is_zero()).then(|| time::OffsetDateTime::now_utc() + ttl),
         description: args.description.clone(),
         groups: args.groups.clone(),
+        node_name: args.node_name.clone(),
     };
     let secret = crate::token::secret(&token, &options)?;
     let secret_manifest = args

@@ -131,6 +131,8 @@ pub struct TokenOptions {
     pub description: Option<String>,
     /// `auth-extra-groups`, each validated.
     pub groups: Vec<String>,
+    /// Bind the token to this node name (`kubelet-tls-bootstrap/node-name`, decision 0020).
+    pub node_name: Option<String>,
 }
 
 impl Default for TokenOptions {
@@ -139,6 +141,7 @@ impl Default for TokenOptions {
             expiration: None,
             description: None,
             groups: vec![DEFAULT_GROUP.to_string()],
+            node_name: None,
         }
     }
 }
@@ -169,10 +172,21 @@ pub fn secret(token: &BootstrapToken, options: &TokenOptions) -> Result<Secret, 
             .unwrap_or_default();
         put("expiration", &text);
     }
+    let annotations = options
+        .node_name
+        .iter()
+        .map(|node| {
+            (
+                protocol::core::v1::BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION.to_string(),
+                node.clone(),
+            )
+        })
+        .collect();
     Ok(Secret {
         metadata: ObjectMeta {
             name: token.secret_name(),
             namespace: SECRET_NAMESPACE.to_string(),
+            annotations,
             ..ObjectMeta::default()
         },
         data,
@@ -268,6 +282,17 @@ mod tests {
         assert_eq!(field("auth-extra-groups"), DEFAULT_GROUP);
         assert_eq!(field("usage-bootstrap-authentication"), "true");
         assert_eq!(field("description"), "lab");
+        assert!(json["metadata"].get("annotations").is_none(), "{json}");
+
+        let bound = TokenOptions {
+            node_name: Some("worker-7".into()),
+            ..options
+        };
+        let json = serde_json::to_value(secret(&token, &bound).unwrap()).unwrap();
+        assert_eq!(
+            json["metadata"]["annotations"]["kubelet-tls-bootstrap/node-name"],
+            "worker-7"
+        );
     }
 
     #[test]

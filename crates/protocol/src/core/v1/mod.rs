@@ -11,7 +11,7 @@ pub use node::{
     ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints,
     NodeList, NodeSpec, NodeStatus, NodeSystemInfo, Quantity, Taint,
 };
-pub use secret::{Secret, SecretList};
+pub use secret::{BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION, Secret, SecretList};
 
 /// The core group is the empty string.
 pub const GROUP: &str = "";

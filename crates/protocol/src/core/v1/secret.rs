@@ -9,6 +9,11 @@ use crate::meta::ObjectMeta;
 use crate::resource::{list_type, resource};
 use crate::serde_helpers::{base64_map, null_as_default};
 
+/// Our annotation on a bootstrap token Secret binding the token to one node name: the
+/// controller-manager approves its bootstrap CSRs only for that node (decision 0020). Not
+/// upstream's; a token without it works as upstream's.
+pub const BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION: &str = "kubelet-tls-bootstrap/node-name";
+
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", remote = "Self")]
 pub struct Secret {
