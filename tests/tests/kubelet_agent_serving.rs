@@ -1,6 +1,7 @@
 //! kubelet-agent serving certificate (`--rotate-server-certificates`): the kubelet port stays
-//! closed while the `kubernetes.io/kubelet-serving` CSR is Pending, and after
-//! `kubectl certificate approve` it serves a certificate that `curl --cacert ca.pem` accepts.
+//! closed while the `kubernetes.io/kubelet-serving` CSR is Pending (a restart meanwhile waits
+//! for the same CSR), and after `kubectl certificate approve` it serves a certificate that
+//! `curl --cacert ca.pem` accepts.
 
 use std::process::Command;
 use std::time::Duration;
@@ -16,7 +17,7 @@ fn serving_certificate_is_issued_after_approval_and_verifies_against_the_ca() ->
     node_agent::bind_bootstrap_roles(&cluster, true)?;
     let mut setup = AgentSetup::new(&cluster, "node-s")?;
     setup.extra_args = vec!["--rotate-server-certificates".into()];
-    let mut agent = setup.start(&cluster)?;
+    let agent = setup.start(&cluster)?;
 
     // The serving CSR is never auto-approved: it waits, and the port stays closed.
     let kubectl = cluster.kubectl()?;
@@ -65,8 +66,37 @@ fn serving_certificate_is_issued_after_approval_and_verifies_against_the_ca() ->
         "{usages}"
     );
 
+    // Restarted while its request waits, the agent waits for the same request: no second CSR.
+    drop(agent);
+    let mut agent = setup.start(&cluster)?;
+    let csr_field = format!("csr={name}");
+    wait::until(
+        "the restarted agent to wait for its earlier request",
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || {
+            let log = setup.log();
+            let resumed = log.lines().any(|l| {
+                l.contains("waiting again for the certificate request sent before a restart")
+                    && l.contains(&csr_field)
+            });
+            Ok(resumed.then_some(()))
+        },
+    )
+    .map_err(|e| e.context(setup.log()))?;
+    let serving = node_agent::list_csrs(&cluster)?
+        .into_iter()
+        .filter(|c| c["spec"]["signerName"] == "kubernetes.io/kubelet-serving")
+        .count();
+    anyhow::ensure!(serving == 1, "{serving} serving CSRs after a restart");
+
     kubectl.ok(["certificate", "approve", &name])?;
     setup.wait_port_open(&mut agent, Duration::from_secs(20))?;
+    anyhow::ensure!(
+        !setup.cert_dir.join("kubelet-server.csr.tmp").exists()
+            && !setup.cert_dir.join("kubelet-server.key.tmp").exists(),
+        "the pending request files outlived the answer"
+    );
 
     let current = setup.cert_dir.join("kubelet-server-current.pem");
     let leaf = &pki::parse_certificates(&std::fs::read(&current)?)?[0];

@@ -121,13 +121,17 @@ impl CertManager {
         pending: &mut Option<(PrivateKey, Submitted)>,
     ) -> Result<(), RotateError> {
         let client = self.request_client();
-        let (key, submitted) = match pending.take() {
+        let (key, submitted) = match pending.take().or_else(|| self.saved_request()) {
             Some(p) => p,
             None => {
                 let key = PrivateKey::generate_p256().map_err(CsrError::Build)?;
                 let submitted =
                     csr::submit(client, &key, &self.template, Naming::Generated).await?;
                 tracing::info!(certificate = self.name(), csr = %submitted.name, "requested a new certificate");
+                if let Err(e) = self.store.save_pending(&key, &submitted) {
+                    // Only a restart would then send a second request.
+                    tracing::warn!(certificate = self.name(), error = %e, "cannot remember the pending request");
+                }
                 (key, submitted)
             }
         };
@@ -148,9 +152,14 @@ impl CertManager {
                 *pending = Some((key, submitted));
                 return Err(e.into());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                // A verdict, a deleted request or a timeout: the next attempt starts afresh.
+                self.store.remove_pending_key();
+                return Err(e.into());
+            }
         };
         let keyed = self.store.update(&certificate, &key, SystemTime::now())?;
+        self.store.remove_pending_key();
         let keyed = Arc::new(keyed);
         self.install(&keyed);
         tracing::info!(
@@ -161,6 +170,17 @@ impl CertManager {
             "installed a new certificate"
         );
         Ok(())
+    }
+
+    /// The request a previous run sent and saw no answer to: waited for again, not re-sent.
+    fn saved_request(&self) -> Option<(PrivateKey, Submitted)> {
+        let (key, submitted) = self.store.load_pending()?;
+        tracing::info!(
+            certificate = self.name(),
+            csr = %submitted.name,
+            "waiting again for the certificate request sent before a restart"
+        );
+        Some((key, submitted))
     }
 
     /// Ourselves while our certificate is valid, else the bootstrap credentials if any.

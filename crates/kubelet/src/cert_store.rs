@@ -15,6 +15,8 @@ use std::time::SystemTime;
 
 use pki::{Certificate, PrivateKey};
 
+use crate::csr::Submitted;
+
 /// The client certificate store prefix.
 pub const CLIENT_PREFIX: &str = "kubelet-client";
 /// The serving certificate store prefix.
@@ -142,6 +144,38 @@ impl CertStore {
         self.dir.join(format!("{}.key.tmp", self.prefix))
     }
 
+    /// `<dir>/<prefix>.csr.tmp`: name and uid of the request the pending key was sent in.
+    fn pending_request_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.csr.tmp", self.prefix))
+    }
+
+    /// Remembers an in-flight request and its key, so an agent restarted before the answer
+    /// waits for that request instead of sending another (CSRs piling up per restart are a
+    /// known pain of kubelets).
+    pub fn save_pending(&self, key: &PrivateKey, submitted: &Submitted) -> Result<(), StoreError> {
+        self.ensure_dir()?;
+        let write = |path: PathBuf, data: &[u8]| {
+            kubeconfig::write_private_file(&path, data).map_err(|source| StoreError::Io {
+                action: "write",
+                path,
+                source,
+            })
+        };
+        write(self.pending_key_path(), key.to_pem().as_bytes())?;
+        let request = format!("{}\n{}\n", submitted.name, submitted.uid);
+        write(self.pending_request_path(), request.as_bytes())
+    }
+
+    /// The request and key [`CertStore::save_pending`] kept, if both are there and readable.
+    pub fn load_pending(&self) -> Option<(PrivateKey, Submitted)> {
+        let request = std::fs::read_to_string(self.pending_request_path()).ok()?;
+        let mut lines = request.lines();
+        let name = lines.next().filter(|n| !n.is_empty())?.to_string();
+        let uid = lines.next().unwrap_or_default().to_string();
+        let key = PrivateKey::from_pem(&std::fs::read(self.pending_key_path()).ok()?).ok()?;
+        Some((key, Submitted { name, uid }))
+    }
+
     /// The current pair, if there is one. A crash between creating `-updated` and renaming it
     /// is repaired first (as upstream's store does at start).
     pub fn load_current(&self) -> Result<Option<KeyedCertificate>, StoreError> {
@@ -196,8 +230,9 @@ impl CertStore {
         }
     }
 
-    /// Forgets the in-flight key (its request was answered).
+    /// Forgets the in-flight key and request (the request was answered).
     pub fn remove_pending_key(&self) {
+        let _ = std::fs::remove_file(self.pending_request_path());
         let _ = std::fs::remove_file(self.pending_key_path());
     }
 
@@ -425,6 +460,28 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("does not match"), "{err}");
         assert!(!store.current_path().exists());
+    }
+
+    #[test]
+    fn a_pending_request_is_remembered_with_its_key_until_answered() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CertStore::new(dir.path(), SERVER_PREFIX);
+        assert!(store.load_pending().is_none());
+        // The bootstrap's key alone (no request saved) is not a pending rotation request.
+        store.load_or_create_pending_key().unwrap();
+        assert!(store.load_pending().is_none());
+        let key = PrivateKey::generate_p256().unwrap();
+        let submitted = Submitted {
+            name: "csr-abcde".into(),
+            uid: "u-1".into(),
+        };
+        store.save_pending(&key, &submitted).unwrap();
+        let (loaded, again) = store.load_pending().unwrap();
+        assert_eq!(loaded.public_key_der(), key.public_key_der());
+        assert_eq!(again, submitted);
+        store.remove_pending_key();
+        assert!(store.load_pending().is_none());
+        assert!(!store.pending_key_path().exists());
     }
 
     #[test]

@@ -110,7 +110,7 @@ impl CsrError {
 }
 
 /// A CSR that exists on the server and is ours.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submitted {
     pub name: String,
     pub uid: String,
