@@ -75,9 +75,18 @@ fn client_certificate_rotates_in_place_without_failed_requests() -> anyhow::Resu
     .map_err(|e| e.context(setup.log()))?;
     anyhow::ensure!(agent.exited().is_none(), "the agent restarted or stopped");
 
-    // Old files are pruned: only the current one and its predecessor remain.
-    let files = dated_client_files(&setup)?;
-    anyhow::ensure!(files.len() <= 2, "{files:?}");
+    // Old files are pruned: only the current one and its predecessor remain. The prune follows
+    // the symlink swap the loop above saw, so give it a moment.
+    wait::until(
+        "old client certificate files pruned",
+        Duration::from_secs(2),
+        Duration::from_millis(20),
+        || {
+            let files = dated_client_files(&setup).map_err(|e| format!("{e:#}"))?;
+            Ok((files.len() <= 2).then_some(()))
+        },
+    )
+    .map_err(|e| e.context(format!("{:?}", dated_client_files(&setup))))?;
     anyhow::ensure!(
         !first_file.exists(),
         "the first certificate file was not replaced"
