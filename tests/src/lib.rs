@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod csr;
+pub mod events;
 pub mod https;
 pub mod kubectl;
 pub mod paths;

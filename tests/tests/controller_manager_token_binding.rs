@@ -9,28 +9,12 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use e2e::wait;
 use serde_json::Value;
 
 const CLIENT: &str = "kubernetes.io/kube-apiserver-client-kubelet";
 
 fn event(setup: &Setup, csr: &str, reason: &str) -> anyhow::Result<Value> {
-    let admin = setup.cluster.admin()?;
-    wait::until(
-        &format!("a {reason} event on {csr}"),
-        Duration::from_secs(15),
-        Duration::from_millis(100),
-        || {
-            let (_, list) = admin
-                .get_json(&format!(
-                    "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name={csr}"
-                ))
-                .map_err(|e| format!("{e:#}"))?;
-            Ok(list["items"]
-                .as_array()
-                .and_then(|items| items.iter().find(|e| e["reason"] == reason).cloned()))
-        },
-    )
+    e2e::events::wait_for_reason(&setup.cluster, csr, reason, Duration::from_secs(15))
 }
 
 #[test]

@@ -56,27 +56,7 @@ fn csr_json(cluster: &Cluster, name: &str) -> anyhow::Result<Value> {
 }
 
 fn wait_for_event(cluster: &Cluster, csr: &str, reason: &str) -> anyhow::Result<Value> {
-    wait::until(
-        &format!("a {reason} event on {csr}"),
-        Duration::from_secs(20),
-        Duration::from_millis(100),
-        || {
-            let (status, list) = cluster
-                .admin()
-                .and_then(|a| {
-                    a.get_json(&format!(
-                        "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name={csr}"
-                    ))
-                })
-                .map_err(|e| format!("{e:#}"))?;
-            if status != 200 {
-                return Err(format!("list events: {status} {list}"));
-            }
-            Ok(list["items"]
-                .as_array()
-                .and_then(|items| items.iter().find(|e| e["reason"] == reason).cloned()))
-        },
-    )
+    e2e::events::wait_for_reason(cluster, csr, reason, Duration::from_secs(20))
 }
 
 /// A Node `name` reporting `ip` (its status written through the status subresource).
