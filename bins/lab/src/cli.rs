@@ -39,6 +39,21 @@ pub enum Command {
     /// Certificate inspection tools.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Check, from a node, what joining needs: the apiserver and its CA, the clocks, the
+    /// credentials, and the RBAC that lets them create and auto-approve the node's CSR.
+    /// Exit 1 when a check fails.
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("kubeconfigs").required(true).multiple(true))]
+pub struct DoctorArgs {
+    /// The bootstrap kubeconfig the kubelet-agent starts from (token or certificate).
+    #[arg(long, value_name = "FILE", group = "kubeconfigs")]
+    pub bootstrap_kubeconfig: Option<PathBuf>,
+    /// The node's own kubeconfig, written after bootstrap (its client certificate).
+    #[arg(long, value_name = "FILE", group = "kubeconfigs")]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -260,5 +275,19 @@ mod tests {
         assert_eq!(args.node_name.as_deref(), Some("worker-7"));
         let err = parse("--node-name=bad_name").unwrap_err().to_string();
         assert!(err.contains("\"bad_name\" is not a node name"), "{err}");
+    }
+
+    #[test]
+    fn doctor_needs_a_kubeconfig_to_check() {
+        let err = Cli::try_parse_from(["lab", "doctor"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--bootstrap-kubeconfig"), "{err}");
+        let cli = Cli::try_parse_from(["lab", "doctor", "--kubeconfig", "k"]).unwrap();
+        let Command::Doctor(args) = cli.command else {
+            panic!("not doctor")
+        };
+        assert_eq!(args.kubeconfig, Some(PathBuf::from("k")));
+        assert!(args.bootstrap_kubeconfig.is_none());
     }
 }

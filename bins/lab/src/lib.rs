@@ -13,6 +13,7 @@ pub mod binaries;
 pub mod children;
 pub mod cli;
 pub mod commands;
+pub mod doctor;
 pub mod down;
 pub mod duration;
 pub mod expiry;

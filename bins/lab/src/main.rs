@@ -41,6 +41,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token(TokenCommand::Create(args)) => {
             runtime()?.block_on(lab::commands::token_create(&args))?
         }
+        Command::Doctor(args) => {
+            if !runtime()?.block_on(lab::doctor::run(&args)) {
+                eprintln!("lab: at least one check failed");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Certs(CertsCommand::Expiry(args)) => {
             if !lab::ops::certs_expiry(&args)? {
                 eprintln!("lab: at least one certificate has expired");

@@ -42,7 +42,7 @@ pub fn explain(local: SystemTime, server: SystemTime) -> String {
         "this machine's clock ({}) is {} {direction} the apiserver's ({}, from its Date \
          header): set the time right (NTP, e.g. timedatectl set-ntp true) and start again",
         rfc3339(local),
-        human(gap),
+        protocol::meta::human_duration(gap),
         rfc3339(server)
     )
 }
@@ -53,17 +53,6 @@ fn rfc3339(t: SystemTime) -> String {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_else(|| format!("{t:?}"))
-}
-
-/// `3d4h`, `5h12m`, `7m30s`: the two largest units.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    let (days, hours, minutes, seconds) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
-    match (days, hours, minutes) {
-        (0, 0, _) => format!("{minutes}m{seconds}s"),
-        (0, _, _) => format!("{hours}h{minutes}m"),
-        _ => format!("{days}d{hours}h"),
-    }
 }
 
 #[cfg(test)]
@@ -101,6 +90,5 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("--tls-cert-file"), "{text}");
-        assert_eq!(human(Duration::from_secs(5 * 3600 + 12 * 60 + 9)), "5h12m");
     }
 }

@@ -2,6 +2,7 @@
 //! Tables and PartialObjectMetadata.
 
 mod delete_options;
+mod duration;
 pub mod names;
 mod object_meta;
 mod status;
@@ -9,6 +10,7 @@ mod table;
 mod time;
 
 pub use delete_options::{DeleteOptions, Preconditions, WatchEvent};
+pub use duration::human_duration;
 pub use object_meta::{
     FieldsV1, LabelSelector, LabelSelectorRequirement, ListMeta, ManagedFieldsEntry, ObjectMeta,
     OwnerReference,
