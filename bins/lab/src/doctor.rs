@@ -88,35 +88,18 @@ pub async fn check(path: &Path, role: Role) -> Vec<Finding> {
     let mut findings = Vec::new();
     let resolved = match Kubeconfig::load(path).and_then(|k| k.resolve(None)) {
         Ok(resolved) => resolved,
-        Err(e) => {
-            findings.push(finding(
-                Verdict::Fail,
-                format!("kubeconfig {}: {e}", path.display()),
-            ));
-            return findings;
-        }
+        Err(e) => return vec![unusable(path, &e)],
     };
     if role == Role::Node {
         findings.extend(certificate_lifetime(&resolved.identity));
     }
     let user_agent = format!("lab-doctor/{}", crate::VERSION);
-    let config = match ClientConfig::from_kubeconfig(&resolved, &user_agent) {
-        Ok(config) => config,
+    let built = ClientConfig::from_kubeconfig(&resolved, &user_agent)
+        .and_then(|config| Ok((config.clone(), Client::new(config)?)));
+    let (config, client) = match built {
+        Ok(built) => built,
         Err(e) => {
-            findings.push(finding(
-                Verdict::Fail,
-                format!("kubeconfig {}: {e}", path.display()),
-            ));
-            return findings;
-        }
-    };
-    let client = match Client::new(config.clone()) {
-        Ok(client) => client,
-        Err(e) => {
-            findings.push(finding(
-                Verdict::Fail,
-                format!("kubeconfig {}: {e}", path.display()),
-            ));
+            findings.push(unusable(path, &e));
             return findings;
         }
     };
@@ -204,6 +187,13 @@ pub async fn check(path: &Path, role: Role) -> Vec<Finding> {
         });
     }
     findings
+}
+
+fn unusable(path: &Path, error: &dyn std::fmt::Display) -> Finding {
+    finding(
+        Verdict::Fail,
+        format!("kubeconfig {}: {error}", path.display()),
+    )
 }
 
 /// Why the first request failed, in terms of what to fix.
