@@ -35,6 +35,18 @@ struct Recognizer {
     subresource: &'static str,
     message: &'static str,
     recognizes: fn(&CertificateSigningRequest, &pki::ParsedCsr, &[pki::Usage]) -> bool,
+    /// What must also hold once the review allowed it.
+    then: Check,
+}
+
+/// The checks after an allowed review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    Nothing,
+    /// A bootstrap token bound to a node (`token_binding`) asks for that node only.
+    TokenBinding,
+    /// Every name is an address of the node's own Node and no other's (`node_addresses`).
+    NodeAddresses,
 }
 
 fn is_node_client(
@@ -54,8 +66,6 @@ fn is_self_node_client(
     x509.common_name() == Some(csr.spec.username.as_str()) && is_node_client(csr, x509, usages)
 }
 
-/// The recognizer of a new node's client CSR (a bootstrapper asking).
-pub const NODE_CLIENT: &str = "nodeclient";
 /// The recognizer of a node's own serving CSR.
 pub const SELF_NODE_SERVER: &str = "selfnodeserver";
 
@@ -81,16 +91,19 @@ const RECOGNIZERS: [Recognizer; 3] = [
         subresource: "selfnodeclient",
         message: "Auto approving self kubelet client certificate after SubjectAccessReview.",
         recognizes: is_self_node_client,
+        then: Check::Nothing,
     },
     Recognizer {
-        subresource: NODE_CLIENT,
+        subresource: "nodeclient",
         message: "Auto approving kubelet client certificate after SubjectAccessReview.",
         recognizes: is_node_client,
+        then: Check::TokenBinding,
     },
     Recognizer {
         subresource: SELF_NODE_SERVER,
         message: "Auto approving self kubelet server certificate after SubjectAccessReview.",
         recognizes: is_self_node_server,
+        then: Check::NodeAddresses,
     },
 ];
 
@@ -101,20 +114,21 @@ pub fn recognized(
     serving: bool,
 ) -> Result<Vec<&'static str>, String> {
     Ok(matching(csr, serving)?
-        .iter()
-        .map(|r| r.subresource)
-        .collect())
+        .map(|(recognizers, _)| recognizers.iter().map(|r| r.subresource).collect())
+        .unwrap_or_default())
 }
 
+/// The recognizers that match `csr` and its parsed request; `None` for a signer we do not
+/// judge.
 fn matching(
     csr: &CertificateSigningRequest,
     serving: bool,
-) -> Result<Vec<&'static Recognizer>, String> {
+) -> Result<Option<(Vec<&'static Recognizer>, pki::ParsedCsr)>, String> {
     let signer = csr.spec.signer_name.as_str();
     let judged = signer == pki::signer::KUBE_APISERVER_CLIENT_KUBELET
         || (serving && signer == pki::signer::KUBELET_SERVING);
     if !judged {
-        return Ok(Vec::new());
+        return Ok(None);
     }
     // Parsed, not verified, as upstream's approver does: the apiserver verified the
     // signature when the CSR was created, and the signer verifies it again before signing.
@@ -122,12 +136,13 @@ fn matching(
         .map_err(|e| format!("unable to parse csr {:?}: {e}", csr.metadata.name))?;
     // Unknown usage strings cannot pass the kubelet signers' usage checks.
     let Ok(usages) = pki::parse_usages(&csr.spec.usages) else {
-        return Ok(Vec::new());
+        return Ok(None);
     };
-    Ok(RECOGNIZERS
+    let recognizers = RECOGNIZERS
         .iter()
         .filter(|r| (r.recognizes)(csr, &x509, &usages))
-        .collect())
+        .collect();
+    Ok(Some((recognizers, x509)))
 }
 
 /// The review upstream sends: the CSR's requester, `create` on the subresource.
@@ -185,8 +200,12 @@ impl Approver {
     /// The `selfnodeserver` check after the review: the names must be the node's own. A
     /// refusal is said in an event and the CSR is looked at again with backoff (the Node may
     /// register or change).
-    async fn verify_addresses(&self, csr: &CertificateSigningRequest) -> Result<(), SyncError> {
-        let Some(refusal) = self.addresses_refused(csr).await? else {
+    async fn verify_addresses(
+        &self,
+        csr: &CertificateSigningRequest,
+        x509: &pki::ParsedCsr,
+    ) -> Result<(), SyncError> {
+        let Some(refusal) = self.addresses_refused(csr, x509).await? else {
             return Ok(());
         };
         if !matches!(refusal, AddressRefusal::NoNode(_)) || waited(csr, NODE_GRACE) {
@@ -203,7 +222,11 @@ impl Approver {
 
     /// The `nodeclient` check after the review: a bootstrap token bound to one node
     /// (`token_binding`) is approved only for that node's name.
-    async fn verify_token_binding(&self, csr: &CertificateSigningRequest) -> Result<(), SyncError> {
+    async fn verify_token_binding(
+        &self,
+        csr: &CertificateSigningRequest,
+        x509: &pki::ParsedCsr,
+    ) -> Result<(), SyncError> {
         let Some(token) = token_binding::token_id(&csr.spec.username) else {
             return Ok(());
         };
@@ -214,8 +237,6 @@ impl Approver {
             return Ok(());
         };
         let name = &csr.metadata.name;
-        let x509 = pki::ParsedCsr::from_pem(&csr.spec.request)
-            .map_err(|e| SyncError::Retry(format!("unable to parse csr {name:?}: {e}")))?;
         let asked = x509
             .common_name()
             .and_then(|cn| cn.strip_prefix(pki::signer::NODE_CN_PREFIX))
@@ -237,13 +258,12 @@ impl Approver {
     async fn addresses_refused(
         &self,
         csr: &CertificateSigningRequest,
+        x509: &pki::ParsedCsr,
     ) -> Result<Option<AddressRefusal>, SyncError> {
         let Some(index) = &self.node_addresses else {
             return Ok(None);
         };
         let name = &csr.metadata.name;
-        let x509 = pki::ParsedCsr::from_pem(&csr.spec.request)
-            .map_err(|e| SyncError::Retry(format!("unable to parse csr {name:?}: {e}")))?;
         let node = csr
             .spec
             .username
@@ -301,17 +321,17 @@ impl Approver {
             }
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) if e.is_conflict() => refresh(&self.client, &self.cache, name).await,
-            Err(e) if e.is_forbidden() => {
-                // Our own identity lacks `approve` on the signer (kubelet-serving is not in
-                // upstream's certificate-controller role): say so where the operator looks.
-                self.explainer.tell(csr, Cause::ApprovalForbidden).await;
+            Err(e) => {
+                if e.is_forbidden() {
+                    // Our own identity lacks `approve` on the signer (kubelet-serving is not
+                    // in upstream's certificate-controller role): say so where the operator
+                    // looks.
+                    self.explainer.tell(csr, Cause::ApprovalForbidden).await;
+                }
                 Err(SyncError::Retry(format!(
                     "error updating approval for csr {name:?}: {e}"
                 )))
             }
-            Err(e) => Err(SyncError::Retry(format!(
-                "error updating approval for csr {name:?}: {e}"
-            ))),
         }
     }
 }
@@ -353,12 +373,11 @@ impl Handler for Approver {
         if is_issued(&csr) || is_approved(&csr) || is_denied(&csr) {
             return Ok(());
         }
-        let recognizers =
-            matching(&csr, self.node_addresses.is_some()).map_err(SyncError::Retry)?;
-        if recognizers.is_empty() {
+        let matched = matching(&csr, self.node_addresses.is_some()).map_err(SyncError::Retry)?;
+        let Some((recognizers, x509)) = matched.filter(|(r, _)| !r.is_empty()) else {
             self.explainer.tell(&csr, Cause::NoAutoApprover).await;
             return Ok(());
-        }
+        };
         let mut tried = Vec::new();
         for recognizer in recognizers {
             let allowed = self
@@ -369,13 +388,12 @@ impl Handler for Approver {
                         "unable to create subject access review for csr {key:?}: {e}"
                     ))
                 })?;
-            if allowed && recognizer.subresource == SELF_NODE_SERVER {
-                self.verify_addresses(&csr).await?;
-            }
-            if allowed && recognizer.subresource == NODE_CLIENT {
-                self.verify_token_binding(&csr).await?;
-            }
             if allowed {
+                match recognizer.then {
+                    Check::Nothing => {}
+                    Check::TokenBinding => self.verify_token_binding(&csr, &x509).await?,
+                    Check::NodeAddresses => self.verify_addresses(&csr, &x509).await?,
+                }
                 return self.approve(&csr, recognizer).await;
             }
             tried.push(recognizer.subresource);

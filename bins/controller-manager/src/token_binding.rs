@@ -18,13 +18,12 @@ use protocol::core::v1::Secret;
 /// How long a token's binding is reused before its Secret is read again.
 pub const TTL: Duration = Duration::from_secs(10);
 
-const BOOTSTRAP_USER_PREFIX: &str = "system:bootstrap:";
 const TOKEN_NAMESPACE: &str = "kube-system";
 
 /// The token id of a bootstrap-token requester (`system:bootstrap:<id>`).
 pub fn token_id(username: &str) -> Option<&str> {
     username
-        .strip_prefix(BOOTSTRAP_USER_PREFIX)
+        .strip_prefix(protocol::core::v1::BOOTSTRAP_TOKEN_USER_PREFIX)
         .filter(|id| !id.is_empty())
 }
 

@@ -223,22 +223,14 @@ async fn connection_failure(server: &url::Url, config: &ClientConfig, e: &Client
 async fn clock(config: &ClientConfig) -> Finding {
     let local = SystemTime::now();
     match client::clock::server_time(config).await {
-        Ok(server) => {
-            let gap = server
-                .duration_since(local)
-                .unwrap_or_else(|e| e.duration());
-            if gap < kubelet::clock::AGREEMENT {
-                finding(
-                    Verdict::Ok,
-                    "clock: agrees with the apiserver's within a minute",
-                )
-            } else {
-                finding(
-                    Verdict::Warn,
-                    format!("clock: {}", kubelet::clock::explain(local, server)),
-                )
-            }
-        }
+        Ok(server) if kubelet::clock::agree(local, server) => finding(
+            Verdict::Ok,
+            "clock: agrees with the apiserver's within a minute",
+        ),
+        Ok(server) => finding(
+            Verdict::Warn,
+            format!("clock: {}", kubelet::clock::explain(local, server)),
+        ),
         Err(e) => finding(
             Verdict::Warn,
             format!("clock: could not read the apiserver's ({e})"),

@@ -161,8 +161,9 @@ async fn request_certificate(
     store: &CertStore,
     node_name: &str,
 ) -> Result<KeyedCertificate, BootstrapError> {
-    let client =
-        Client::from_kubeconfig(bootstrap, &user_agent()).map_err(BootstrapError::Client)?;
+    let config = client::ClientConfig::from_kubeconfig(bootstrap, &user_agent())
+        .map_err(BootstrapError::Client)?;
+    let client = Client::new(config.clone()).map_err(BootstrapError::Client)?;
     // The key of an expired pair is reused, else the one kept for a pending request.
     let key = match store.load_current() {
         Ok(Some(current)) => pki::PrivateKey::from_pem(&current.key_pem)
@@ -178,14 +179,9 @@ async fn request_certificate(
             Ok(submitted) => break submitted,
             Err(csr::CsrError::Create(e)) if e.is_certificate_time() => {
                 // Nothing was sent yet: the handshake failed before the token left.
-                let diagnosis =
-                    match client::ClientConfig::from_kubeconfig(bootstrap, &user_agent()) {
-                        Ok(config) => crate::clock::diagnose(&config).await,
-                        Err(config_error) => config_error.to_string(),
-                    };
                 return Err(BootstrapError::CertificateTime {
                     source: e,
-                    diagnosis,
+                    diagnosis: crate::clock::diagnose(&config).await,
                 });
             }
             Err(csr::CsrError::Create(e)) if e.is_retryable() => {

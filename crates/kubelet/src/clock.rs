@@ -26,10 +26,7 @@ pub async fn diagnose(config: &ClientConfig) -> String {
 
 /// The diagnosis for our clock `local` against the apiserver's `server`.
 pub fn explain(local: SystemTime, server: SystemTime) -> String {
-    let (gap, direction) = match server.duration_since(local) {
-        Ok(behind) => (behind, "behind"),
-        Err(ahead) => (ahead.duration(), "ahead of"),
-    };
+    let (gap, direction) = offset(local, server);
     if gap < AGREEMENT {
         return format!(
             "this machine's clock agrees with the apiserver's ({}), so the certificate itself is \
@@ -45,6 +42,19 @@ pub fn explain(local: SystemTime, server: SystemTime) -> String {
         protocol::meta::human_duration(gap),
         rfc3339(server)
     )
+}
+
+/// Whether our clock `local` and the apiserver's `server` agree within [`AGREEMENT`].
+pub fn agree(local: SystemTime, server: SystemTime) -> bool {
+    offset(local, server).0 < AGREEMENT
+}
+
+/// How far apart the clocks are, and whether ours is "behind" or "ahead of" the server's.
+fn offset(local: SystemTime, server: SystemTime) -> (Duration, &'static str) {
+    match server.duration_since(local) {
+        Ok(behind) => (behind, "behind"),
+        Err(ahead) => (ahead.duration(), "ahead of"),
+    }
 }
 
 fn rfc3339(t: SystemTime) -> String {

@@ -20,7 +20,7 @@ pub const SECRET_NAME_PREFIX: &str = "bootstrap-token-";
 /// The Secret type a bootstrap token Secret must have.
 pub const SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
 /// Username prefix of bootstrap token users.
-pub const USER_PREFIX: &str = "system:bootstrap:";
+pub use protocol::core::v1::BOOTSTRAP_TOKEN_USER_PREFIX as USER_PREFIX;
 
 const TOKEN_ID_KEY: &str = "token-id";
 const TOKEN_SECRET_KEY: &str = "token-secret";

@@ -11,7 +11,9 @@ pub use node::{
     ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints,
     NodeList, NodeSpec, NodeStatus, NodeSystemInfo, Quantity, Taint,
 };
-pub use secret::{BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION, Secret, SecretList};
+pub use secret::{
+    BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION, BOOTSTRAP_TOKEN_USER_PREFIX, Secret, SecretList,
+};
 
 /// The core group is the empty string.
 pub const GROUP: &str = "";

@@ -9,6 +9,9 @@ use crate::meta::ObjectMeta;
 use crate::resource::{list_type, resource};
 use crate::serde_helpers::{base64_map, null_as_default};
 
+/// The user name prefix of a bootstrap token's user: `system:bootstrap:<token-id>`.
+pub const BOOTSTRAP_TOKEN_USER_PREFIX: &str = "system:bootstrap:";
+
 /// Our annotation on a bootstrap token Secret binding the token to one node name: the
 /// controller-manager approves its bootstrap CSRs only for that node (decision 0020). Not
 /// upstream's; a token without it works as upstream's.
