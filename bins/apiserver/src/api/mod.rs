@@ -16,6 +16,7 @@ pub(crate) mod names;
 mod negotiate;
 mod object;
 mod patch;
+mod pods;
 mod query;
 mod read;
 mod registry;

@@ -1,8 +1,9 @@
 //! PATCH bodies: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic merge patch.
 //!
 //! Strategic merge patch is JSON merge patch except for the lists the served kinds merge by a
-//! key upstream and clients rely on (`conditions` by `type`, node `addresses` by `type`):
-//! those are merged element by element instead of replaced. `$patch` directives are not
+//! key upstream and clients rely on (`conditions` by `type`, node `addresses` by `type`, a
+//! pod's `containers` by `name`, as `kubectl set image` sends them): those are merged element
+//! by element instead of replaced. `$patch` directives are not
 //! interpreted (kubectl does not send them for these kinds).
 
 use protocol::meta::Status;
@@ -11,7 +12,15 @@ use serde_json::{Map, Value};
 use super::negotiate::BodyFormat;
 
 /// Lists merged by key in strategic merge patches: (field name, key field).
-const KEYED_LISTS: &[(&str, &str)] = &[("conditions", "type"), ("addresses", "type")];
+const KEYED_LISTS: &[(&str, &str)] = &[
+    ("conditions", "type"),
+    ("addresses", "type"),
+    ("containers", "name"),
+    ("initContainers", "name"),
+    ("env", "name"),
+    ("ports", "containerPort"),
+    ("podIPs", "ip"),
+];
 
 /// Applies `patch` (in `format`) to `target`.
 pub fn apply(format: BodyFormat, target: &Value, patch: &[u8]) -> Result<Value, Status> {

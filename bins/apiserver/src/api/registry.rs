@@ -204,6 +204,13 @@ impl Registry {
                 Arc::new(NodeStrategy),
             )
             .with_list_kind("NodeList"),
+            ResourceDef::of::<core::Pod>(
+                "pod",
+                &["po"],
+                NameRule::Dns1123Subdomain,
+                Arc::new(super::pods::PodStrategy),
+            )
+            .with_list_kind("PodList"),
             ResourceDef::of::<core::Secret>(
                 "secret",
                 &[],

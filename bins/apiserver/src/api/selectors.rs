@@ -38,6 +38,16 @@ fn extra_fields(plural: &str) -> &'static [&'static str] {
         ],
         "secrets" => &["type"],
         "nodes" => &["spec.unschedulable"],
+        "pods" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
         "namespaces" => &["status.phase"],
         _ => &[],
     }
@@ -91,6 +101,9 @@ impl FieldSelector {
     }
 }
 
+/// Selectable fields that are booleans (`false` when absent).
+const BOOLEAN_FIELDS: &[&str] = &["spec.unschedulable", "spec.hostNetwork"];
+
 /// The text form of a field as upstream's field sets hold it.
 fn field_value(object: &Value, path: &str) -> String {
     if path == "source" {
@@ -101,6 +114,8 @@ fn field_value(object: &Value, path: &str) -> String {
     for part in path.split('.') {
         match current.get(part) {
             Some(next) => current = next,
+            // Upstream formats these Go bools whether set or not; we omit `false` when stored.
+            None if BOOLEAN_FIELDS.contains(&path) => return "false".to_string(),
             None => return String::new(),
         }
     }
@@ -285,6 +300,30 @@ mod tests {
                 .unwrap()
                 .matches(&event)
         );
+    }
+
+    #[test]
+    fn pod_selector_as_kubectl_describe_node_sends_it() {
+        let sel = FieldSelector::parse(
+            "spec.nodeName=node-1,status.phase!=Succeeded,status.phase!=Failed",
+            "pods",
+        )
+        .unwrap();
+        assert!(
+            sel.matches(&json!({"spec": {"nodeName": "node-1"}, "status": {"phase": "Pending"}}))
+        );
+        assert!(
+            !sel.matches(&json!({"spec": {"nodeName": "node-1"}, "status": {"phase": "Failed"}}))
+        );
+        assert!(
+            !sel.matches(&json!({"spec": {"nodeName": "node-2"}, "status": {"phase": "Running"}}))
+        );
+        // Booleans read as "false" when left out, as upstream formats them.
+        let host = FieldSelector::parse("spec.hostNetwork=false", "pods").unwrap();
+        assert!(host.matches(&json!({"spec": {}})));
+        assert!(!host.matches(&json!({"spec": {"hostNetwork": true}})));
+        let unschedulable = FieldSelector::parse("spec.unschedulable=false", "nodes").unwrap();
+        assert!(unschedulable.matches(&json!({"metadata": {"name": "n"}})));
     }
 
     #[test]

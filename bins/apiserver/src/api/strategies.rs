@@ -31,7 +31,7 @@ fn keep_from_old(new: &mut Value, old: &Value, field: &str) {
 
 /// Spec and status split as upstream's status-subresource kinds: the main resource keeps the
 /// stored status, `/status` keeps the stored spec.
-fn split_spec_and_status(subresource: &str, new: &mut Value, old: &Value) {
+pub(super) fn split_spec_and_status(subresource: &str, new: &mut Value, old: &Value) {
     match subresource {
         "status" => keep_from_old(new, old, "spec"),
         _ => keep_from_old(new, old, "status"),

@@ -411,6 +411,7 @@ fn core_schemas(s: &mut BTreeMap<String, Value>) {
             &[("names", array(string())), ("sizeBytes", int64())],
         ),
     );
+    pod_schemas(s);
     kind(
         s,
         CORE,
@@ -467,6 +468,244 @@ fn core_schemas(s: &mut BTreeMap<String, Value>) {
                 ("count", int32()),
                 ("lastObservedTime", reference(&meta("MicroTime"))),
             ],
+        ),
+    );
+}
+
+/// `Pod` and its parts, as far as `protocol::core::v1::Pod` keeps them.
+fn pod_schemas(s: &mut BTreeMap<String, Value>) {
+    let time = || reference(&meta("Time"));
+    let c = |name: &str| format!("{CORE}.{name}");
+    let quantity = || reference("io.k8s.apimachinery.pkg.api.resource.Quantity");
+    kind(
+        s,
+        CORE,
+        "",
+        "Pod",
+        "Pod is a collection of containers that can run on a host.",
+        vec![
+            ("spec", reference(&c("PodSpec"))),
+            ("status", reference(&c("PodStatus"))),
+        ],
+    );
+    put(
+        s,
+        c("PodSpec"),
+        object_requiring(
+            "PodSpec is a description of a pod.",
+            &[
+                (
+                    "containers",
+                    keyed_array(reference(&c("Container")), "name"),
+                ),
+                (
+                    "initContainers",
+                    keyed_array(reference(&c("Container")), "name"),
+                ),
+                ("restartPolicy", string()),
+                ("terminationGracePeriodSeconds", int64()),
+                ("activeDeadlineSeconds", int64()),
+                ("dnsPolicy", string()),
+                ("nodeSelector", map(string())),
+                ("serviceAccountName", string()),
+                ("nodeName", string()),
+                ("hostNetwork", boolean()),
+                ("hostname", string()),
+                ("subdomain", string()),
+                ("schedulerName", string()),
+                ("tolerations", array(reference(&c("Toleration")))),
+                ("priorityClassName", string()),
+                ("priority", int32()),
+                ("enableServiceLinks", boolean()),
+                ("preemptionPolicy", string()),
+            ],
+            &["containers"],
+        ),
+    );
+    put(
+        s,
+        c("Container"),
+        object_requiring(
+            "A single application container that you want to run within a pod.",
+            &[
+                ("name", string()),
+                ("image", string()),
+                ("command", array(string())),
+                ("args", array(string())),
+                ("workingDir", string()),
+                (
+                    "ports",
+                    keyed_array(reference(&c("ContainerPort")), "containerPort"),
+                ),
+                ("env", keyed_array(reference(&c("EnvVar")), "name")),
+                ("resources", reference(&c("ResourceRequirements"))),
+                ("terminationMessagePath", string()),
+                ("terminationMessagePolicy", string()),
+                ("imagePullPolicy", string()),
+                ("stdin", boolean()),
+                ("stdinOnce", boolean()),
+                ("tty", boolean()),
+            ],
+            &["name"],
+        ),
+    );
+    put(
+        s,
+        c("ContainerPort"),
+        object_requiring(
+            "A network port in a single container.",
+            &[
+                ("name", string()),
+                ("hostPort", int32()),
+                ("containerPort", int32()),
+                ("protocol", string()),
+                ("hostIP", string()),
+            ],
+            &["containerPort"],
+        ),
+    );
+    put(
+        s,
+        c("EnvVar"),
+        object_requiring(
+            "An environment variable present in a container (literal values only).",
+            &[("name", string()), ("value", string())],
+            &["name"],
+        ),
+    );
+    put(
+        s,
+        c("ResourceRequirements"),
+        object(
+            "Compute resource requirements.",
+            &[("limits", map(quantity())), ("requests", map(quantity()))],
+        ),
+    );
+    put(
+        s,
+        c("Toleration"),
+        object(
+            "The pod this Toleration is attached to tolerates any taint that matches the triple <key,value,effect> using the matching operator <operator>.",
+            &[
+                ("key", string()),
+                ("operator", string()),
+                ("value", string()),
+                ("effect", string()),
+                ("tolerationSeconds", int64()),
+            ],
+        ),
+    );
+    put(
+        s,
+        c("PodStatus"),
+        object(
+            "PodStatus represents information about the status of a pod.",
+            &[
+                ("phase", string()),
+                (
+                    "conditions",
+                    keyed_array(reference(&c("PodCondition")), "type"),
+                ),
+                ("message", string()),
+                ("reason", string()),
+                ("hostIP", string()),
+                ("podIP", string()),
+                ("podIPs", keyed_array(reference(&c("PodIP")), "ip")),
+                ("startTime", time()),
+                ("containerStatuses", array(reference(&c("ContainerStatus")))),
+                (
+                    "initContainerStatuses",
+                    array(reference(&c("ContainerStatus"))),
+                ),
+                ("qosClass", string()),
+                ("nominatedNodeName", string()),
+            ],
+        ),
+    );
+    put(
+        s,
+        c("PodCondition"),
+        object_requiring(
+            "PodCondition contains details for the current condition of this pod.",
+            &[
+                ("type", string()),
+                ("status", string()),
+                ("lastProbeTime", time()),
+                ("lastTransitionTime", time()),
+                ("reason", string()),
+                ("message", string()),
+            ],
+            &["type", "status"],
+        ),
+    );
+    put(
+        s,
+        c("PodIP"),
+        object_requiring(
+            "An IP address allocated to the pod.",
+            &[("ip", string())],
+            &["ip"],
+        ),
+    );
+    put(
+        s,
+        c("ContainerStatus"),
+        object_requiring(
+            "Details of a container's current condition.",
+            &[
+                ("name", string()),
+                ("state", reference(&c("ContainerState"))),
+                ("lastState", reference(&c("ContainerState"))),
+                ("ready", boolean()),
+                ("restartCount", int32()),
+                ("image", string()),
+                ("imageID", string()),
+                ("containerID", string()),
+                ("started", boolean()),
+            ],
+            &["name", "ready", "restartCount", "image", "imageID"],
+        ),
+    );
+    put(
+        s,
+        c("ContainerState"),
+        object(
+            "The possible state of a container; only one member is set.",
+            &[
+                ("waiting", reference(&c("ContainerStateWaiting"))),
+                ("running", reference(&c("ContainerStateRunning"))),
+                ("terminated", reference(&c("ContainerStateTerminated"))),
+            ],
+        ),
+    );
+    put(
+        s,
+        c("ContainerStateWaiting"),
+        object(
+            "A waiting state of a container.",
+            &[("reason", string()), ("message", string())],
+        ),
+    );
+    put(
+        s,
+        c("ContainerStateRunning"),
+        object("A running state of a container.", &[("startedAt", time())]),
+    );
+    put(
+        s,
+        c("ContainerStateTerminated"),
+        object_requiring(
+            "A terminated state of a container.",
+            &[
+                ("exitCode", int32()),
+                ("signal", int32()),
+                ("reason", string()),
+                ("message", string()),
+                ("startedAt", time()),
+                ("finishedAt", time()),
+                ("containerID", string()),
+            ],
+            &["exitCode"],
         ),
     );
 }

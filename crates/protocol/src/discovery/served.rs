@@ -22,6 +22,8 @@ pub struct ServedResource {
     pub verbs: &'static [&'static str],
     pub short_names: &'static [&'static str],
     pub subresources: &'static [Subresource],
+    /// Groupings kubectl expands (`kubectl get all`).
+    pub categories: &'static [&'static str],
 }
 
 impl ServedResource {
@@ -56,6 +58,7 @@ impl ServedResource {
             kind: self.kind.to_string(),
             verbs: self.verbs.iter().map(|v| v.to_string()).collect(),
             short_names: self.short_names.iter().map(|v| v.to_string()).collect(),
+            categories: self.categories.iter().map(|v| v.to_string()).collect(),
             ..Default::default()
         }
     }
@@ -89,6 +92,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &["ev"],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "",
@@ -102,6 +106,7 @@ pub static SERVED: &[ServedResource] = &[
         ],
         short_names: &["ns"],
         subresources: &[STATUS],
+        categories: &[],
     },
     ServedResource {
         group: "",
@@ -113,6 +118,19 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &["no"],
         subresources: &[STATUS],
+        categories: &[],
+    },
+    ServedResource {
+        group: "",
+        version: "v1",
+        plural: "pods",
+        singular: "pod",
+        kind: "Pod",
+        namespaced: true,
+        verbs: ALL,
+        short_names: &["po"],
+        subresources: &[STATUS],
+        categories: &["all"],
     },
     ServedResource {
         group: "",
@@ -124,6 +142,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "certificates.k8s.io",
@@ -141,6 +160,7 @@ pub static SERVED: &[ServedResource] = &[
             },
             STATUS,
         ],
+        categories: &[],
     },
     ServedResource {
         group: "rbac.authorization.k8s.io",
@@ -152,6 +172,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "rbac.authorization.k8s.io",
@@ -163,6 +184,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "rbac.authorization.k8s.io",
@@ -174,6 +196,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "rbac.authorization.k8s.io",
@@ -185,6 +208,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "coordination.k8s.io",
@@ -196,6 +220,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: ALL,
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "authentication.k8s.io",
@@ -207,6 +232,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: &["create"],
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "authentication.k8s.io",
@@ -218,6 +244,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: &["create"],
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "authorization.k8s.io",
@@ -229,6 +256,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: &["create"],
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "authorization.k8s.io",
@@ -240,6 +268,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: &["create"],
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
     ServedResource {
         group: "authorization.k8s.io",
@@ -251,6 +280,7 @@ pub static SERVED: &[ServedResource] = &[
         verbs: &["create"],
         short_names: &[],
         subresources: &[],
+        categories: &[],
     },
 ];
 

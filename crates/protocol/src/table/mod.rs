@@ -121,6 +121,7 @@ pub fn build_for_resource(
             typed::<rbac::v1::RoleBinding>(items, include, list_meta, now)
         }
         "core/nodes" => typed::<core::v1::Node>(items, include, list_meta, now),
+        "core/pods" => typed::<core::v1::Pod>(items, include, list_meta, now),
         "core/secrets" => typed::<core::v1::Secret>(items, include, list_meta, now),
         "core/namespaces" => typed::<core::v1::Namespace>(items, include, list_meta, now),
         "core/events" => typed::<core::v1::Event>(items, include, list_meta, now),

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{Printable, column, human_duration, since, since_micro};
 use crate::certificates::v1::CertificateSigningRequest;
 use crate::coordination::v1::Lease;
-use crate::core::v1::{Event, EventSource, Namespace, Node, Secret};
+use crate::core::v1::{Event, EventSource, Namespace, Node, Pod, Secret};
 use crate::meta::{ObjectMeta, TableColumnDefinition, Time};
 use crate::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
 
@@ -197,6 +197,183 @@ impl Printable for Node {
             json!(or_unknown(&info.os_image)),
             json!(or_unknown(&info.kernel_version)),
             json!(or_unknown(&info.container_runtime_version)),
+        ]
+    }
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+// === Pod ===
+
+/// `printPod`'s STATUS: the phase, or the reason of the most telling container state.
+fn pod_status(pod: &Pod) -> (String, usize) {
+    let mut reason = if pod.status.reason.is_empty() {
+        pod.status.phase.clone()
+    } else {
+        pod.status.reason.clone()
+    };
+    let mut initializing = false;
+    for (i, status) in pod.status.init_container_statuses.iter().enumerate() {
+        let state = &status.state;
+        if matches!(&state.terminated, Some(t) if t.exit_code == 0) {
+            continue;
+        }
+        initializing = true;
+        reason = if let Some(t) = &state.terminated {
+            if !t.reason.is_empty() {
+                format!("Init:{}", t.reason)
+            } else if t.signal != 0 {
+                format!("Init:Signal:{}", t.signal)
+            } else {
+                format!("Init:ExitCode:{}", t.exit_code)
+            }
+        } else if let Some(w) = state.waiting.as_ref().filter(|w| !w.reason.is_empty()) {
+            if w.reason == "PodInitializing" {
+                reason.clone()
+            } else {
+                format!("Init:{}", w.reason)
+            }
+        } else {
+            format!("Init:{}/{}", i, pod.spec.init_containers.len())
+        };
+        break;
+    }
+    let mut ready = 0;
+    if !initializing {
+        let mut running = false;
+        for status in pod.status.container_statuses.iter().rev() {
+            let state = &status.state;
+            if let Some(w) = state.waiting.as_ref().filter(|w| !w.reason.is_empty()) {
+                reason = w.reason.clone();
+            } else if let Some(t) = &state.terminated {
+                reason = if !t.reason.is_empty() {
+                    t.reason.clone()
+                } else if t.signal != 0 {
+                    format!("Signal:{}", t.signal)
+                } else {
+                    format!("ExitCode:{}", t.exit_code)
+                };
+            } else if state.running.is_some() && status.ready {
+                running = true;
+                ready += 1;
+            }
+        }
+        if reason == "Completed" && running {
+            let pod_ready = pod
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            reason = if pod_ready { "Running" } else { "NotReady" }.to_string();
+        }
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        reason = if pod.status.reason == "NodeLost" {
+            "Unknown".to_string()
+        } else {
+            "Terminating".to_string()
+        };
+    }
+    (reason, ready)
+}
+
+/// RESTARTS: the sum, and how long ago the last one was (`3 (5m ago)`).
+fn pod_restarts(pod: &Pod, now: &Time) -> String {
+    let statuses = || {
+        pod.status
+            .container_statuses
+            .iter()
+            .chain(&pod.status.init_container_statuses)
+    };
+    let restarts: i32 = statuses().map(|s| s.restart_count).sum();
+    let last = statuses()
+        .filter_map(|s| s.last_state.terminated.as_ref()?.finished_at.as_ref())
+        .max_by_key(|t| t.unix_seconds());
+    match last {
+        Some(time) if restarts > 0 => format!("{restarts} ({} ago)", since(Some(time), now)),
+        _ => restarts.to_string(),
+    }
+}
+
+fn or_none(text: &str) -> String {
+    if text.is_empty() {
+        "<none>".to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+impl Printable for Pod {
+    fn columns() -> Vec<TableColumnDefinition> {
+        vec![
+            name_column(),
+            column(
+                "Ready",
+                "string",
+                "",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            column(
+                "Status",
+                "string",
+                "",
+                0,
+                "The aggregate status of the containers in this pod.",
+            ),
+            column(
+                "Restarts",
+                "string",
+                "",
+                0,
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
+            age_column(),
+            column("IP", "string", "", 1, "The IP address assigned to the pod"),
+            column(
+                "Node",
+                "string",
+                "",
+                1,
+                "The name of the node assigned to the pod",
+            ),
+            column(
+                "Nominated Node",
+                "string",
+                "",
+                1,
+                "The name of the node that is nominated to run this pod when it is preempting other pods",
+            ),
+            column(
+                "Readiness Gates",
+                "string",
+                "",
+                1,
+                "The pod's readiness gates, if any",
+            ),
+        ]
+    }
+
+    fn cells(&self, now: &Time) -> Vec<Value> {
+        let (status, ready) = pod_status(self);
+        let ip = self
+            .status
+            .pod_ips
+            .first()
+            .map(|ip| ip.ip.as_str())
+            .unwrap_or(&self.status.pod_ip);
+        vec![
+            json!(self.metadata.name),
+            json!(format!("{ready}/{}", self.spec.containers.len())),
+            json!(status),
+            json!(pod_restarts(self, now)),
+            age(&self.metadata, now),
+            json!(or_none(ip)),
+            json!(or_none(&self.spec.node_name)),
+            json!(or_none(&self.status.nominated_node_name)),
+            json!("<none>"),
         ]
     }
 

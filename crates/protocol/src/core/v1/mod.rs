@@ -1,8 +1,9 @@
-//! Core `v1` kinds this system serves: Node, Secret, Namespace, Event (+ ObjectReference).
+//! Core `v1` kinds this system serves: Node, Pod, Secret, Namespace, Event (+ ObjectReference).
 
 mod event;
 mod namespace;
 mod node;
+mod pod;
 mod secret;
 
 pub use event::{Event, EventList, EventSeries, EventSource, ObjectReference};
@@ -10,6 +11,11 @@ pub use namespace::{Namespace, NamespaceCondition, NamespaceList, NamespaceSpec,
 pub use node::{
     ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints,
     NodeList, NodeSpec, NodeStatus, NodeSystemInfo, Quantity, Taint,
+};
+pub use pod::{
+    CPU, Container, ContainerPort, ContainerState, ContainerStateRunning, ContainerStateTerminated,
+    ContainerStateWaiting, ContainerStatus, EnvVar, MEMORY, Pod, PodCondition, PodIp, PodList,
+    PodSpec, PodStatus, ResourceRequirements, Toleration, nano_value,
 };
 pub use secret::{
     BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION, BOOTSTRAP_TOKEN_USER_PREFIX, Secret, SecretList,
