@@ -154,6 +154,13 @@ impl Cluster {
         self.dir.path()
     }
 
+    /// Writes `object` as `<dir>/<file>` (JSON) for `kubectl apply -f`; returns the path.
+    pub fn write_manifest(&self, file: &str, object: &serde_json::Value) -> anyhow::Result<String> {
+        let path = self.dir().join(file);
+        std::fs::write(&path, serde_json::to_vec_pretty(object)?)?;
+        Ok(path.display().to_string())
+    }
+
     fn launch(&mut self) -> anyhow::Result<()> {
         let path = |name: &str| self.dir.path().join(name);
         let mut command = Command::new(&self.binary);
@@ -298,19 +305,30 @@ impl Cluster {
     /// `<dir>/<name>.kubeconfig` for node `name`: a client certificate `system:node:<name>`
     /// (O system:nodes) from the cluster CA, valid for an hour.
     pub fn node_kubeconfig(&self, name: &str) -> anyhow::Result<PathBuf> {
+        self.client_certificate_kubeconfig(name, &format!("system:node:{name}"), &["system:nodes"])
+    }
+
+    /// `<dir>/<file>.kubeconfig` for `user` in `groups`: a client certificate (CN user, O
+    /// groups) from the cluster CA, valid for an hour.
+    pub fn client_certificate_kubeconfig(
+        &self,
+        file: &str,
+        user: &str,
+        groups: &[&str],
+    ) -> anyhow::Result<PathBuf> {
         let (cert_pem, key_pem) = self.ca.issue_leaf(&pki::LeafParams {
-            common_name: format!("system:node:{name}"),
-            organizations: vec!["system:nodes".to_string()],
+            common_name: user.to_string(),
+            organizations: groups.iter().map(|g| g.to_string()).collect(),
             dns: Vec::new(),
             ips: Vec::new(),
             usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
             validity: std::time::Duration::from_secs(3600),
         })?;
-        let cert = self.dir().join(format!("{name}.pem"));
-        let key = self.dir().join(format!("{name}-key.pem"));
+        let cert = self.dir().join(format!("{file}.pem"));
+        let key = self.dir().join(format!("{file}-key.pem"));
         std::fs::write(&cert, cert_pem)?;
         std::fs::write(&key, key_pem)?;
-        self.certificate_kubeconfig(&format!("{name}.kubeconfig"), name, &cert, &key)
+        self.certificate_kubeconfig(&format!("{file}.kubeconfig"), file, &cert, &key)
     }
 
     /// Builds a kubeconfig file with this cluster, `user` set by `kubectl config

@@ -17,16 +17,6 @@ const CSR_HEADER: [&str; 6] = [
     "CONDITION",
 ];
 
-fn write_manifest(
-    cluster: &Cluster,
-    file: &str,
-    object: &serde_json::Value,
-) -> anyhow::Result<String> {
-    let path = cluster.dir().join(file);
-    std::fs::write(&path, serde_json::to_vec_pretty(object)?)?;
-    Ok(path.display().to_string())
-}
-
 /// The row of `name` in `kubectl get csr` output, split on whitespace.
 fn csr_row(output: &str, name: &str) -> anyhow::Result<Vec<String>> {
     let mut lines = output.lines();
@@ -138,8 +128,7 @@ fn kubectl_session(binary: &Path) -> anyhow::Result<()> {
 
     // The bootstrap user creates a CSR (protobuf body from kubectl). `--validate=false`: the server
     // serves no OpenAPI documents, which kubectl's client-side schema validation would download.
-    let first = write_manifest(
-        &cluster,
+    let first = cluster.write_manifest(
         "csr-first.json",
         &node_manifest("node-csr-first", "worker-1")?,
     )?;
@@ -191,8 +180,7 @@ fn kubectl_session(binary: &Path) -> anyhow::Result<()> {
     watch.wait_for("the existing CSR", Duration::from_secs(20), |l| {
         l.starts_with("node-csr-first ")
     })?;
-    let second = write_manifest(
-        &cluster,
+    let second = cluster.write_manifest(
         "csr-second.json",
         &node_manifest("node-csr-second", "worker-2")?,
     )?;
@@ -288,7 +276,7 @@ fn kubectl_session(binary: &Path) -> anyhow::Result<()> {
     );
     let node =
         serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "worker-1"}});
-    let node_file = write_manifest(&cluster, "node.json", &node)?;
+    let node_file = cluster.write_manifest("node.json", &node)?;
     admin.ok(["create", "--validate=false", "-f", &node_file])?;
     let nodes = admin.ok(["get", "nodes"])?;
     let mut lines = nodes.lines();

@@ -7,16 +7,6 @@ use std::path::Path;
 use e2e::{Cluster, paths};
 use serde_json::json;
 
-fn write_manifest(
-    cluster: &Cluster,
-    file: &str,
-    object: &serde_json::Value,
-) -> anyhow::Result<String> {
-    let path = cluster.dir().join(file);
-    std::fs::write(&path, serde_json::to_vec_pretty(object)?)?;
-    Ok(path.display().to_string())
-}
-
 /// A registered node with 2 CPUs and 4 GiB, as a kubelet reports it.
 fn node(name: &str) -> serde_json::Value {
     json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
@@ -38,7 +28,7 @@ fn pods_section(describe: &str) -> anyhow::Result<&str> {
 fn describe_node_session(binary: &Path, full: bool) -> anyhow::Result<()> {
     let cluster = Cluster::start()?;
     let admin = cluster.admin_kubectl(binary);
-    let node_file = write_manifest(&cluster, "node.json", &node("worker-1"))?;
+    let node_file = cluster.write_manifest("node.json", &node("worker-1"))?;
     admin.ok(["create", "-f", &node_file])?;
 
     let empty = admin.ok(["describe", "node", "worker-1"])?;
@@ -53,7 +43,7 @@ fn describe_node_session(binary: &Path, full: bool) -> anyhow::Result<()> {
                  "ports": [{"containerPort": 80}],
                  "resources": {"requests": {"cpu": "250m", "memory": "64Mi"},
                                "limits": {"cpu": "500m", "memory": "128Mi"}}}]}});
-    let pod_file = write_manifest(&cluster, "pod.json", &pod)?;
+    let pod_file = cluster.write_manifest("pod.json", &pod)?;
     let applied = admin.ok(["apply", "-f", &pod_file])?;
     anyhow::ensure!(applied.trim() == "pod/web created", "apply: {applied}");
     // Not bound anywhere: listed, but on no node.
@@ -165,7 +155,7 @@ fn describe_node_session(binary: &Path, full: bool) -> anyhow::Result<()> {
     );
     let invalid = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "bad"},
                          "spec": {"containers": [{"name": "bad"}]}});
-    let invalid_file = write_manifest(&cluster, "bad.json", &invalid)?;
+    let invalid_file = cluster.write_manifest("bad.json", &invalid)?;
     let refused = admin.run(["create", "-f", &invalid_file])?;
     anyhow::ensure!(
         !refused.success

@@ -1,7 +1,48 @@
-//! Small accessors for the `metadata` of JSON objects, so handlers read like the upstream code.
+//! Small accessors for the `metadata` of JSON objects, so handlers read like the upstream code,
+//! and the typed round trip strategies make (decode, change spec and status, write back).
 
-use protocol::meta::Status;
+use protocol::Resource;
+use protocol::meta::{Status, StatusCause};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+
+/// The typed object; a body whose fields have the wrong JSON types is a 400, as upstream's
+/// decoder. Reads the borrowed tree: strategies decode old and new several times per update.
+pub fn decode<T: Resource + DeserializeOwned>(obj: &Value) -> Result<T, Status> {
+    T::deserialize(obj).map_err(|e| {
+        Status::bad_request(format!("unable to decode {}: {e}", <T as Resource>::KIND))
+    })
+}
+
+/// Puts a typed object's `spec` and `status` back into its JSON form.
+pub fn write_spec_and_status(
+    obj: &mut Value,
+    spec: &impl Serialize,
+    status: &impl Serialize,
+) -> Result<(), Status> {
+    let spec = serde_json::to_value(spec).map_err(Status::internal_error)?;
+    let status = serde_json::to_value(status).map_err(Status::internal_error)?;
+    let map = obj
+        .as_object_mut()
+        .ok_or_else(|| Status::bad_request("the object is not a JSON object"))?;
+    map.insert("spec".to_string(), spec);
+    map.insert("status".to_string(), status);
+    Ok(())
+}
+
+/// 422 `<Kind>.<group> "name" is invalid: ...` when `causes` is non-empty.
+pub fn invalid_if_any(
+    group: &str,
+    kind: &str,
+    name: &str,
+    causes: Vec<StatusCause>,
+) -> Result<(), Status> {
+    if causes.is_empty() {
+        return Ok(());
+    }
+    Err(Status::invalid(group, kind, name, causes))
+}
 
 /// `metadata.<field>` as a string (`""` when absent or not a string).
 pub fn meta_str<'a>(object: &'a Value, field: &str) -> &'a str {

@@ -10,9 +10,9 @@ use protocol::core::v1::{self as core, Container, PodSpec, PodStatus, Toleration
 use protocol::meta::{Status, StatusCause};
 use serde_json::Value;
 
-use super::Strategy;
 use super::names::{self, NameRule};
 use super::strategies::split_spec_and_status;
+use super::{Strategy, object};
 
 /// What upstream's update validation lists as the changes a pod's spec allows.
 const IMMUTABLE_SPEC: &str = "pod updates may not change fields other than \
@@ -84,32 +84,15 @@ impl Strategy for PodStrategy {
 }
 
 fn decode(obj: &Value) -> Result<core::Pod, Status> {
-    core::Pod::deserialize(obj)
-        .map_err(|e| Status::bad_request(format!("unable to decode {}: {e}", core::Pod::KIND)))
+    object::decode(obj)
 }
 
 fn write_back(obj: &mut Value, pod: &core::Pod) -> Result<(), Status> {
-    let encode = |value: Result<Value, serde_json::Error>| value.map_err(Status::internal_error);
-    let spec = encode(serde_json::to_value(&pod.spec))?;
-    let status = encode(serde_json::to_value(&pod.status))?;
-    let map = obj
-        .as_object_mut()
-        .ok_or_else(|| Status::bad_request("the object is not a JSON object"))?;
-    map.insert("spec".to_string(), spec);
-    map.insert("status".to_string(), status);
-    Ok(())
+    object::write_spec_and_status(obj, &pod.spec, &pod.status)
 }
 
 fn invalid_if_any(pod: &core::Pod, causes: Vec<StatusCause>) -> Result<(), Status> {
-    if causes.is_empty() {
-        return Ok(());
-    }
-    Err(Status::invalid(
-        core::GROUP,
-        core::Pod::KIND,
-        &pod.metadata.name,
-        causes,
-    ))
+    object::invalid_if_any(core::GROUP, core::Pod::KIND, &pod.metadata.name, causes)
 }
 
 /// `SetDefaults_PodSpec` and `SetDefaults_Container`.

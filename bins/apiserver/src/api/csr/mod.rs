@@ -24,7 +24,7 @@ use protocol::certificates::v1::CertificateSigningRequest;
 use protocol::meta::{Status, StatusCause, Time};
 use serde_json::Value;
 
-use crate::api::{AdmissionContext, Operation, Strategy};
+use crate::api::{AdmissionContext, Operation, Strategy, object};
 use validation::UpdateKind;
 
 const GROUP: &str = protocol::certificates::v1::GROUP;
@@ -101,41 +101,20 @@ fn update_kind(subresource: &str) -> Result<UpdateKind, Status> {
     }
 }
 
-/// The typed object; a body whose fields have the wrong JSON types is a 400, as upstream's decoder.
 fn decode(obj: &Value) -> Result<CertificateSigningRequest, Status> {
-    // From the borrowed tree: an update decodes old and new three times each (prepare,
-    // validate, admit), and a clone of the whole tree first doubled that.
-    CertificateSigningRequest::deserialize(obj).map_err(|e| {
-        Status::bad_request(format!(
-            "unable to decode {}: {e}",
-            CertificateSigningRequest::KIND
-        ))
-    })
+    object::decode(obj)
 }
 
 fn write_back(obj: &mut Value, csr: &CertificateSigningRequest) -> Result<(), Status> {
-    let encode = |value: Result<Value, serde_json::Error>| value.map_err(Status::internal_error);
-    let spec = encode(serde_json::to_value(&csr.spec))?;
-    let status = encode(serde_json::to_value(&csr.status))?;
-    match obj.as_object_mut() {
-        Some(map) => {
-            map.insert("spec".to_string(), spec);
-            map.insert("status".to_string(), status);
-            Ok(())
-        }
-        None => Err(Status::bad_request("the object is not a JSON object")),
-    }
+    object::write_spec_and_status(obj, &csr.spec, &csr.status)
 }
 
 /// 422 `CertificateSigningRequest.certificates.k8s.io "name" is invalid: ...` when `causes` is non-empty.
 fn invalid_if_any(csr: &CertificateSigningRequest, causes: Vec<StatusCause>) -> Result<(), Status> {
-    if causes.is_empty() {
-        return Ok(());
-    }
-    Err(Status::invalid(
+    object::invalid_if_any(
         GROUP,
         CertificateSigningRequest::KIND,
         &csr.metadata.name,
         causes,
-    ))
+    )
 }
