@@ -93,6 +93,7 @@ pub async fn run_with_store(
     let rbac = Arc::new(RbacAuthorizer::default());
     let authorizer = authz::build_chain(&config.authorization_modes, &rbac, &config.abac);
     let api = Api::new(store.clone(), Arc::clone(&authorizer));
+    api.set_rule_resolver(rbac.clone());
     api.ensure_defaults()
         .await
         .map_err(startup("create the default namespaces"))?;

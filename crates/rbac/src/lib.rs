@@ -1,5 +1,5 @@
 //! Authorization for the apiserver: Kubernetes RBAC evaluation over a replaceable policy,
-//! the Node authorizer, the ABAC authorizer and its policy-file format, the privileged-groups
+//! escalation prevention for RBAC writes, the Node authorizer, the ABAC authorizer and its policy-file format, the privileged-groups
 //! and always-allow authorizers, the chain that combines them, the default bootstrap policy,
 //! and the exact 403 message.
 //!
@@ -10,6 +10,7 @@ pub mod abac;
 mod attributes;
 mod authorizer;
 pub mod bootstrap;
+pub mod escalation;
 mod forbidden;
 mod live;
 mod node;
@@ -21,6 +22,7 @@ pub mod user;
 pub use abac::{AbacAuthorizer, AbacPolicy};
 pub use attributes::Attributes;
 pub use authorizer::{AlwaysAllow, Authorizer, Chain, Decision, PrivilegedGroups};
+pub use escalation::RuleResolver;
 pub use forbidden::forbidden_message;
 pub use live::RbacAuthorizer;
 pub use node::{NODE_LEASE_NAMESPACE, NodeAuthorizer};

@@ -3,8 +3,11 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
+use protocol::rbac::v1::PolicyRule;
+
 use crate::attributes::Attributes;
 use crate::authorizer::{Authorizer, Decision};
+use crate::escalation::RuleResolver;
 use crate::policy::Policy;
 use crate::rules::UserRules;
 use crate::user::UserInfo;
@@ -45,6 +48,26 @@ impl Authorizer for RbacAuthorizer {
 
     fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
         self.policy().rules_for(user, namespace)
+    }
+}
+
+impl RuleResolver for RbacAuthorizer {
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        self.policy().rules_for(user, namespace)
+    }
+
+    fn role_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Arc<[PolicyRule]>> {
+        self.policy().role_rules(kind, name, namespace)
+    }
+}
+
+impl RuleResolver for Policy {
+    fn rules_for(&self, user: &UserInfo, namespace: &str) -> UserRules {
+        Policy::rules_for(self, user, namespace)
+    }
+
+    fn role_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Arc<[PolicyRule]>> {
+        Policy::role_rules(self, kind, name, namespace)
     }
 }
 

@@ -19,6 +19,9 @@ use crate::user::{UserInfo, service_account_username};
 pub struct Policy {
     cluster: BindingSet,
     namespaced: HashMap<String, BindingSet>,
+    /// Rules by ClusterRole name, and by (namespace, name) of Role, for bindings being written.
+    cluster_roles: HashMap<String, Arc<[PolicyRule]>>,
+    roles: HashMap<(String, String), Arc<[PolicyRule]>>,
 }
 
 /// Bindings of one scope (cluster-wide, or one namespace) and their subject index.
@@ -130,7 +133,27 @@ impl Policy {
                     namespace,
                 );
         }
+        policy.cluster_roles = cluster_rules
+            .into_iter()
+            .map(|(name, rules)| (name.to_string(), rules))
+            .collect();
+        policy.roles = role_rules
+            .into_iter()
+            .map(|((namespace, name), rules)| ((namespace.to_string(), name.to_string()), rules))
+            .collect();
         policy
+    }
+
+    /// The rules of the role a binding in `namespace` refers to, if it exists.
+    pub fn role_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Arc<[PolicyRule]>> {
+        match kind {
+            "ClusterRole" => self.cluster_roles.get(name).cloned(),
+            "Role" => self
+                .roles
+                .get(&(namespace.to_string(), name.to_string()))
+                .cloned(),
+            _ => None,
+        }
     }
 
     /// Decides like upstream's RBAC authorizer: Allow with the first allowing binding named

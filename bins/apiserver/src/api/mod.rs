@@ -18,6 +18,7 @@ mod object;
 mod patch;
 mod pods;
 mod query;
+mod rbac_writes;
 mod read;
 mod registry;
 mod response;
@@ -64,6 +65,8 @@ pub struct AdmissionContext<'a> {
     /// The stored object before the change (`None` on create).
     pub old_object: Option<&'a Value>,
     pub authorizer: &'a dyn rbac::Authorizer,
+    /// The RBAC objects' rules (not the other authorizers'), for escalation checks.
+    pub rule_resolver: &'a dyn rbac::RuleResolver,
 }
 
 /// Per-resource behaviour plugged into the generic handlers (defaults for most kinds; CSRs override).
@@ -130,6 +133,37 @@ struct Inner {
     closing: tokio::sync::watch::Sender<bool>,
     /// What answers TokenReviews: the server's own token authenticators.
     tokens: std::sync::OnceLock<Arc<dyn authentication::TokenAuthenticator>>,
+    /// The RBAC rules escalation checks read; until set, nobody holds any (only
+    /// `system:masters` and the `escalate` and `bind` verbs let RBAC objects be written).
+    rule_resolver: std::sync::OnceLock<Arc<dyn rbac::RuleResolver>>,
+}
+
+impl Inner {
+    /// The resolver set by [`Api::set_rule_resolver`], or one that grants nothing.
+    fn rule_resolver(&self) -> &dyn rbac::RuleResolver {
+        match self.rule_resolver.get() {
+            Some(resolver) => resolver.as_ref(),
+            None => &NoRules,
+        }
+    }
+}
+
+/// The rule resolver of an API given none: no rules for anyone, no roles.
+struct NoRules;
+
+impl rbac::RuleResolver for NoRules {
+    fn rules_for(&self, _user: &rbac::UserInfo, _namespace: &str) -> rbac::UserRules {
+        rbac::UserRules::default()
+    }
+
+    fn role_rules(
+        &self,
+        _kind: &str,
+        _name: &str,
+        _namespace: &str,
+    ) -> Option<Arc<[protocol::rbac::v1::PolicyRule]>> {
+        None
+    }
 }
 
 /// Upstream sends bookmarks about once a minute.
@@ -164,6 +198,7 @@ impl Api {
                 bookmark_interval,
                 closing: tokio::sync::watch::Sender::new(false),
                 tokens: std::sync::OnceLock::new(),
+                rule_resolver: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -172,6 +207,11 @@ impl Api {
     /// TokenReview is refused as not served).
     pub fn set_token_authenticator(&self, tokens: Arc<dyn authentication::TokenAuthenticator>) {
         let _ = self.inner.tokens.set(tokens);
+    }
+
+    /// Where escalation checks on RBAC writes read the RBAC rules (set once, at start).
+    pub fn set_rule_resolver(&self, resolver: Arc<dyn rbac::RuleResolver>) {
+        let _ = self.inner.rule_resolver.set(resolver);
     }
 
     /// Ends every open watch response cleanly, and every later one at once, as kube-apiserver

@@ -178,23 +178,28 @@ impl Registry {
                 "clusterrole",
                 &[],
                 NameRule::PathSegment,
-                plain.clone(),
+                Arc::new(super::rbac_writes::RoleStrategy { cluster: true }),
             )
             .with_list_kind("ClusterRoleList"),
             ResourceDef::of::<rbac::ClusterRoleBinding>(
                 "clusterrolebinding",
                 &[],
                 NameRule::PathSegment,
-                plain.clone(),
+                Arc::new(super::rbac_writes::BindingStrategy { cluster: true }),
             )
             .with_list_kind("ClusterRoleBindingList"),
-            ResourceDef::of::<rbac::Role>("role", &[], NameRule::PathSegment, plain.clone())
-                .with_list_kind("RoleList"),
+            ResourceDef::of::<rbac::Role>(
+                "role",
+                &[],
+                NameRule::PathSegment,
+                Arc::new(super::rbac_writes::RoleStrategy { cluster: false }),
+            )
+            .with_list_kind("RoleList"),
             ResourceDef::of::<rbac::RoleBinding>(
                 "rolebinding",
                 &[],
                 NameRule::PathSegment,
-                plain.clone(),
+                Arc::new(super::rbac_writes::BindingStrategy { cluster: false }),
             )
             .with_list_kind("RoleBindingList"),
             ResourceDef::of::<core::Node>(

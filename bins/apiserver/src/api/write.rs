@@ -421,6 +421,7 @@ impl Call<'_> {
             object,
             old_object,
             authorizer: self.api.authorizer.as_ref(),
+            rule_resolver: self.api.rule_resolver(),
         }
     }
 }

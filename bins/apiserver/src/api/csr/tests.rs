@@ -134,6 +134,7 @@ fn admit(
         object: new,
         old_object: old,
         authorizer: &policy,
+        rule_resolver: &policy,
     };
     CsrStrategy.admit(&ctx)
 }
