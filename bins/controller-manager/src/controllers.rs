@@ -5,7 +5,13 @@
 pub const CSR_APPROVING: &str = "csrapproving";
 pub const CSR_SIGNING: &str = "csrsigning";
 pub const CSR_CLEANER: &str = "csrcleaner";
-const IMPLEMENTED: [&str; 3] = [CSR_APPROVING, CSR_SIGNING, CSR_CLEANER];
+pub const CLUSTERROLE_AGGREGATION: &str = "clusterrole-aggregation";
+const IMPLEMENTED: [&str; 4] = [
+    CSR_APPROVING,
+    CSR_SIGNING,
+    CSR_CLEANER,
+    CLUSTERROLE_AGGREGATION,
+];
 
 /// kube-controller-manager's other controller names: accepted (kubeadm passes
 /// `--controllers=*,bootstrapsigner,tokencleaner`) and reported as not run here.
@@ -13,7 +19,6 @@ const UPSTREAM_ONLY: &[&str] = &[
     "attachdetach",
     "bootstrapsigner",
     "cloud-node-lifecycle",
-    "clusterrole-aggregation",
     "cronjob",
     "daemonset",
     "deployment",
@@ -60,6 +65,7 @@ pub struct EnabledControllers {
     pub approving: bool,
     pub signing: bool,
     pub cleaner: bool,
+    pub aggregation: bool,
 }
 
 impl EnabledControllers {
@@ -67,6 +73,7 @@ impl EnabledControllers {
         approving: true,
         signing: true,
         cleaner: true,
+        aggregation: true,
     };
 
     /// Reads the `--controllers` list; also returns the named upstream controllers that were
@@ -92,13 +99,14 @@ impl EnabledControllers {
                 approving: enabled(CSR_APPROVING),
                 signing: enabled(CSR_SIGNING),
                 cleaner: enabled(CSR_CLEANER),
+                aggregation: enabled(CLUSTERROLE_AGGREGATION),
             },
             not_here,
         ))
     }
 }
 
-/// Upstream's `IsControllerEnabled` (none of our three is disabled by default).
+/// Upstream's `IsControllerEnabled` (none of ours is disabled by default).
 fn is_enabled(name: &str, list: &[String]) -> bool {
     let mut star = false;
     for entry in list {
@@ -132,7 +140,8 @@ mod tests {
             EnabledControllers {
                 approving: true,
                 signing: true,
-                cleaner: false
+                cleaner: false,
+                aggregation: true,
             }
         );
         let (e, _) = parse(&["csrsigning"]).unwrap();
@@ -141,7 +150,8 @@ mod tests {
             EnabledControllers {
                 approving: false,
                 signing: true,
-                cleaner: false
+                cleaner: false,
+                aggregation: false,
             }
         );
         // First match wins, as upstream.

@@ -13,6 +13,7 @@
 //! apiserver says may read them (`client::delegated`). [`run`] is the whole program over an
 //! injected health/metrics listener and shutdown future, so tests run it in-process.
 
+pub mod aggregation;
 pub mod approver;
 pub mod ca_provider;
 pub mod cleaner;

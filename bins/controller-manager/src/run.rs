@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 use crate::queue::{Backoff, WorkQueue};
 use crate::signer::Signer;
 use crate::worker;
-use crate::{ca_provider, cleaner, controllers, serving};
+use crate::{aggregation, ca_provider, cleaner, controllers, serving};
 
 /// Sent as `User-Agent`, like upstream's `kube-controller-manager/<version>`.
 pub const USER_AGENT: &str = concat!("controller-manager/", env!("CARGO_PKG_VERSION"));
@@ -233,6 +233,9 @@ impl Controllers {
         if !queues.is_empty() {
             metrics.count_open_csrs(Some(Arc::clone(&cache)));
             others.spawn(informer::run(client.clone(), cache, queues.clone()));
+        }
+        if config.controllers.aggregation {
+            others.spawn(aggregation::run(client.clone()));
         }
         if config.controllers.cleaner {
             others.spawn(cleaner::run(

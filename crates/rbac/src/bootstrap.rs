@@ -18,6 +18,7 @@ const AUTHENTICATION: &str = "authentication.k8s.io";
 const AUTHORIZATION: &str = "authorization.k8s.io";
 const CERTIFICATES: &str = "certificates.k8s.io";
 const COORDINATION: &str = "coordination.k8s.io";
+const RBAC: &str = "rbac.authorization.k8s.io";
 const DISCOVERY: &str = "discovery.k8s.io";
 const EVENTS: &str = "events.k8s.io";
 const NODE: &str = "node.k8s.io";
@@ -140,6 +141,268 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
             "system:controller:certificate-controller",
             certificate_controller_rules(),
         ),
+        role(
+            "system:controller:clusterrole-aggregation-controller",
+            aggregation_controller_rules(),
+        ),
+    ]
+    .into_iter()
+    .chain(user_facing_roles())
+    .collect()
+}
+
+/// Label of a ClusterRole whose rules `admin`, `edit` or `view` take in.
+const AGGREGATE_TO: &str = "rbac.authorization.k8s.io/aggregate-to-";
+
+/// `admin`, `edit` and `view` (filled by the controller-manager's `clusterrole-aggregation`
+/// from the roles labelled `aggregate-to-<name>`: view goes into edit, edit into admin), and
+/// the `system:aggregate-to-*` roles with upstream's rules (Kubernetes 1.30), which name
+/// resources this apiserver does not serve too, so the roles read as upstream's.
+pub fn user_facing_roles() -> Vec<ClusterRole> {
+    const RW: &[&str] = &["create", "delete", "deletecollection", "patch", "update"];
+    const ALL_VERBS: &[&str] = &[
+        "create",
+        "delete",
+        "deletecollection",
+        "get",
+        "list",
+        "patch",
+        "update",
+        "watch",
+    ];
+    let aggregate_to_admin = vec![
+        rule(&["create"])
+            .groups(&[AUTHORIZATION])
+            .resources(&["localsubjectaccessreviews"])
+            .build(),
+        rule(ALL_VERBS)
+            .groups(&[RBAC])
+            .resources(&["rolebindings", "roles"])
+            .build(),
+    ];
+    let aggregate_to_edit = vec![
+        rule(READ)
+            .groups(&[LEGACY])
+            .resources(&[
+                "pods/attach",
+                "pods/exec",
+                "pods/portforward",
+                "pods/proxy",
+                "secrets",
+                "services/proxy",
+            ])
+            .build(),
+        rule(&["impersonate"])
+            .groups(&[LEGACY])
+            .resources(&["serviceaccounts"])
+            .build(),
+        rule(RW)
+            .groups(&[LEGACY])
+            .resources(&[
+                "pods",
+                "pods/attach",
+                "pods/exec",
+                "pods/portforward",
+                "pods/proxy",
+            ])
+            .build(),
+        rule(&["create"])
+            .groups(&[LEGACY])
+            .resources(&["pods/eviction"])
+            .build(),
+        rule(RW)
+            .groups(&[LEGACY])
+            .resources(&[
+                "configmaps",
+                "events",
+                "persistentvolumeclaims",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "secrets",
+                "serviceaccounts",
+                "services",
+                "services/proxy",
+            ])
+            .build(),
+        rule(&["create"])
+            .groups(&[LEGACY])
+            .resources(&["serviceaccounts/token"])
+            .build(),
+        rule(RW)
+            .groups(&["apps"])
+            .resources(&[
+                "daemonsets",
+                "deployments",
+                "deployments/rollback",
+                "deployments/scale",
+                "replicasets",
+                "replicasets/scale",
+                "statefulsets",
+                "statefulsets/scale",
+            ])
+            .build(),
+        rule(RW)
+            .groups(&["autoscaling"])
+            .resources(&["horizontalpodautoscalers"])
+            .build(),
+        rule(RW)
+            .groups(&["batch"])
+            .resources(&["cronjobs", "jobs"])
+            .build(),
+        rule(RW)
+            .groups(&["extensions"])
+            .resources(&[
+                "daemonsets",
+                "deployments",
+                "deployments/rollback",
+                "deployments/scale",
+                "ingresses",
+                "networkpolicies",
+                "replicasets",
+                "replicasets/scale",
+                "replicationcontrollers/scale",
+            ])
+            .build(),
+        rule(RW)
+            .groups(&["policy"])
+            .resources(&["poddisruptionbudgets"])
+            .build(),
+        rule(RW)
+            .groups(&["networking.k8s.io"])
+            .resources(&["ingresses", "networkpolicies"])
+            .build(),
+        rule(ALL_VERBS)
+            .groups(&[COORDINATION])
+            .resources(&["leases"])
+            .build(),
+    ];
+    let aggregate_to_view = vec![
+        rule(READ)
+            .groups(&[LEGACY])
+            .resources(&[
+                "configmaps",
+                "endpoints",
+                "persistentvolumeclaims",
+                "persistentvolumeclaims/status",
+                "pods",
+                "replicationcontrollers",
+                "replicationcontrollers/scale",
+                "serviceaccounts",
+                "services",
+                "services/status",
+            ])
+            .build(),
+        rule(READ)
+            .groups(&[LEGACY])
+            .resources(&[
+                "bindings",
+                "events",
+                "limitranges",
+                "namespaces/status",
+                "pods/log",
+                "pods/status",
+                "replicationcontrollers/status",
+                "resourcequotas",
+                "resourcequotas/status",
+            ])
+            .build(),
+        rule(READ)
+            .groups(&[LEGACY])
+            .resources(&["namespaces"])
+            .build(),
+        rule(READ)
+            .groups(&[DISCOVERY])
+            .resources(&["endpointslices"])
+            .build(),
+        rule(READ)
+            .groups(&["apps"])
+            .resources(&[
+                "controllerrevisions",
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+                "statefulsets",
+                "statefulsets/scale",
+                "statefulsets/status",
+            ])
+            .build(),
+        rule(READ)
+            .groups(&["autoscaling"])
+            .resources(&[
+                "horizontalpodautoscalers",
+                "horizontalpodautoscalers/status",
+            ])
+            .build(),
+        rule(READ)
+            .groups(&["batch"])
+            .resources(&["cronjobs", "cronjobs/status", "jobs", "jobs/status"])
+            .build(),
+        rule(READ)
+            .groups(&["extensions"])
+            .resources(&[
+                "daemonsets",
+                "daemonsets/status",
+                "deployments",
+                "deployments/scale",
+                "deployments/status",
+                "ingresses",
+                "ingresses/status",
+                "networkpolicies",
+                "replicasets",
+                "replicasets/scale",
+                "replicasets/status",
+                "replicationcontrollers/scale",
+            ])
+            .build(),
+        rule(READ)
+            .groups(&["policy"])
+            .resources(&["poddisruptionbudgets", "poddisruptionbudgets/status"])
+            .build(),
+        rule(READ)
+            .groups(&["networking.k8s.io"])
+            .resources(&["ingresses", "ingresses/status", "networkpolicies"])
+            .build(),
+    ];
+    let labelled = |mut role: ClusterRole, into: Option<&str>| {
+        if let Some(into) = into {
+            role.metadata
+                .labels
+                .insert(format!("{AGGREGATE_TO}{into}"), "true".to_string());
+        }
+        role
+    };
+    let aggregating = |name: &str, into: Option<&str>| {
+        let mut role = labelled(role(name, Vec::new()), into);
+        let selector = protocol::meta::LabelSelector {
+            match_labels: BTreeMap::from([(format!("{AGGREGATE_TO}{name}"), "true".to_string())]),
+            match_expressions: Vec::new(),
+        };
+        role.aggregation_rule = Some(protocol::rbac::v1::AggregationRule {
+            cluster_role_selectors: vec![selector],
+        });
+        role
+    };
+    vec![
+        aggregating("admin", None),
+        aggregating("edit", Some("admin")),
+        labelled(
+            role("system:aggregate-to-admin", aggregate_to_admin),
+            Some("admin"),
+        ),
+        labelled(
+            role("system:aggregate-to-edit", aggregate_to_edit),
+            Some("edit"),
+        ),
+        labelled(
+            role("system:aggregate-to-view", aggregate_to_view),
+            Some("view"),
+        ),
+        aggregating("view", Some("edit")),
     ]
 }
 
@@ -166,6 +429,13 @@ pub fn cluster_role_bindings() -> Vec<ClusterRoleBinding> {
         binding(
             "system:controller:certificate-controller",
             vec![service_account("kube-system", "certificate-controller")],
+        ),
+        binding(
+            "system:controller:clusterrole-aggregation-controller",
+            vec![service_account(
+                "kube-system",
+                "clusterrole-aggregation-controller",
+            )],
         ),
     ]
 }
@@ -262,7 +532,8 @@ pub fn node_rules() -> Vec<PolicyRule> {
 }
 
 /// The rules of `system:kube-controller-manager`: upstream's, plus those of
-/// `system:controller:certificate-controller`.
+/// `system:controller:certificate-controller` and
+/// `system:controller:clusterrole-aggregation-controller`.
 ///
 /// Deviation from upstream: the real kube-controller-manager runs each controller under its
 /// own service account (`--use-service-account-credentials`), so upstream binds the CSR rules
@@ -270,7 +541,9 @@ pub fn node_rules() -> Vec<PolicyRule> {
 /// as the single user `system:kube-controller-manager`, so this role also carries the
 /// certificate-controller rules (CSR get/list/watch/delete, `/approval` and `/status` update,
 /// `approve` on the kube-apiserver-client-kubelet signer, `sign` on the four signers, and
-/// SubjectAccessReview create). Upstream's rules already give leader election on the Lease
+/// SubjectAccessReview create), and the aggregation controller's (ClusterRole read, write and
+/// `escalate`, since an aggregated role may grant what the writer does not hold). Upstream's
+/// rules already give leader election on the Lease
 /// `kube-controller-manager` (create any, get/update that name) and events create/update/patch.
 pub fn kube_controller_manager_rules() -> Vec<PolicyRule> {
     let mut rules = vec![
@@ -318,7 +591,18 @@ pub fn kube_controller_manager_rules() -> Vec<PolicyRule> {
             .build(),
     ];
     rules.extend(certificate_controller_rules());
+    rules.extend(aggregation_controller_rules());
     rules
+}
+
+/// Upstream's `system:controller:clusterrole-aggregation-controller` rules.
+pub fn aggregation_controller_rules() -> Vec<PolicyRule> {
+    vec![
+        rule(&["escalate", "get", "list", "patch", "update", "watch"])
+            .groups(&[RBAC])
+            .resources(&["clusterroles"])
+            .build(),
+    ]
 }
 
 /// Upstream's `system:controller:certificate-controller` rules.
@@ -472,6 +756,27 @@ fn strings(items: &[&str]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn view_goes_into_edit_and_edit_into_admin() {
+        let roles = cluster_roles();
+        let find = |name: &str| roles.iter().find(|r| r.metadata.name == name).unwrap();
+        let selects = |role: &ClusterRole, other: &ClusterRole| {
+            role.aggregation_rule.as_ref().is_some_and(|a| {
+                a.cluster_role_selectors
+                    .iter()
+                    .any(|s| s.matches(&other.metadata.labels))
+            })
+        };
+        assert!(selects(find("admin"), find("edit")));
+        assert!(selects(find("edit"), find("view")));
+        assert!(selects(find("view"), find("system:aggregate-to-view")));
+        assert!(selects(find("edit"), find("system:aggregate-to-edit")));
+        assert!(selects(find("admin"), find("system:aggregate-to-admin")));
+        assert!(!selects(find("view"), find("edit")));
+        assert!(!selects(find("view"), find("cluster-admin")));
+        assert!(find("view").rules.is_empty());
+    }
 
     #[test]
     fn every_default_object_is_labelled_and_annotated() {

@@ -210,6 +210,28 @@ pub struct LabelSelector {
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
 
+impl LabelSelector {
+    /// Whether `labels` satisfy every `matchLabels` pair and every expression; an empty
+    /// selector matches everything (apimachinery's `LabelSelectorAsSelector`). An unknown
+    /// operator matches nothing.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.match_labels
+            .iter()
+            .all(|(key, value)| labels.get(key) == Some(value))
+            && self.match_expressions.iter().all(|requirement| {
+                let value = labels.get(&requirement.key);
+                let listed = value.is_some_and(|v| requirement.values.contains(v));
+                match requirement.operator.as_str() {
+                    "In" => listed,
+                    "NotIn" => !listed,
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LabelSelectorRequirement {
@@ -227,4 +249,40 @@ pub struct LabelSelectorRequirement {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub values: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_selectors_match_as_apimachinery() {
+        let labels: BTreeMap<String, String> = [("a", "1"), ("b", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let requirement = |key: &str, operator: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        };
+        let selector =
+            |pairs: &[(&str, &str)], expressions: Vec<LabelSelectorRequirement>| LabelSelector {
+                match_labels: pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                match_expressions: expressions,
+            };
+        assert!(selector(&[], vec![]).matches(&labels));
+        assert!(selector(&[("a", "1")], vec![]).matches(&labels));
+        assert!(!selector(&[("a", "2")], vec![]).matches(&labels));
+        assert!(selector(&[], vec![requirement("b", "In", &["2", "3"])]).matches(&labels));
+        assert!(!selector(&[], vec![requirement("c", "In", &["2"])]).matches(&labels));
+        assert!(selector(&[], vec![requirement("c", "NotIn", &["2"])]).matches(&labels));
+        assert!(!selector(&[], vec![requirement("b", "NotIn", &["2"])]).matches(&labels));
+        assert!(selector(&[], vec![requirement("a", "Exists", &[])]).matches(&labels));
+        assert!(selector(&[], vec![requirement("z", "DoesNotExist", &[])]).matches(&labels));
+        assert!(!selector(&[], vec![requirement("a", "Sometimes", &[])]).matches(&labels));
+    }
 }
