@@ -221,3 +221,12 @@ impl LineStream {
         &self.seen
     }
 }
+
+/// The cells of kubectl's printed table, one row per line, header first (split on whitespace,
+/// so a header like `NOMINATED NODE` is two cells).
+pub fn table(output: &str) -> Vec<Vec<&str>> {
+    output
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect()
+}

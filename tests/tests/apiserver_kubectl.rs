@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use e2e::csr::node_manifest;
+use e2e::kubectl::table;
 use e2e::{Cluster, paths, wait};
 
 /// Columns `kubectl get csr` prints from the server's Table.
@@ -19,20 +20,15 @@ const CSR_HEADER: [&str; 6] = [
 
 /// The row of `name` in `kubectl get csr` output, split on whitespace.
 fn csr_row(output: &str, name: &str) -> anyhow::Result<Vec<String>> {
-    let mut lines = output.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    anyhow::ensure!(header == CSR_HEADER, "unexpected header in:\n{output}");
-    lines
-        .map(|line| {
-            line.split_whitespace()
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .find(|cells| cells.first().is_some_and(|c| c == name))
+    let rows = table(output);
+    anyhow::ensure!(
+        rows.first().is_some_and(|header| *header == CSR_HEADER),
+        "unexpected header in:\n{output}"
+    );
+    rows.iter()
+        .skip(1)
+        .find(|cells| cells.first() == Some(&name))
+        .map(|cells| cells.iter().map(|c| c.to_string()).collect())
         .ok_or_else(|| anyhow::anyhow!("no row for {name} in:\n{output}"))
 }
 
@@ -279,18 +275,14 @@ fn kubectl_session(binary: &Path) -> anyhow::Result<()> {
     let node_file = cluster.write_manifest("node.json", &node)?;
     admin.ok(["create", "--validate=false", "-f", &node_file])?;
     let nodes = admin.ok(["get", "nodes"])?;
-    let mut lines = nodes.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let rows = table(&nodes);
     anyhow::ensure!(
-        header == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
+        rows.first()
+            .is_some_and(|h| *h == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]),
         "get nodes:\n{nodes}"
     );
     anyhow::ensure!(
-        lines.next().is_some_and(|l| l.starts_with("worker-1 ")),
+        rows.get(1).and_then(|r| r.first()) == Some(&"worker-1"),
         "get nodes:\n{nodes}"
     );
     Ok(())

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use e2e::kubectl::table;
 use e2e::{Cluster, paths};
 use serde_json::json;
 
@@ -75,14 +76,9 @@ fn describe_node_session(binary: &Path, full: bool) -> anyhow::Result<()> {
     }
 
     let pods = admin.ok(["get", "pods", "-o", "wide"])?;
-    let mut lines = pods.lines();
-    let header: Vec<&str> = lines
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
+    let rows = table(&pods);
     anyhow::ensure!(
-        header
+        rows.first().cloned().unwrap_or_default()
             == [
                 "NAME",
                 "READY",
@@ -98,7 +94,7 @@ fn describe_node_session(binary: &Path, full: bool) -> anyhow::Result<()> {
             ],
         "get pods -o wide:\n{pods}"
     );
-    let rows: Vec<Vec<&str>> = lines.map(|l| l.split_whitespace().collect()).collect();
+    let rows = &rows[1..];
     anyhow::ensure!(
         rows.iter()
             .any(|r| r[..3] == ["web", "0/1", "Pending"] && r[6] == "worker-1")

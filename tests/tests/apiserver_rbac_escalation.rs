@@ -184,12 +184,10 @@ fn rbac_writers_grant_only_what_they_hold() -> anyhow::Result<()> {
         "json",
     ])?;
     anyhow::ensure!(wrong_kind.success, "{wrong_kind}");
-    let manifest = wrong_kind
-        .stdout
-        .replace("\"kind\": \"ClusterRole\"", "\"kind\": \"Role\"");
-    let path = cluster.dir().join("bad-crb.json");
-    std::fs::write(&path, manifest)?;
-    let refused = admin.run(["create", "-f", &path.display().to_string()])?;
+    let mut manifest: serde_json::Value = serde_json::from_str(&wrong_kind.stdout)?;
+    manifest["roleRef"]["kind"] = "Role".into();
+    let path = cluster.write_manifest("bad-crb.json", &manifest)?;
+    let refused = admin.run(["create", "-f", &path])?;
     anyhow::ensure!(
         !refused.success
             && refused.stderr.contains(

@@ -176,10 +176,7 @@ fn resources_cover(set: &[String], wanted: &[String]) -> bool {
 fn urls_cover(set: &[String], wanted: &[String]) -> bool {
     wanted.iter().all(|path| {
         set.iter().any(|owner| {
-            owner == path
-                || owner
-                    .strip_suffix('*')
-                    .is_some_and(|prefix| path.starts_with(prefix.trim_end_matches('*')))
+            owner == path || owner.ends_with('*') && path.starts_with(owner.trim_end_matches('*'))
         })
     })
 }

@@ -19,9 +19,9 @@ use crate::user::{UserInfo, service_account_username};
 pub struct Policy {
     cluster: BindingSet,
     namespaced: HashMap<String, BindingSet>,
-    /// Rules by ClusterRole name, and by (namespace, name) of Role, for bindings being written.
+    /// Rules by ClusterRole name, and of Roles by namespace and name: what bindings resolve to.
     cluster_roles: HashMap<String, Arc<[PolicyRule]>>,
-    roles: HashMap<(String, String), Arc<[PolicyRule]>>,
+    roles: HashMap<String, HashMap<String, Arc<[PolicyRule]>>>,
 }
 
 /// Bindings of one scope (cluster-wide, or one namespace) and their subject index.
@@ -62,47 +62,34 @@ impl Policy {
         roles: &[Role],
         role_bindings: &[RoleBinding],
     ) -> Self {
-        let cluster_rules: HashMap<&str, Arc<[PolicyRule]>> = cluster_roles
-            .iter()
-            .map(|r| (object_name(&r.metadata), Arc::from(r.rules.clone())))
-            .collect();
-        let role_rules: HashMap<(&str, &str), Arc<[PolicyRule]>> = roles
-            .iter()
-            .map(|r| {
-                let key = (object_namespace(&r.metadata), object_name(&r.metadata));
-                (key, Arc::from(r.rules.clone()))
-            })
-            .collect();
-        let resolve = |kind: &str, name: &str, namespace: &str| match kind {
-            "ClusterRole" => cluster_rules.get(name).cloned().ok_or_else(|| {
-                format!(
-                    "clusterrole.rbac.authorization.k8s.io {} not found",
-                    go_quote(name)
-                )
-            }),
-            "Role" => role_rules.get(&(namespace, name)).cloned().ok_or_else(|| {
-                format!(
-                    "role.rbac.authorization.k8s.io {} not found",
-                    go_quote(name)
-                )
-            }),
-            other => Err(format!(
-                "unsupported role reference kind: {}",
-                go_quote(other)
-            )),
-        };
-
         let mut policy = Policy::default();
+        for role in cluster_roles {
+            policy.cluster_roles.insert(
+                object_name(&role.metadata).to_string(),
+                Arc::from(role.rules.clone()),
+            );
+        }
+        for role in roles {
+            policy
+                .roles
+                .entry(object_namespace(&role.metadata).to_string())
+                .or_default()
+                .insert(
+                    object_name(&role.metadata).to_string(),
+                    Arc::from(role.rules.clone()),
+                );
+        }
         for binding in cluster_role_bindings {
             let name = object_name(&binding.metadata);
             let role_ref = &binding.role_ref;
+            // A Role reference resolves in namespace "" and so is never found, as upstream.
+            let rules = policy.resolve(&role_ref.kind, &role_ref.name, "");
             policy.cluster.add(
                 ResolvedBinding {
                     description: format!("ClusterRoleBinding {}", go_quote(name)),
                     role: format!("{} {}", role_ref.kind, go_quote(&role_ref.name)),
                     subjects: describe_subjects(&binding.subjects, ""),
-                    // A Role reference resolves in namespace "" and so is never found, as upstream.
-                    rules: resolve(&role_ref.kind, &role_ref.name, ""),
+                    rules,
                 },
                 &binding.subjects,
                 "",
@@ -115,6 +102,7 @@ impl Policy {
             }
             let name = object_name(&binding.metadata);
             let role_ref = &binding.role_ref;
+            let rules = policy.resolve(&role_ref.kind, &role_ref.name, namespace);
             policy
                 .namespaced
                 .entry(namespace.to_string())
@@ -127,32 +115,49 @@ impl Policy {
                         ),
                         role: format!("{} {}", role_ref.kind, go_quote(&role_ref.name)),
                         subjects: describe_subjects(&binding.subjects, namespace),
-                        rules: resolve(&role_ref.kind, &role_ref.name, namespace),
+                        rules,
                     },
                     &binding.subjects,
                     namespace,
                 );
         }
-        policy.cluster_roles = cluster_rules
-            .into_iter()
-            .map(|(name, rules)| (name.to_string(), rules))
-            .collect();
-        policy.roles = role_rules
-            .into_iter()
-            .map(|((namespace, name), rules)| ((namespace.to_string(), name.to_string()), rules))
-            .collect();
         policy
     }
 
     /// The rules of the role a binding in `namespace` refers to, if it exists.
     pub fn role_rules(&self, kind: &str, name: &str, namespace: &str) -> Option<Arc<[PolicyRule]>> {
+        self.resolve(kind, name, namespace).ok()
+    }
+
+    /// A role reference's rules, or upstream's error text when it cannot be resolved.
+    fn resolve(
+        &self,
+        kind: &str,
+        name: &str,
+        namespace: &str,
+    ) -> Result<Arc<[PolicyRule]>, String> {
         match kind {
-            "ClusterRole" => self.cluster_roles.get(name).cloned(),
+            "ClusterRole" => self.cluster_roles.get(name).cloned().ok_or_else(|| {
+                format!(
+                    "clusterrole.rbac.authorization.k8s.io {} not found",
+                    go_quote(name)
+                )
+            }),
             "Role" => self
                 .roles
-                .get(&(namespace.to_string(), name.to_string()))
-                .cloned(),
-            _ => None,
+                .get(namespace)
+                .and_then(|roles| roles.get(name))
+                .cloned()
+                .ok_or_else(|| {
+                    format!(
+                        "role.rbac.authorization.k8s.io {} not found",
+                        go_quote(name)
+                    )
+                }),
+            other => Err(format!(
+                "unsupported role reference kind: {}",
+                go_quote(other)
+            )),
         }
     }
 
