@@ -1,12 +1,14 @@
 //! In-memory views kept current by store watches, so no request reads the store to
-//! authenticate or authorize: the bootstrap-token Secrets, and the RBAC policy rebuilt from
-//! clusterroles, clusterrolebindings, roles and rolebindings on every change.
+//! authenticate or authorize: the bootstrap-token Secrets, the certificate revocations, and the
+//! RBAC policy rebuilt from clusterroles, clusterrolebindings, roles and rolebindings on every
+//! change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use protocol::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use protocol::revocation::v1alpha1::CertificateRevocation;
 use rbac::{Policy, RbacAuthorizer};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -15,6 +17,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::authn::bootstrap::{BootstrapSecret, SECRET_NAMESPACE};
+use crate::authn::revocation::RevocationIndex;
+use crate::authn::x509::ClientCertificate;
 
 /// Pause before re-listing after a watch failure, so a broken store is not spun on.
 const RETRY_DELAY: Duration = Duration::from_millis(500);
@@ -24,6 +28,7 @@ const CLUSTER_ROLES: &str = "rbac.authorization.k8s.io/clusterroles";
 const CLUSTER_ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/clusterrolebindings";
 const ROLES: &str = "rbac.authorization.k8s.io/roles";
 const ROLE_BINDINGS: &str = "rbac.authorization.k8s.io/rolebindings";
+const REVOCATIONS: &str = "revocation.kubelet-tls-bootstrap.io/certificaterevocations";
 
 /// `(namespace, name)` of a stored object.
 type ObjectKey = (String, String);
@@ -184,6 +189,91 @@ impl BootstrapTokenCache {
                 secrets.remove(&object_key(&object).1);
             }
         }
+    }
+}
+
+// === certificate revocations ===
+
+/// The CertificateRevocations, indexed for the per-request check (decision 0022).
+#[derive(Debug)]
+pub struct RevocationCache {
+    objects: Mutex<BTreeMap<ObjectKey, CertificateRevocation>>,
+    index: RwLock<RevocationIndex>,
+    /// Bumped after every change, so open connections can check their certificate again.
+    changes: tokio::sync::watch::Sender<()>,
+}
+
+impl Default for RevocationCache {
+    fn default() -> Self {
+        RevocationCache {
+            objects: Mutex::default(),
+            index: RwLock::default(),
+            changes: tokio::sync::watch::Sender::new(()),
+        }
+    }
+}
+
+impl RevocationCache {
+    /// Starts following the revocations; the cache is complete when this returns, so no
+    /// revoked certificate is accepted in the first moments after a restart.
+    pub async fn start(
+        store: &Store,
+        tasks: &mut CacheTasks,
+    ) -> Result<Arc<RevocationCache>, StoreError> {
+        let cache = Arc::new(RevocationCache::default());
+        let sink = Arc::clone(&cache);
+        let task = reflect(store, REVOCATIONS, None, move |change| sink.apply(change)).await?;
+        tasks.tasks.push(task);
+        Ok(cache)
+    }
+
+    /// The name of the revocation that revokes `certificate`, if any.
+    pub fn revoked_by(&self, certificate: &ClientCertificate) -> Option<String> {
+        let index = self.index.read().unwrap_or_else(PoisonError::into_inner);
+        if index.is_empty() {
+            return None;
+        }
+        index.revoked_by(certificate).map(str::to_string)
+    }
+
+    fn apply(&self, change: Change) {
+        let mut objects = self.objects.lock().unwrap_or_else(PoisonError::into_inner);
+        // Stored objects were validated on write; one that no longer decodes is skipped
+        // (logged) rather than stopping every other revocation.
+        let typed = |object: &Value| match CertificateRevocation::deserialize(object) {
+            Ok(revocation) => Some(revocation),
+            Err(error) => {
+                tracing::warn!(%error, "unreadable CertificateRevocation skipped");
+                None
+            }
+        };
+        match change {
+            Change::Replace(all) => {
+                *objects = all
+                    .iter()
+                    .filter_map(|o| Some((object_key(o), typed(o)?)))
+                    .collect();
+            }
+            Change::Upsert(object) => match typed(&object) {
+                Some(revocation) => {
+                    objects.insert(object_key(&object), revocation);
+                }
+                None => {
+                    objects.remove(&object_key(&object));
+                }
+            },
+            Change::Delete(object) => {
+                objects.remove(&object_key(&object));
+            }
+        }
+        let index = RevocationIndex::new(objects.values());
+        *self.index.write().unwrap_or_else(PoisonError::into_inner) = index;
+        self.changes.send_replace(());
+    }
+
+    /// Wakes after each change of the revocations.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<()> {
+        self.changes.subscribe()
     }
 }
 
@@ -366,6 +456,51 @@ mod tests {
             cache.get("bootstrap-token-zzzzzz").is_none(),
             "only kube-system counts"
         );
+        drop(tasks);
+        store.close().await.expect("close");
+    }
+
+    #[tokio::test]
+    async fn revocations_follow_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path()).expect("store");
+        let revoked = |name: &str| {
+            json!({"metadata": {"name": name},
+            "spec": {"serialNumbers": ["4f2a"]}})
+        };
+        let key = Key::new(REVOCATIONS, "", "leak");
+        store.create(&key, revoked("leak")).await.expect("create");
+        // Unreadable (serialNumbers is not a list): skipped, the others still apply.
+        store
+            .create(
+                &Key::new(REVOCATIONS, "", "bad"),
+                json!({"metadata": {"name": "bad"}, "spec": {"serialNumbers": 5}}),
+            )
+            .await
+            .expect("create");
+        let mut tasks = CacheTasks::default();
+        let cache = RevocationCache::start(&store, &mut tasks)
+            .await
+            .expect("start");
+        let certificate = ClientCertificate {
+            user: UserInfo::new("system:node:a", ["system:nodes"]),
+            serial: "4f2a".to_string(),
+            not_before: std::time::SystemTime::now(),
+        };
+        assert_eq!(
+            cache.revoked_by(&certificate).as_deref(),
+            Some("leak"),
+            "listed before start returns"
+        );
+
+        let user_key = Key::new(REVOCATIONS, "", "node-a");
+        let by_user = json!({"metadata": {"name": "node-a"},
+            "spec": {"user": "system:node:a", "issuedBefore": "2999-01-01T00:00:00Z"}});
+        store.create(&user_key, by_user).await.expect("create");
+        store.delete(&key, None).await.expect("delete");
+        assert!(eventually(|| cache.revoked_by(&certificate).as_deref() == Some("node-a")).await);
+        store.delete(&user_key, None).await.expect("delete");
+        assert!(eventually(|| cache.revoked_by(&certificate).is_none()).await);
         drop(tasks);
         store.close().await.expect("close");
     }

@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::Api;
 use crate::authn::x509::ClientCertAuthority;
 use crate::authn::{Authenticator, PeerIdentity};
-use crate::caches::{BootstrapTokenCache, CacheTasks};
+use crate::caches::{BootstrapTokenCache, CacheTasks, RevocationCache};
 use crate::flags::Config;
 use crate::metrics::Metrics;
 use crate::openapi::OpenApi;
@@ -122,11 +122,13 @@ pub async fn run_with_store(
     } else {
         None
     };
-    let authenticator = Arc::new(Authenticator::new(
-        config.token_file,
-        bootstrap,
-        config.anonymous_auth,
-    ));
+    let revocations = RevocationCache::start(&store, &mut tasks)
+        .await
+        .map_err(startup("load the certificate revocations"))?;
+    let authenticator = Arc::new(
+        Authenticator::new(config.token_file, bootstrap, config.anonymous_auth)
+            .with_revocations(revocations),
+    );
     api.set_token_authenticator(authenticator.clone());
     let state = Arc::new(State {
         api,
@@ -227,6 +229,10 @@ async fn serve_connection(
         client_ca.as_deref(),
         tls.get_ref().1.peer_certificates(),
     ));
+    let revoked = until_revoked(
+        state.authenticator.revocations().cloned(),
+        Arc::clone(&peer),
+    );
     let service = service_fn(move |request| {
         let state = Arc::clone(&state);
         let peer = Arc::clone(&peer);
@@ -240,20 +246,47 @@ async fn serve_connection(
     // Knowing the protocol up front keeps one connection's state to that protocol's size
     // (hyper's auto builder holds room for both, ~1.3 KiB more per connection).
     let io = TokioIo::new(tls);
-    let result = if io.inner().get_ref().1.alpn_protocol() == Some(b"h2") {
-        let mut builder = http2::Builder::new(TokioExecutor::new());
-        builder.timer(TokioTimer::new());
-        let connection = Box::pin(builder.serve_connection(io, service));
-        until_drained(connection, |c| c.graceful_shutdown(), drain).await
-    } else {
-        let mut builder = http1::Builder::new();
-        builder.timer(TokioTimer::new());
-        let connection = Box::pin(builder.serve_connection(io, service));
-        until_drained(connection, |c| c.graceful_shutdown(), drain).await
+    let serve = async move {
+        if io.inner().get_ref().1.alpn_protocol() == Some(b"h2") {
+            let mut builder = http2::Builder::new(TokioExecutor::new());
+            builder.timer(TokioTimer::new());
+            let connection = Box::pin(builder.serve_connection(io, service));
+            until_drained(connection, |c| c.graceful_shutdown(), drain).await
+        } else {
+            let mut builder = http1::Builder::new();
+            builder.timer(TokioTimer::new());
+            let connection = Box::pin(builder.serve_connection(io, service));
+            until_drained(connection, |c| c.graceful_shutdown(), drain).await
+        }
+    };
+    // Dropping the connection closes it, and every watch on it, at once.
+    let result = tokio::select! {
+        result = serve => result,
+        () = revoked => Ok(()),
     };
     if let Err(error) = result {
         tracing::debug!(%remote, %error, "connection ended with an error");
     }
+}
+
+/// Resolves once a revocation written while the connection is open revokes its client
+/// certificate (never for other connections): a watch opened before must not keep streaming.
+async fn until_revoked(revocations: Option<Arc<RevocationCache>>, peer: Arc<PeerIdentity>) {
+    if let (Some(cache), PeerIdentity::Verified(certificate)) = (revocations, &*peer) {
+        let mut changes = cache.subscribe();
+        while changes.changed().await.is_ok() {
+            if let Some(name) = cache.revoked_by(certificate) {
+                tracing::info!(
+                    user = %certificate.user.name,
+                    serial = %certificate.serial,
+                    revocation = %name,
+                    "closing the connection of a client certificate revoked while it was open"
+                );
+                return;
+            }
+        }
+    }
+    std::future::pending().await
 }
 
 /// Serves `connection` to its end; once the server drains, asks it to finish the requests in
@@ -284,7 +317,7 @@ fn peer_identity(
 ) -> PeerIdentity {
     match (client_ca, certificates) {
         (Some(ca), Some(chain)) if !chain.is_empty() => match ca.authenticate(chain) {
-            Ok(user) => PeerIdentity::Verified(user),
+            Ok(certificate) => PeerIdentity::Verified(certificate),
             Err(error) => PeerIdentity::Rejected(error.to_string()),
         },
         _ => PeerIdentity::None,

@@ -49,7 +49,8 @@ async fn index_names_every_served_group_version_with_its_hash() {
             "apis/authorization.k8s.io/v1",
             "apis/certificates.k8s.io/v1",
             "apis/coordination.k8s.io/v1",
-            "apis/rbac.authorization.k8s.io/v1"
+            "apis/rbac.authorization.k8s.io/v1",
+            "apis/revocation.kubelet-tls-bootstrap.io/v1alpha1"
         ]
     );
     for document in api.documents() {

@@ -313,3 +313,123 @@ async fn token_reviews_answer_with_the_request_authenticators() {
     );
     server.stop().await.expect("clean stop");
 }
+
+const REVOCATIONS: &str =
+    "/apis/revocation.kubelet-tls-bootstrap.io/v1alpha1/certificaterevocations";
+
+/// Waits until the server closes `connection` (the revocation cache follows a watch).
+async fn until_closed(connection: &serving_support::KeptConnection) {
+    for _ in 0..200 {
+        if connection.is_closed() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the connection of a revoked certificate stayed open");
+}
+
+#[tokio::test]
+async fn a_revoked_certificate_is_refused_and_its_open_connections_closed() {
+    let server = TestServer::start(|_| {}).await;
+    let mut bob = server.keep_connection(Identity::Bob).await;
+    assert_eq!(
+        forbidden_user(&bob.get(PROBE).await).as_deref(),
+        Some("bob")
+    );
+
+    // Revoked by serial, written as `openssl x509 -text` prints it (uppercase, colons).
+    let serial = pki::Certificate::from_pem(server.pki.bob.cert_pem.as_bytes())
+        .expect("bob's certificate")
+        .serial_hex();
+    let openssl_form = serial
+        .to_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|pair| String::from_utf8_lossy(pair).into_owned())
+        .collect::<Vec<_>>()
+        .join(":");
+    let revocation = |name: &str, spec: serde_json::Value| {
+        bytes::Bytes::from(
+            json!({"apiVersion": "revocation.kubelet-tls-bootstrap.io/v1alpha1",
+                "kind": "CertificateRevocation", "metadata": {"name": name}, "spec": spec})
+            .to_string(),
+        )
+    };
+    let created = server
+        .request(
+            Identity::Admin,
+            http::Method::POST,
+            REVOCATIONS,
+            revocation("bob-leak", json!({"serialNumbers": [openssl_form]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(created.json()["spec"]["serialNumbers"], json!([serial]));
+
+    // The open connection is closed (a watch on it would otherwise stream on), and a new
+    // one is refused.
+    until_closed(&bob).await;
+    assert_unauthorized(&server.get(Identity::Bob, PROBE).await);
+    assert_eq!(
+        server.get(Identity::Admin, "/metrics").await.status,
+        StatusCode::OK,
+        "other certificates are unaffected"
+    );
+
+    let deleted = server
+        .request(
+            Identity::Admin,
+            http::Method::DELETE,
+            &format!("{REVOCATIONS}/bob-leak"),
+            bytes::Bytes::new(),
+        )
+        .await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.text());
+    let mut again = server.keep_connection(Identity::Bob).await;
+    let mut back = false;
+    for _ in 0..200 {
+        if forbidden_user(&again.get(PROBE).await).as_deref() == Some("bob") {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(back, "bob is accepted again once the revocation is deleted");
+
+    // By user: every certificate of bob valid from before the revocation's creation.
+    let created = server
+        .request(
+            Identity::Admin,
+            http::Method::POST,
+            REVOCATIONS,
+            revocation(
+                "bob-gone",
+                json!({"user": "bob", "reason": "left the team"}),
+            ),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+    assert_eq!(
+        created.json()["spec"]["issuedBefore"],
+        created.json()["metadata"]["creationTimestamp"]
+    );
+    until_closed(&again).await;
+    assert_unauthorized(&server.get(Identity::Bob, PROBE).await);
+
+    // A revocation that revokes nothing is refused with the field named.
+    let invalid = server
+        .request(
+            Identity::Admin,
+            http::Method::POST,
+            REVOCATIONS,
+            revocation("nothing", json!({"serialNumbers": ["not-hex"]})),
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        invalid.text().contains("spec.serialNumbers[0]"),
+        "{}",
+        invalid.text()
+    );
+    server.stop().await.expect("clean stop");
+}

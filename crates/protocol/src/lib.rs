@@ -6,7 +6,8 @@
 //! written back as JSON. The crate does no I/O and depends on no other crate of this workspace.
 //!
 //! Modules follow the API groups (`meta`, `core::v1`, `certificates::v1`, `rbac::v1`,
-//! `coordination::v1`, `authentication::v1`, `authorization::v1`); `envelope` is the protobuf `k8s\0` framing,
+//! `coordination::v1`, `authentication::v1`, `authorization::v1`, and our own
+//! `revocation::v1alpha1`); `envelope` is the protobuf `k8s\0` framing,
 //! `discovery` the served resources and discovery documents, `table` the server-side printing.
 
 pub mod authentication;
@@ -19,6 +20,7 @@ pub mod envelope;
 pub mod meta;
 pub mod rbac;
 mod resource;
+pub mod revocation;
 mod serde_helpers;
 pub mod table;
 

@@ -22,6 +22,7 @@ mod rbac_writes;
 mod read;
 mod registry;
 mod response;
+mod revocations;
 mod selectors;
 mod strategies;
 mod watch;

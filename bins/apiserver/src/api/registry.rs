@@ -164,6 +164,7 @@ impl Registry {
         use protocol::coordination::v1 as coord;
         use protocol::core::v1 as core;
         use protocol::rbac::v1 as rbac;
+        use protocol::revocation::v1alpha1 as revocation;
 
         let plain: Arc<dyn Strategy> = Arc::new(DefaultStrategy);
         let resources = vec![
@@ -274,6 +275,13 @@ impl Registry {
                 plain,
             )
             .review(),
+            ResourceDef::of::<revocation::CertificateRevocation>(
+                "certificaterevocation",
+                &["certrev"],
+                NameRule::Dns1123Subdomain,
+                Arc::new(super::revocations::RevocationStrategy),
+            )
+            .with_list_kind("CertificateRevocationList"),
         ];
         Registry { resources }
     }

@@ -6,6 +6,7 @@
 pub mod bootstrap;
 pub mod csv;
 pub mod impersonation;
+pub mod revocation;
 pub mod token_file;
 pub mod x509;
 
@@ -16,8 +17,9 @@ use rbac::UserInfo;
 use rbac::user::{SYSTEM_AUTHENTICATED, SYSTEM_UNAUTHENTICATED};
 use time::OffsetDateTime;
 
-use crate::caches::BootstrapTokenCache;
+use crate::caches::{BootstrapTokenCache, RevocationCache};
 use token_file::TokenFile;
+use x509::ClientCertificate;
 
 /// The anonymous user's name.
 pub const ANONYMOUS_USER: &str = "system:anonymous";
@@ -28,8 +30,9 @@ pub enum PeerIdentity {
     /// No client certificate (or no client CA configured).
     #[default]
     None,
-    /// A client certificate that verified against the client CA.
-    Verified(UserInfo),
+    /// A client certificate that verified against the client CA. Whether it is revoked is
+    /// checked per request, so a revocation also reaches connections already open.
+    Verified(ClientCertificate),
     /// A client certificate that did not verify; the reason is logged per request.
     Rejected(String),
 }
@@ -49,6 +52,7 @@ pub struct Authenticator {
     token_file: Option<TokenFile>,
     bootstrap: Option<Arc<BootstrapTokenCache>>,
     anonymous: bool,
+    revocations: Option<Arc<RevocationCache>>,
 }
 
 impl Authenticator {
@@ -61,7 +65,14 @@ impl Authenticator {
             token_file,
             bootstrap,
             anonymous,
+            revocations: None,
         }
+    }
+
+    /// Refuses the client certificates the CertificateRevocations name.
+    pub fn with_revocations(mut self, revocations: Arc<RevocationCache>) -> Self {
+        self.revocations = Some(revocations);
+        self
     }
 
     /// Authenticates one request on a connection whose handshake gave `peer`.
@@ -73,7 +84,16 @@ impl Authenticator {
     ) -> Result<UserInfo, AuthnFailure> {
         let mut failures: Vec<(String, &'static str)> = Vec::new();
         match peer {
-            PeerIdentity::Verified(user) => return Ok(authenticated(user.clone())),
+            PeerIdentity::Verified(certificate) => match self.revoked_by(certificate) {
+                None => return Ok(authenticated(certificate.user.clone())),
+                Some(name) => failures.push((
+                    format!(
+                        "client certificate {} of {:?} is revoked by CertificateRevocation {name:?}",
+                        certificate.serial, certificate.user.name
+                    ),
+                    "client_certificate_revoked",
+                )),
+            },
             PeerIdentity::Rejected(reason) => {
                 failures.push((reason.clone(), "client_certificate_invalid"))
             }
@@ -103,6 +123,15 @@ impl Authenticator {
             reason: "no credentials and anonymous requests are disabled".to_string(),
             metric_reason: "no_credentials",
         })
+    }
+
+    /// The revocations this authenticator enforces, if any.
+    pub fn revocations(&self) -> Option<&Arc<RevocationCache>> {
+        self.revocations.as_ref()
+    }
+
+    fn revoked_by(&self, certificate: &ClientCertificate) -> Option<String> {
+        self.revocations.as_ref()?.revoked_by(certificate)
     }
 
     fn authenticate_token(
@@ -186,7 +215,11 @@ mod tests {
 
     #[test]
     fn certificate_wins_and_groups_get_authenticated_once() {
-        let peer = PeerIdentity::Verified(UserInfo::new("admin", ["system:masters"]));
+        let peer = PeerIdentity::Verified(ClientCertificate {
+            user: UserInfo::new("admin", ["system:masters"]),
+            serial: "01".to_string(),
+            not_before: std::time::SystemTime::now(),
+        });
         let user = authenticator(true)
             .authenticate(
                 &peer,

@@ -7,8 +7,11 @@
 //! is a client CA, signature verifies with that CA's key (SHA-1 refused, as Go does), both
 //! valid now. A v1 certificate has no extensions, so no key usage limits it (Go: any usage).
 
+use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use protocol::revocation::v1alpha1::normalize_serial;
 use rbac::UserInfo;
 use rustls::server::danger::ClientCertVerifier;
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -27,6 +30,15 @@ pub enum X509Error {
     Subject(String),
 }
 
+/// A client certificate that verified: who it names, and what a CertificateRevocation matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientCertificate {
+    pub user: UserInfo,
+    /// Lowercase hex without leading zero bytes (the revocation's stored form).
+    pub serial: String,
+    pub not_before: SystemTime,
+}
+
 /// The client CA and how to turn a verified certificate into a user.
 #[derive(Debug)]
 pub struct ClientCertAuthority {
@@ -42,7 +54,10 @@ impl ClientCertAuthority {
     }
 
     /// Verifies the peer's chain (end entity first) and reads the user from its subject.
-    pub fn authenticate(&self, chain: &[CertificateDer<'_>]) -> Result<UserInfo, X509Error> {
+    pub fn authenticate(
+        &self,
+        chain: &[CertificateDer<'_>],
+    ) -> Result<ClientCertificate, X509Error> {
         let (end_entity, intermediates) = chain
             .split_first()
             .ok_or(X509Error::Verify(rustls::Error::NoCertificatesPresented))?;
@@ -56,7 +71,7 @@ impl ClientCertAuthority {
                 return Err(X509Error::Verify(error));
             }
         }
-        user_from_certificate(end_entity)
+        client_certificate(end_entity)
     }
 }
 
@@ -94,10 +109,30 @@ fn issued_v1_leaf(der: &[u8], roots: &[CertificateDer<'_>], now: ASN1Time) -> bo
 /// ecdsa-with-SHA1 (RFC 3279); x509-parser's verifier would not take it anyway.
 const ECDSA_WITH_SHA1: &str = "1.2.840.10045.4.1";
 
-/// User = CN (the last one, as Go's `pkix.Name` keeps it), groups = every O in order.
-fn user_from_certificate(der: &CertificateDer<'_>) -> Result<UserInfo, X509Error> {
+/// The user, serial number and start of validity of a verified certificate.
+fn client_certificate(der: &CertificateDer<'_>) -> Result<ClientCertificate, X509Error> {
     let (_, cert) =
         X509Certificate::from_der(der.as_ref()).map_err(|e| X509Error::Subject(e.to_string()))?;
+    let hex = cert
+        .raw_serial()
+        .iter()
+        .fold(String::new(), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        });
+    Ok(ClientCertificate {
+        user: user_from_certificate(&cert)?,
+        // An empty serial (not DER, but parsed leniently) still gets one stored form.
+        serial: normalize_serial(&hex).unwrap_or(hex),
+        not_before: UNIX_EPOCH
+            + Duration::from_secs(
+                u64::try_from(cert.validity().not_before.timestamp()).unwrap_or_default(),
+            ),
+    })
+}
+
+/// User = CN (the last one, as Go's `pkix.Name` keeps it), groups = every O in order.
+fn user_from_certificate(cert: &X509Certificate<'_>) -> Result<UserInfo, X509Error> {
     let subject = cert.subject();
     let text = |attr: &x509_parser::x509::AttributeTypeAndValue<'_>| {
         attr.as_str()
@@ -222,9 +257,25 @@ mod tests {
         let roots = vec![der(dir.path(), "ca.crt")];
 
         assert!(issued_v1_leaf(&leaf, &roots, ASN1Time::now()));
-        let user = user_from_certificate(&leaf).expect("subject");
-        assert_eq!(user.name, "jean");
-        assert_eq!(user.groups, vec!["dev".to_string()]);
+        let certificate = client_certificate(&leaf).expect("subject");
+        assert_eq!(certificate.user.name, "jean");
+        assert_eq!(certificate.user.groups, vec!["dev".to_string()]);
+        // The serial in the form `openssl x509 -serial` prints, normalized.
+        let output = Command::new("openssl")
+            .args(["x509", "-noout", "-serial", "-in", "jean.crt"])
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        let printed = printed.trim().trim_start_matches("serial=");
+        assert_eq!(
+            certificate.serial,
+            normalize_serial(printed).expect("hex serial")
+        );
+        let age = SystemTime::now()
+            .duration_since(certificate.not_before)
+            .expect("not before is in the past");
+        assert!(age < Duration::from_secs(600), "{age:?}");
         // Expired (the leaf lives one day) or not yet valid: refused.
         assert!(!issued_v1_leaf(&leaf, &roots, in_days(3)));
         assert!(!issued_v1_leaf(&leaf, &roots, in_days(-3)));

@@ -19,6 +19,8 @@ const RBAC: &str = "io.k8s.api.rbac.v1";
 const COORDINATION: &str = "io.k8s.api.coordination.v1";
 const AUTHENTICATION: &str = "io.k8s.api.authentication.v1";
 const AUTHORIZATION: &str = "io.k8s.api.authorization.v1";
+/// Ours: the group's name reversed, as Kubernetes names the schemas of custom resources.
+const REVOCATION: &str = "io.kubelet-tls-bootstrap.revocation.v1alpha1";
 
 /// The upstream schema name of a served kind (`io.k8s.api.rbac.v1.ClusterRoleBinding`).
 pub fn kind_schema_name(group: &str, kind: &str) -> Option<String> {
@@ -29,6 +31,7 @@ pub fn kind_schema_name(group: &str, kind: &str) -> Option<String> {
         "coordination.k8s.io" => COORDINATION,
         "authentication.k8s.io" => AUTHENTICATION,
         "authorization.k8s.io" => AUTHORIZATION,
+        "revocation.kubelet-tls-bootstrap.io" => REVOCATION,
         _ => return None,
     };
     Some(format!("{package}.{kind}"))
@@ -57,7 +60,18 @@ fn kind(
     description: &str,
     fields: Vec<(&str, Value)>,
 ) {
-    let schema = with_gvk(top_level(description, fields), group, "v1", name);
+    kind_at(schemas, (package, group, "v1"), name, description, fields)
+}
+
+/// [`kind`] for a version other than `v1`; `at` is (package, group, version).
+fn kind_at(
+    schemas: &mut BTreeMap<String, Value>,
+    (package, group, version): (&str, &str, &str),
+    name: &str,
+    description: &str,
+    fields: Vec<(&str, Value)>,
+) {
+    let schema = with_gvk(top_level(description, fields), group, version, name);
     schemas.insert(format!("{package}.{name}"), schema);
     let list = with_gvk(
         object_requiring(
@@ -71,7 +85,7 @@ fn kind(
             &["items"],
         ),
         group,
-        "v1",
+        version,
         &format!("{name}List"),
     );
     schemas.insert(format!("{package}.{name}List"), list);
@@ -91,6 +105,7 @@ pub fn all() -> BTreeMap<String, Value> {
     coordination_schemas(&mut s);
     authentication_schemas(&mut s);
     authorization_schemas(&mut s);
+    revocation_schemas(&mut s);
     s
 }
 
@@ -1125,4 +1140,68 @@ fn authorization_schemas(s: &mut BTreeMap<String, Value>) {
             &[("path", string()), ("verb", string())],
         ),
     );
+}
+
+fn revocation_schemas(s: &mut BTreeMap<String, Value>) {
+    kind_at(
+        s,
+        (
+            REVOCATION,
+            "revocation.kubelet-tls-bootstrap.io",
+            "v1alpha1",
+        ),
+        "CertificateRevocation",
+        "CertificateRevocation names client certificates the apiserver no longer accepts: by \
+         serial number, or every certificate of a user issued before a time. Ours, not an \
+         upstream kind.",
+        vec![(
+            "spec",
+            reference(&format!("{REVOCATION}.CertificateRevocationSpec")),
+        )],
+    );
+    put(
+        s,
+        format!("{REVOCATION}.CertificateRevocationSpec"),
+        object(
+            "What is revoked. At least one of serialNumbers and user is required.",
+            &[
+                (
+                    "serialNumbers",
+                    described(
+                        array(string()),
+                        "Serial numbers of revoked certificates, in hexadecimal as `openssl \
+                         x509 -serial` prints them (colons, case and leading zeros do not \
+                         matter; stored as lowercase hex).",
+                    ),
+                ),
+                (
+                    "user",
+                    described(
+                        string(),
+                        "A user as a client certificate's CN names it (system:node:<name>): \
+                         each of its certificates whose NotBefore is not later than \
+                         issuedBefore is revoked.",
+                    ),
+                ),
+                (
+                    "issuedBefore",
+                    described(
+                        date_time(),
+                        "With user: the time up to which its certificates are revoked. \
+                         Defaults to the creation time.",
+                    ),
+                ),
+                (
+                    "reason",
+                    described(string(), "Why, for the operator: free text."),
+                ),
+            ],
+        ),
+    );
+}
+
+/// `schema` with a description (what `kubectl explain` prints under the field).
+fn described(mut schema: Value, description: &str) -> Value {
+    schema["description"] = Value::String(description.to_string());
+    schema
 }

@@ -263,24 +263,11 @@ impl TestServer {
         body: Bytes,
         proto: Proto,
     ) -> Result<(http::Response<hyper::body::Incoming>, Option<Vec<u8>>), String> {
-        let (credential, token) = match &identity {
-            Identity::Anonymous => (None, None),
-            Identity::Admin => (Some(self.pki.admin.clone()), None),
-            Identity::Bob => (Some(self.pki.bob.clone()), None),
-            Identity::Foreign => (Some(self.pki.foreign.clone()), None),
-            Identity::Token(token) => (None, Some(token.clone())),
-            Identity::ForeignWithToken(token) => {
-                (Some(self.pki.foreign.clone()), Some(token.clone()))
-            }
+        let token = match &identity {
+            Identity::Token(token) | Identity::ForeignWithToken(token) => Some(token.clone()),
+            _ => None,
         };
-        let tls = client_config(&self.pki.ca.cert_pem(), credential.as_ref(), proto);
-        let tcp = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
-            .connect(ServerName::try_from("localhost").expect("name"), tcp)
-            .await
-            .map_err(|e| format!("tls: {e}"))?;
+        let stream = self.tls_stream(&identity, proto).await?;
         let negotiated = stream.get_ref().1.alpn_protocol().map(|p| p.to_vec());
         let mut builder = Request::builder().method(method).uri(path);
         if proto == Proto::Http1 {
@@ -317,6 +304,81 @@ impl TestServer {
             }
         };
         Ok((response, negotiated))
+    }
+}
+
+impl TestServer {
+    /// A TLS connection presenting `identity`'s client certificate, if it has one.
+    async fn tls_stream(
+        &self,
+        identity: &Identity,
+        proto: Proto,
+    ) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+        let credential = match identity {
+            Identity::Admin => Some(self.pki.admin.clone()),
+            Identity::Bob => Some(self.pki.bob.clone()),
+            Identity::Foreign | Identity::ForeignWithToken(_) => Some(self.pki.foreign.clone()),
+            Identity::Anonymous | Identity::Token(_) => None,
+        };
+        let tls = client_config(&self.pki.ca.cert_pem(), credential.as_ref(), proto);
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        tokio_rustls::TlsConnector::from(Arc::new(tls))
+            .connect(ServerName::try_from("localhost").expect("name"), tcp)
+            .await
+            .map_err(|e| format!("tls: {e}"))
+    }
+
+    /// An HTTP/1.1 connection kept open across requests (send with [`KeptConnection::get`]).
+    pub async fn keep_connection(&self, identity: Identity) -> KeptConnection {
+        let stream = self
+            .tls_stream(&identity, Proto::Http1)
+            .await
+            .expect("connect");
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        KeptConnection { sender }
+    }
+}
+
+/// One connection, so a test can see what changes for a client that stays connected.
+pub struct KeptConnection {
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+}
+
+impl KeptConnection {
+    /// Whether the server closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// GET `path` on this connection.
+    pub async fn get(&mut self, path: &str) -> TestResponse {
+        let request = Request::builder()
+            .uri(path)
+            .header(http::header::HOST, "localhost")
+            .body(Full::new(Bytes::new()))
+            .expect("request");
+        let response = self.sender.send_request(request).await.expect("send");
+        let status = response.status();
+        let version = response.version();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        TestResponse {
+            status,
+            headers,
+            body,
+            version,
+            alpn: None,
+        }
     }
 }
 

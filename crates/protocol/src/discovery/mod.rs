@@ -136,7 +136,8 @@ mod tests {
                 "rbac.authorization.k8s.io",
                 "coordination.k8s.io",
                 "authentication.k8s.io",
-                "authorization.k8s.io"
+                "authorization.k8s.io",
+                "revocation.kubelet-tls-bootstrap.io"
             ]
         );
         let core = api_resource_list("", "v1").unwrap();

@@ -282,6 +282,18 @@ pub static SERVED: &[ServedResource] = &[
         subresources: &[],
         categories: &[],
     },
+    ServedResource {
+        group: "revocation.kubelet-tls-bootstrap.io",
+        version: "v1alpha1",
+        plural: "certificaterevocations",
+        singular: "certificaterevocation",
+        kind: "CertificateRevocation",
+        namespaced: false,
+        verbs: ALL,
+        short_names: &["certrev"],
+        subresources: &[],
+        categories: &[],
+    },
 ];
 
 /// Finds a resource of `group` by plural (the URL form).

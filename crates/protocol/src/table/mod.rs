@@ -91,7 +91,7 @@ pub fn build_for_resource(
     list_meta: ListMeta,
     now: &Time,
 ) -> Result<Table, TableError> {
-    use crate::{certificates, coordination, core, rbac};
+    use crate::{certificates, coordination, core, rbac, revocation};
     fn typed<T: Printable + serde::de::DeserializeOwned>(
         items: &[Value],
         include: IncludeObject,
@@ -127,6 +127,9 @@ pub fn build_for_resource(
         "core/events" => typed::<core::v1::Event>(items, include, list_meta, now),
         "coordination.k8s.io/leases" => {
             typed::<coordination::v1::Lease>(items, include, list_meta, now)
+        }
+        "revocation.kubelet-tls-bootstrap.io/certificaterevocations" => {
+            typed::<revocation::v1alpha1::CertificateRevocation>(items, include, list_meta, now)
         }
         other => Err(TableError::UnknownResource(other.to_string())),
     }

@@ -10,6 +10,7 @@ use crate::coordination::v1::Lease;
 use crate::core::v1::{Event, EventSource, Namespace, Node, Pod, Secret};
 use crate::meta::{ObjectMeta, TableColumnDefinition, Time};
 use crate::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
+use crate::revocation::v1alpha1::CertificateRevocation;
 
 const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 const CREATED_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
@@ -710,6 +711,71 @@ impl Printable for Event {
             json!(first),
             json!(count),
             json!(self.metadata.name),
+        ]
+    }
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+// === CertificateRevocation (ours) ===
+
+impl Printable for CertificateRevocation {
+    fn columns() -> Vec<TableColumnDefinition> {
+        vec![
+            name_column(),
+            column(
+                "User",
+                "string",
+                "",
+                0,
+                "Every client certificate of this user issued before IssuedBefore is revoked.",
+            ),
+            column(
+                "Issued-Before",
+                "string",
+                "",
+                0,
+                "Certificates of User whose NotBefore is earlier are revoked.",
+            ),
+            column(
+                "Serials",
+                "string",
+                "",
+                0,
+                "Serial numbers of revoked certificates (hex).",
+            ),
+            column(
+                "Reason",
+                "string",
+                "",
+                1,
+                "Why the certificates were revoked.",
+            ),
+            age_column(),
+        ]
+    }
+
+    fn cells(&self, now: &Time) -> Vec<Value> {
+        let spec = &self.spec;
+        let serials = match spec.serial_numbers.as_slice() {
+            [] => "<none>".to_string(),
+            [one] => one.clone(),
+            [first, rest @ ..] => format!("{first} + {} more", rest.len()),
+        };
+        vec![
+            json!(self.metadata.name),
+            json!(or_none(spec.user.as_deref().unwrap_or(""))),
+            json!(
+                spec.issued_before
+                    .filter(|_| spec.user.is_some())
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "<none>".to_string())
+            ),
+            json!(serials),
+            json!(or_none(spec.reason.as_deref().unwrap_or(""))),
+            age(&self.metadata, now),
         ]
     }
 
