@@ -5,18 +5,16 @@
 //! addresses are every machine's own and reach no other, so several Nodes may report them (a
 //! lab's nodes on one host all do).
 //!
-//! Listed on first use and then kept current by a watch, so a cluster that never lets serving
-//! CSRs be approved automatically never lists its Nodes (a 10,000-node bootstrap storm pays
-//! nothing for it).
+//! Listed on first use and then kept current by a watch (`lazy_index`), so a cluster that never
+//! lets serving CSRs be approved automatically never lists its Nodes.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, RwLock};
 
-use client::{Client, ClientError, ListParams, WatchEvent};
+use client::{Client, ClientError};
 use protocol::core::v1::{Node, NodeAddress};
-use tokio::sync::OnceCell;
-use tokio::task::JoinHandle;
+
+use crate::lazy_index::LazyIndex;
 
 /// Why a serving request's names were not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,17 +92,13 @@ fn is_ip(address: &NodeAddress, ip: &IpAddr) -> bool {
 
 /// Every Node's addresses, from a list and then a watch started on first use.
 pub struct NodeAddresses {
-    client: Client,
-    nodes: Arc<RwLock<AddressMap>>,
-    watch: OnceCell<JoinHandle<()>>,
+    nodes: LazyIndex<Node, Vec<NodeAddress>>,
 }
 
 impl NodeAddresses {
     pub fn new(client: Client) -> NodeAddresses {
         NodeAddresses {
-            client,
-            nodes: Arc::default(),
-            watch: OnceCell::new(),
+            nodes: LazyIndex::new(client, |node| (node.metadata.name, node.status.addresses)),
         }
     }
 
@@ -116,55 +110,9 @@ impl NodeAddresses {
         dns_names: &[String],
         ips: &[IpAddr],
     ) -> Result<Result<(), AddressRefusal>, ClientError> {
-        self.watch.get_or_try_init(|| self.start()).await?;
-        let nodes = self.nodes.read().unwrap_or_else(|e| e.into_inner());
-        Ok(check(&nodes, node, dns_names, ips))
-    }
-
-    /// Lists the Nodes, then hands their changes to a watch task. The watch lists once more
-    /// itself; its Added events for Nodes already known only replace them.
-    async fn start(&self) -> Result<JoinHandle<()>, ClientError> {
-        let list = self
-            .client
-            .list_all::<Node>(None, &ListParams::default())
-            .await?;
-        {
-            let mut nodes = self.nodes.write().unwrap_or_else(|e| e.into_inner());
-            for node in list.items {
-                nodes.insert(node.metadata.name, node.status.addresses);
-            }
-        }
-        let client = self.client.clone();
-        let nodes = Arc::clone(&self.nodes);
-        Ok(tokio::spawn(async move {
-            let mut watcher = client.watch::<Node>(None, ListParams::default());
-            while let Some(event) = watcher.next().await {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(error) => {
-                        tracing::warn!(%error, "Node watch interrupted; resuming");
-                        continue;
-                    }
-                };
-                let mut nodes = nodes.write().unwrap_or_else(|e| e.into_inner());
-                match event {
-                    WatchEvent::Added(node) | WatchEvent::Modified(node) => {
-                        nodes.insert(node.metadata.name, node.status.addresses);
-                    }
-                    WatchEvent::Deleted(node) => {
-                        nodes.remove(&node.metadata.name);
-                    }
-                }
-            }
-        }))
-    }
-}
-
-impl Drop for NodeAddresses {
-    fn drop(&mut self) {
-        if let Some(watch) = self.watch.get() {
-            watch.abort();
-        }
+        self.nodes
+            .read(|nodes| check(nodes, node, dns_names, ips))
+            .await
     }
 }
 

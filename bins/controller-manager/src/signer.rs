@@ -24,6 +24,7 @@ use crate::csr::{is_approved, is_denied, is_failed, is_issued, true_condition};
 use crate::explain::{Cause, Explainer, is_built_in_signer};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
+use crate::revoked_users::RevokedUsers;
 use crate::worker::{Handler, SyncError};
 
 /// The apiserver's answer when a certificate is already there.
@@ -72,6 +73,7 @@ pub struct Signer {
     duration: Duration,
     metrics: Metrics,
     explainer: Arc<Explainer>,
+    revoked_users: RevokedUsers,
 }
 
 impl Signer {
@@ -84,12 +86,31 @@ impl Signer {
         explainer: Arc<Explainer>,
     ) -> Signer {
         Signer {
+            revoked_users: RevokedUsers::new(client.clone()),
             client,
             cache,
             cas: cas.iter().map(|(s, ca)| (*s, Arc::clone(ca))).collect(),
             duration,
             metrics,
             explainer,
+        }
+    }
+
+    /// Until when a client certificate's user is revoked, so its NotBefore starts after that
+    /// (`revoked_users`). Other certificates never authenticate to the apiserver, so they are
+    /// signed as upstream signs them. Unreadable revocations (no RBAC to list them, say) leave
+    /// the upstream backdate, with a warning.
+    async fn revoked_until(&self, request: &pki::Csr, usages: &[pki::Usage]) -> Option<SystemTime> {
+        let user = request.common_name()?;
+        if !usages.contains(&pki::Usage::ClientAuth) {
+            return None;
+        }
+        match self.revoked_users.revoked_until(user).await {
+            Ok(until) => until,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the certificate revocations; signing with the full backdate");
+                None
+            }
         }
     }
 
@@ -167,8 +188,17 @@ impl Handler for Signer {
                 let ca = ca.current();
                 let expiration = csr.spec.expiration_seconds;
                 let duration = self.duration;
+                let revoked_until = self.revoked_until(&request, &usages).await;
                 let signed = tokio::task::spawn_blocking(move || {
-                    ca.sign_csr(&request, &usages, expiration, duration, SystemTime::now())
+                    let now = SystemTime::now();
+                    ca.sign_csr_starting_after(
+                        &request,
+                        &usages,
+                        expiration,
+                        duration,
+                        now,
+                        revoked_until,
+                    )
                 })
                 .await
                 .map_err(|e| SyncError::Retry(format!("signing task failed: {e}")))?;

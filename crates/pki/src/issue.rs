@@ -93,8 +93,28 @@ impl CertificateAuthority {
         max_duration: Duration,
         now: SystemTime,
     ) -> Result<String, PkiError> {
+        self.sign_csr_starting_after(csr, usages, expiration_seconds, max_duration, now, None)
+    }
+
+    /// [`Self::sign_csr`] for a subject whose certificates starting at or before
+    /// `revoked_until` are refused: when that time is past, NotBefore starts one second after
+    /// it (times are whole seconds), so the backdate does not reach back into a revocation made
+    /// before this certificate was issued. A future `revoked_until` is the operator refusing
+    /// certificates issued until then, so it is left alone.
+    pub fn sign_csr_starting_after(
+        &self,
+        csr: &Csr,
+        usages: &[Usage],
+        expiration_seconds: Option<i32>,
+        max_duration: Duration,
+        now: SystemTime,
+        revoked_until: Option<SystemTime>,
+    ) -> Result<String, PkiError> {
         let ttl = signing_duration(expiration_seconds, max_duration);
-        let (not_before, not_after) = validity_window(now, ttl, self.not_after())?;
+        let (mut not_before, not_after) = validity_window(now, ttl, self.not_after())?;
+        if let Some(until) = revoked_until.filter(|until| *until <= now) {
+            not_before = not_before.max(until + Duration::from_secs(1));
+        }
         let sans = der::SanList {
             dns: csr.dns_names(),
             emails: csr.email_addresses(),

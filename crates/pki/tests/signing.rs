@@ -286,6 +286,35 @@ fn ttl_and_backdate_rules() {
 }
 
 #[test]
+fn a_past_revocation_shortens_the_backdate_to_just_after_it() {
+    let ca = CertificateAuthority::load(fixture("ec-ca.pem"), fixture("ec-ca-sec1.key")).unwrap();
+    let csr = node_csr(&[], &[]);
+    let now = now_seconds();
+    let sign = |revoked_until: Option<SystemTime>| {
+        let pem = ca
+            .sign_csr_starting_after(&csr, &client_usages(), None, YEAR, now, revoked_until)
+            .unwrap();
+        let c = Certificate::from_pem(pem.as_bytes()).unwrap();
+        (c.not_before(), c.not_after())
+    };
+    let unfloored = sign(None);
+    assert_eq!(unfloored.0, now - BACKDATE);
+    // A revocation one minute ago: NotBefore starts the second after, NotAfter is unchanged.
+    let minute = Duration::from_secs(60);
+    let second = Duration::from_secs(1);
+    assert_eq!(
+        sign(Some(now - minute)),
+        (now - minute + second, unfloored.1)
+    );
+    // In this very second: NotBefore is the next one.
+    assert_eq!(sign(Some(now)), (now + second, unfloored.1));
+    // Older than the backdate: nothing to shorten.
+    assert_eq!(sign(Some(now - 2 * BACKDATE)), unfloored);
+    // In the future: left alone (the operator refuses certificates issued until then).
+    assert_eq!(sign(Some(now + minute)), unfloored);
+}
+
+#[test]
 fn not_after_is_capped_at_the_ca_and_expired_signers_refuse() {
     let ca = CertificateAuthority::generate("short-ca", KeyAlgorithm::EcdsaP256, 2 * HOUR).unwrap();
     let csr = node_csr(&[], &[]);

@@ -1,0 +1,95 @@
+//! One resource's objects by name, each reduced to what a controller reads, listed on first use
+//! and then kept current by a watch. A controller that never needs the index never lists (a
+//! 10,000-node bootstrap storm pays nothing for an index it does not use).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use client::{Client, ClientError, ListParams, WatchEvent};
+use protocol::Resource;
+use serde::de::DeserializeOwned;
+use tokio::sync::OnceCell;
+use tokio::task::JoinHandle;
+
+/// Reduces an object to its name and the value kept for it.
+type Project<T, V> = fn(T) -> (String, V);
+
+/// Objects of `T` by name, as `V`s.
+pub struct LazyIndex<T, V> {
+    client: Client,
+    project: Project<T, V>,
+    entries: Arc<RwLock<HashMap<String, V>>>,
+    watch: OnceCell<JoinHandle<()>>,
+}
+
+impl<T, V> LazyIndex<T, V>
+where
+    T: Resource + DeserializeOwned + Clone + Send + Sync + 'static,
+    V: Send + Sync + 'static,
+{
+    pub fn new(client: Client, project: Project<T, V>) -> Self {
+        LazyIndex {
+            client,
+            project,
+            entries: Arc::default(),
+            watch: OnceCell::new(),
+        }
+    }
+
+    /// `read` over the current entries. The first call lists them (an error there is
+    /// returned and the next call lists again).
+    pub async fn read<R>(
+        &self,
+        read: impl FnOnce(&HashMap<String, V>) -> R,
+    ) -> Result<R, ClientError> {
+        self.watch.get_or_try_init(|| self.start()).await?;
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        Ok(read(&entries))
+    }
+
+    /// Lists the objects, then hands their changes to a watch task. The watch lists once more
+    /// itself; its Added events for objects already known only replace them.
+    async fn start(&self) -> Result<JoinHandle<()>, ClientError> {
+        let list = self
+            .client
+            .list_all::<T>(None, &ListParams::default())
+            .await?;
+        let project = self.project;
+        {
+            let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+            entries.extend(list.items.into_iter().map(project));
+        }
+        let client = self.client.clone();
+        let entries = Arc::clone(&self.entries);
+        Ok(tokio::spawn(async move {
+            let mut watcher = client.watch::<T>(None, ListParams::default());
+            while let Some(event) = watcher.next().await {
+                let event = match event {
+                    Ok(event) => event,
+                    Err(error) => {
+                        tracing::warn!(kind = <T as Resource>::KIND, %error, "watch interrupted; resuming");
+                        continue;
+                    }
+                };
+                let mut entries = entries.write().unwrap_or_else(|e| e.into_inner());
+                match event {
+                    WatchEvent::Added(object) | WatchEvent::Modified(object) => {
+                        let (name, value) = project(object);
+                        entries.insert(name, value);
+                    }
+                    WatchEvent::Deleted(object) => {
+                        entries.remove(&project(object).0);
+                    }
+                }
+            }
+        }))
+    }
+}
+
+impl<T, V> Drop for LazyIndex<T, V> {
+    fn drop(&mut self) {
+        if let Some(watch) = self.watch.get() {
+            watch.abort();
+        }
+    }
+}
