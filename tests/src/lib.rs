@@ -293,6 +293,27 @@ pub mod node_agent {
             std::fs::read_to_string(self.log_path()).unwrap_or_default()
         }
 
+        /// Waits until the agent wrote its kubeconfig (it holds a certificate); fails at
+        /// once if `agent` exits.
+        pub fn wait_kubeconfig(
+            &self,
+            agent: &mut ChildGuard,
+            timeout: Duration,
+        ) -> anyhow::Result<()> {
+            wait::until(
+                "the node's kubeconfig",
+                timeout,
+                Duration::from_millis(20),
+                || {
+                    if let Some(status) = agent.exited() {
+                        return Err(format!("agent exited with {status}"));
+                    }
+                    Ok(self.kubeconfig.exists().then_some(()))
+                },
+            )
+            .map_err(|e| e.context(self.log()))
+        }
+
         /// `<cert-dir>/kubelet-client-current.pem`.
         pub fn client_current(&self) -> PathBuf {
             self.cert_dir.join("kubelet-client-current.pem")

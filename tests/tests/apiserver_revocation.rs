@@ -41,21 +41,6 @@ fn wait_node_access(node: &Kubectl, allowed: bool, log: &dyn Fn() -> String) -> 
     .map_err(|e| e.context(log()))
 }
 
-fn wait_kubeconfig(setup: &AgentSetup, agent: &mut e2e::process::ChildGuard) -> anyhow::Result<()> {
-    wait::until(
-        "the node's kubeconfig",
-        Duration::from_secs(20),
-        Duration::from_millis(20),
-        || {
-            if let Some(status) = agent.exited() {
-                return Err(format!("agent exited with {status}"));
-            }
-            Ok(setup.kubeconfig.exists().then_some(()))
-        },
-    )
-    .map_err(|e| e.context(setup.log()))
-}
-
 #[test]
 fn a_revoked_node_is_refused_and_joins_again_once_reinstalled() -> anyhow::Result<()> {
     let cluster = Cluster::start()?;
@@ -65,7 +50,7 @@ fn a_revoked_node_is_refused_and_joins_again_once_reinstalled() -> anyhow::Resul
 
     let setup = AgentSetup::new(&cluster, NODE)?;
     let mut agent = setup.start(&cluster)?;
-    wait_kubeconfig(&setup, &mut agent)?;
+    setup.wait_kubeconfig(&mut agent, Duration::from_secs(20))?;
     let node = admin.with_kubeconfig(&setup.kubeconfig, &cluster.dir().join("home/cache-node"));
     let log = || setup.log();
     wait_node_access(&node, true, &log)?;
@@ -108,7 +93,7 @@ fn a_revoked_node_is_refused_and_joins_again_once_reinstalled() -> anyhow::Resul
     std::fs::remove_dir_all(&setup.cert_dir)?;
     std::fs::remove_file(&setup.kubeconfig)?;
     let mut agent = setup.start(&cluster)?;
-    wait_kubeconfig(&setup, &mut agent)?;
+    setup.wait_kubeconfig(&mut agent, Duration::from_secs(20))?;
     wait_node_access(&node, true, &log)?;
     let certificate = &pki::parse_certificates(&std::fs::read(setup.client_current())?)?[0];
     anyhow::ensure!(certificate.serial_hex() != first_serial);

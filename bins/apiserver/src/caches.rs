@@ -131,6 +131,24 @@ async fn reflect(
     }))
 }
 
+/// A new cache that `apply` keeps current with `resource`'s changes (see [`reflect`]).
+async fn follow<C: Default + Send + Sync + 'static>(
+    store: &Store,
+    resource: &'static str,
+    namespace: Option<&'static str>,
+    tasks: &mut CacheTasks,
+    apply: fn(&C, Change),
+) -> Result<Arc<C>, StoreError> {
+    let cache = Arc::new(C::default());
+    let sink = Arc::clone(&cache);
+    let task = reflect(store, resource, namespace, move |change| {
+        apply(&sink, change)
+    })
+    .await?;
+    tasks.tasks.push(task);
+    Ok(cache)
+}
+
 // === bootstrap tokens ===
 
 /// The `kube-system/bootstrap-token-*` Secrets, by name.
@@ -145,14 +163,7 @@ impl BootstrapTokenCache {
         store: &Store,
         tasks: &mut CacheTasks,
     ) -> Result<Arc<BootstrapTokenCache>, StoreError> {
-        let cache = Arc::new(BootstrapTokenCache::default());
-        let sink = Arc::clone(&cache);
-        let task = reflect(store, SECRETS, Some(SECRET_NAMESPACE), move |change| {
-            sink.apply(change)
-        })
-        .await?;
-        tasks.tasks.push(task);
-        Ok(cache)
+        follow(store, SECRETS, Some(SECRET_NAMESPACE), tasks, Self::apply).await
     }
 
     /// The Secret of that name, if it is a bootstrap token Secret.
@@ -220,11 +231,7 @@ impl RevocationCache {
         store: &Store,
         tasks: &mut CacheTasks,
     ) -> Result<Arc<RevocationCache>, StoreError> {
-        let cache = Arc::new(RevocationCache::default());
-        let sink = Arc::clone(&cache);
-        let task = reflect(store, REVOCATIONS, None, move |change| sink.apply(change)).await?;
-        tasks.tasks.push(task);
-        Ok(cache)
+        follow(store, REVOCATIONS, None, tasks, Self::apply).await
     }
 
     /// The name of the revocation that revokes `certificate`, if any.

@@ -236,22 +236,7 @@ impl TestServer {
         proto: Proto,
     ) -> Result<TestResponse, String> {
         let (response, negotiated) = self.send(identity, method, path, body, proto).await?;
-        let status = response.status();
-        let version = response.version();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
-        Ok(TestResponse {
-            status,
-            headers,
-            body,
-            version,
-            alpn: negotiated,
-        })
+        TestResponse::read(response, negotiated).await
     }
 
     /// One request on a fresh connection; the body is left to the caller to read (a watch).
@@ -363,22 +348,7 @@ impl KeptConnection {
             .body(Full::new(Bytes::new()))
             .expect("request");
         let response = self.sender.send_request(request).await.expect("send");
-        let status = response.status();
-        let version = response.version();
-        let headers = response.headers().clone();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes();
-        TestResponse {
-            status,
-            headers,
-            body,
-            version,
-            alpn: None,
-        }
+        TestResponse::read(response, None).await.expect("body")
     }
 }
 
@@ -416,6 +386,29 @@ pub struct TestResponse {
 }
 
 impl TestResponse {
+    /// Reads the whole body of `response`.
+    async fn read(
+        response: http::Response<hyper::body::Incoming>,
+        alpn: Option<Vec<u8>>,
+    ) -> Result<TestResponse, String> {
+        let status = response.status();
+        let version = response.version();
+        let headers = response.headers().clone();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(TestResponse {
+            status,
+            headers,
+            body,
+            version,
+            alpn,
+        })
+    }
+
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
