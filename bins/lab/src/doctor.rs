@@ -212,7 +212,7 @@ async fn connection_failure(server: &url::Url, config: &ClientConfig, e: &Client
             "identity: the apiserver refuses these credentials ({e}). A bootstrap token may \
              have expired or been deleted (kubectl -n kube-system get secrets \
              --field-selector type=bootstrap.kubernetes.io/token); a certificate may not be \
-             from the --client-ca-file CA"
+             from the --client-ca-file CA, or may be revoked (kubectl get certrev)"
         ),
         _ => format!("cannot reach {server}: {e}"),
     };

@@ -122,7 +122,7 @@ fn client_certificate(der: &CertificateDer<'_>) -> Result<ClientCertificate, X50
         });
     Ok(ClientCertificate {
         user: user_from_certificate(&cert)?,
-        // An empty serial (not DER, but parsed leniently) still gets one stored form.
+        // An empty serial (not DER, but parsed leniently) stays empty and matches nothing.
         serial: normalize_serial(&hex).unwrap_or(hex),
         not_before: UNIX_EPOCH
             + Duration::from_secs(
