@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::schema::{
-    array, boolean, bytes, date_time, int32, int64, keyed_array, loose, map, object,
+    array, boolean, bytes, date_time, described, int32, int64, keyed_array, loose, map, object,
     object_requiring, reference, set_array, string, with_gvk,
 };
 
@@ -1198,10 +1198,4 @@ fn revocation_schemas(s: &mut BTreeMap<String, Value>) {
             ],
         ),
     );
-}
-
-/// `schema` with a description (what `kubectl explain` prints under the field).
-fn described(mut schema: Value, description: &str) -> Value {
-    schema["description"] = Value::String(description.to_string());
-    schema
 }

@@ -69,6 +69,12 @@ pub fn reference(name: &str) -> Value {
     json!({"$ref": format!("{COMPONENTS_PREFIX}{name}")})
 }
 
+/// `schema` with a description (what `kubectl explain` prints under the field).
+pub fn described(mut schema: Value, description: &str) -> Value {
+    schema["description"] = Value::String(description.to_string());
+    schema
+}
+
 /// An object described loosely: any fields are accepted and kept as sent.
 pub fn loose(description: &str) -> Value {
     json!({

@@ -769,7 +769,6 @@ impl Printable for CertificateRevocation {
             json!(or_none(spec.user.as_deref().unwrap_or(""))),
             json!(
                 spec.issued_before
-                    .filter(|_| spec.user.is_some())
                     .map(|t| t.to_string())
                     .unwrap_or_else(|| "<none>".to_string())
             ),
