@@ -9,6 +9,9 @@
 //! approves only names the node's Node object reports and no IP another Node reports
 //! (`node_addresses`, decision 0018).
 //!
+//! Ours: a client request for a user a CertificateRevocation blocks (its `issuedBefore` still
+//! to come, decision 0023) is not approved: the apiserver would refuse its certificate.
+//!
 //! Nothing is ever denied; everything else waits for a person, and gets an event saying
 //! why (see `explain`).
 
@@ -26,6 +29,7 @@ use crate::informer::CsrCache;
 use crate::metrics::Metrics;
 use crate::node_addresses::{AddressRefusal, NodeAddresses};
 use crate::review_cache::ReviewCache;
+use crate::revoked_users::RevokedUsers;
 use crate::token_binding::{self, TokenBindings};
 use crate::worker::{Handler, SyncError};
 
@@ -175,6 +179,8 @@ pub struct Approver {
     node_addresses: Option<NodeAddresses>,
     /// Bootstrap tokens bound to one node (`token_binding`).
     tokens: TokenBindings,
+    /// Users blocked by a CertificateRevocation (`revoked_users`).
+    revoked_users: Arc<RevokedUsers>,
 }
 
 impl Approver {
@@ -185,8 +191,10 @@ impl Approver {
         metrics: Metrics,
         explainer: Arc<Explainer>,
         approve_serving: bool,
+        revoked_users: Arc<RevokedUsers>,
     ) -> Approver {
         Approver {
+            revoked_users,
             node_addresses: approve_serving.then(|| NodeAddresses::new(client.clone())),
             tokens: TokenBindings::new(client.clone()),
             client,
@@ -253,6 +261,40 @@ impl Approver {
         Err(SyncError::Quiet(format!(
             "recognized csr {name:?} as [nodeclient] but bootstrap token {token:?} is bound to node {bound:?}, not {asked:?}"
         )))
+    }
+
+    /// Before approving a client certificate: its user is not blocked by a revocation. The
+    /// apiserver would refuse the certificate, so approving it only hides why the node cannot
+    /// join. Unreadable revocations (no RBAC to list them) leave upstream's behaviour, with a
+    /// warning, as csrsigning does.
+    async fn verify_not_blocked(
+        &self,
+        csr: &CertificateSigningRequest,
+        x509: &pki::ParsedCsr,
+    ) -> Result<(), SyncError> {
+        let Some(user) = x509.common_name() else {
+            return Ok(());
+        };
+        let revoked = match self.revoked_users.latest(user).await {
+            Ok(revoked) => revoked,
+            Err(error) => {
+                tracing::warn!(%error, "could not read the certificate revocations; approving without them");
+                None
+            }
+        };
+        let Some(revoked) = revoked.filter(|r| r.blocks(SystemTime::now())) else {
+            return Ok(());
+        };
+        let message = format!(
+            "recognized csr {:?} as a client certificate but {user} is blocked by certificaterevocation {:?}",
+            csr.metadata.name, revoked.by
+        );
+        let cause = Cause::SubjectRevoked {
+            user: user.to_string(),
+            revoked,
+        };
+        self.explainer.tell(csr, cause).await;
+        Err(SyncError::Quiet(message))
     }
 
     async fn addresses_refused(
@@ -389,6 +431,9 @@ impl Handler for Approver {
                     ))
                 })?;
             if allowed {
+                if recognizer.subresource != SELF_NODE_SERVER {
+                    self.verify_not_blocked(&csr, &x509).await?;
+                }
                 match recognizer.then {
                     Check::Nothing => {}
                     Check::TokenBinding => self.verify_token_binding(&csr, &x509).await?,

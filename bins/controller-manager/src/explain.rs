@@ -18,6 +18,7 @@ use protocol::core::v1::{Event, EventSource, ObjectReference};
 use protocol::meta::{ObjectMeta, Time};
 
 use crate::flags::signer_flag_stem;
+use crate::revoked_users::Revoked;
 
 /// Events about cluster-scoped objects live in `default`, as upstream's recorder puts them.
 pub const EVENT_NAMESPACE: &str = "default";
@@ -48,6 +49,8 @@ pub enum Cause {
     /// csrapproving would approve it, but the apiserver refused our approval (no `approve`
     /// on the signer).
     ApprovalForbidden,
+    /// A client request for a user a CertificateRevocation blocks (decision 0023).
+    SubjectRevoked { user: String, revoked: Revoked },
 }
 
 impl Cause {
@@ -60,6 +63,7 @@ impl Cause {
             Cause::TokenBoundToOtherNode { .. } => "TokenBoundToOtherNode",
             Cause::SignerNotConfigured => "SignerNotConfigured",
             Cause::ApprovalForbidden => "ApprovalForbidden",
+            Cause::SubjectRevoked { .. } => crate::signer::SUBJECT_REVOKED,
         }
     }
 
@@ -69,7 +73,8 @@ impl Cause {
             | Cause::NoAutoApprover
             | Cause::AddressesNotVerified { .. }
             | Cause::TokenBoundToOtherNode { .. }
-            | Cause::ApprovalForbidden => crate::controllers::CSR_APPROVING,
+            | Cause::ApprovalForbidden
+            | Cause::SubjectRevoked { .. } => crate::controllers::CSR_APPROVING,
             Cause::SignerNotConfigured => crate::controllers::CSR_SIGNING,
         }
     }
@@ -81,7 +86,8 @@ impl Cause {
             Cause::SignerNotConfigured
             | Cause::AddressesNotVerified { .. }
             | Cause::TokenBoundToOtherNode { .. }
-            | Cause::ApprovalForbidden => "Warning",
+            | Cause::ApprovalForbidden
+            | Cause::SubjectRevoked { .. } => "Warning",
             _ => "Normal",
         }
     }
@@ -161,6 +167,11 @@ impl Cause {
                     .map(|s| format!("{s}-approver"))
                     .unwrap_or_else(|| "<signer>-approver".to_string()),
             ),
+            Cause::SubjectRevoked { user, revoked } => format!(
+                "Not approved automatically: {}. Approving it would not help: csrsigning does \
+                 not sign it",
+                blocked_message(user, revoked)
+            ),
             Cause::SignerNotConfigured => format!(
                 "Approved, but this controller-manager has no CA for signer {signer}, so no \
                  certificate will be issued. Start it with --cluster-signing-cert-file and \
@@ -170,6 +181,22 @@ impl Cause {
             ),
         }
     }
+}
+
+/// Why a client certificate for a blocked user is neither approved nor signed, and how to let
+/// the node in again.
+pub fn blocked_message(user: &str, revoked: &Revoked) -> String {
+    let node = user
+        .strip_prefix(pki::signer::NODE_CN_PREFIX)
+        .map(|node| format!(" (or `lab node replace {node}` for a new machine)"))
+        .unwrap_or_default();
+    format!(
+        "{user} is blocked: certificaterevocation {by} revokes its certificates issued until {until}, \
+         so the apiserver would refuse a certificate issued now. To let it join again: kubectl \
+         delete certificaterevocation {by}{node}",
+        by = revoked.by,
+        until = Time::from_system_time(revoked.until),
+    )
 }
 
 /// Whether the controller-manager would sign for `signer` given a CA: the four

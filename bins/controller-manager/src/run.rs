@@ -18,6 +18,7 @@ use crate::informer::{self, CsrCache};
 use crate::leader::{LeaderElector, LeadershipLost};
 use crate::metrics::Metrics;
 use crate::queue::{Backoff, WorkQueue};
+use crate::revoked_users::RevokedUsers;
 use crate::signer::Signer;
 use crate::worker;
 use crate::{aggregation, ca_provider, cleaner, controllers, serving};
@@ -172,6 +173,8 @@ impl Controllers {
             .map(|l| l.identity.clone())
             .unwrap_or_else(crate::leader::default_identity);
         let explainer = Arc::new(Explainer::new(client.clone(), instance));
+        // One list and watch of the revocations for both controllers, started at first use.
+        let revoked_users = Arc::new(RevokedUsers::new(client.clone()));
         let mut queues = Vec::new();
         let mut workers = JoinSet::new();
         let mut others = JoinSet::new();
@@ -194,6 +197,7 @@ impl Controllers {
                 config
                     .feature_gates
                     .enabled(cli::ROTATE_KUBELET_SERVER_CERTIFICATE),
+                Arc::clone(&revoked_users),
             ));
             for _ in 0..config.workers {
                 workers.spawn(worker::work(Arc::clone(&approver), Arc::clone(&queue)));
@@ -217,6 +221,7 @@ impl Controllers {
                 config.signing.duration,
                 metrics.clone(),
                 Arc::clone(&explainer),
+                Arc::clone(&revoked_users),
             ));
             for _ in 0..config.workers {
                 workers.spawn(worker::work(Arc::clone(&signer), Arc::clone(&queue)));

@@ -9,6 +9,10 @@
 //!
 //! An approved CSR for a `kubernetes.io` signer we hold no CA for is not signed; it gets a
 //! `SignerNotConfigured` event saying which flags are missing (see `explain`).
+//!
+//! Ours: a client certificate for a user a CertificateRevocation blocks (its `issuedBefore`
+//! still to come, decision 0023) would be refused by the apiserver, so the CSR is marked Failed
+//! (`SubjectRevoked`) instead of signed.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use crate::csr::{is_approved, is_denied, is_failed, is_issued, true_condition};
 use crate::explain::{Cause, Explainer, is_built_in_signer};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
-use crate::revoked_users::RevokedUsers;
+use crate::revoked_users::{Revoked, RevokedUsers};
 use crate::worker::{Handler, SyncError};
 
 /// The apiserver's answer when a certificate is already there.
@@ -73,8 +77,11 @@ pub struct Signer {
     duration: Duration,
     metrics: Metrics,
     explainer: Arc<Explainer>,
-    revoked_users: RevokedUsers,
+    revoked_users: Arc<RevokedUsers>,
 }
+
+/// The Failed reason of a CSR for a user a revocation blocks (ours).
+pub const SUBJECT_REVOKED: &str = "SubjectRevoked";
 
 impl Signer {
     pub fn new(
@@ -84,9 +91,10 @@ impl Signer {
         duration: Duration,
         metrics: Metrics,
         explainer: Arc<Explainer>,
+        revoked_users: Arc<RevokedUsers>,
     ) -> Signer {
         Signer {
-            revoked_users: RevokedUsers::new(client.clone()),
+            revoked_users,
             client,
             cache,
             cas: cas.iter().map(|(s, ca)| (*s, Arc::clone(ca))).collect(),
@@ -96,21 +104,50 @@ impl Signer {
         }
     }
 
-    /// Until when a client certificate's user is revoked, so its NotBefore starts after that
+    /// A client certificate's user's latest revocation, so its NotBefore starts after that
     /// (`revoked_users`). Other certificates never authenticate to the apiserver, so they are
     /// signed as upstream signs them. Unreadable revocations (no RBAC to list them, say) leave
     /// the upstream backdate, with a warning.
-    async fn revoked_until(&self, request: &pki::Csr, usages: &[pki::Usage]) -> Option<SystemTime> {
+    async fn revoked(&self, request: &pki::Csr, usages: &[pki::Usage]) -> Option<Revoked> {
         let user = request.common_name()?;
         if !usages.contains(&pki::Usage::ClientAuth) {
             return None;
         }
-        match self.revoked_users.revoked_until(user).await {
-            Ok(until) => until,
+        match self.revoked_users.latest(user).await {
+            Ok(revoked) => revoked,
             Err(error) => {
                 tracing::warn!(%error, "could not read the certificate revocations; signing with the full backdate");
                 None
             }
+        }
+    }
+
+    /// Marks `csr` Failed with `reason` and `message`, as upstream's signer does.
+    async fn fail(
+        &self,
+        csr: &CertificateSigningRequest,
+        reason: &'static str,
+        message: &str,
+    ) -> Result<(), SyncError> {
+        let key = &csr.metadata.name;
+        let signer = &csr.spec.signer_name;
+        let mut failed = csr.clone();
+        failed.status.conditions.push(true_condition(
+            CONDITION_FAILED,
+            reason,
+            message,
+            Some(Time::now()),
+        ));
+        match self.write_status(&failed).await {
+            Ok(stored) => {
+                if let Some(stored) = stored {
+                    self.cache.upsert(stored);
+                }
+                self.metrics.signing_failed(signer, reason);
+                tracing::info!(csr = %key, %signer, %reason, %message, "certificate signing request failed");
+                Ok(())
+            }
+            Err(e) => self.after_write_error(key, e).await,
         }
     }
 
@@ -142,6 +179,16 @@ impl Signer {
     }
 }
 
+/// Waits until `not_before` when it is still to come (at most the one second a revocation
+/// floor adds, as a revocation dated in the future blocks instead). The apiserver judges a
+/// client certificate at the TLS handshake, so a node that connected with a certificate not
+/// valid yet would stay unauthenticated on that connection.
+async fn wait_until_valid(not_before: SystemTime) {
+    if let Ok(early) = not_before.duration_since(SystemTime::now()) {
+        tokio::time::sleep(early.min(Duration::from_secs(1))).await;
+    }
+}
+
 impl Handler for Signer {
     fn name(&self) -> &'static str {
         crate::controllers::CSR_SIGNING
@@ -164,31 +211,22 @@ impl Handler for Signer {
                 Ok(())
             }
             (Decision::Fail(message), _) => {
-                let mut failed = (*csr).clone();
-                failed.status.conditions.push(true_condition(
-                    CONDITION_FAILED,
-                    "SignerValidationFailure",
-                    &message,
-                    Some(Time::now()),
-                ));
-                match self.write_status(&failed).await {
-                    Ok(stored) => {
-                        if let Some(stored) = stored {
-                            self.cache.upsert(stored);
-                        }
-                        self.metrics
-                            .signing_failed(&signer_label, "SignerValidationFailure");
-                        tracing::info!(csr = %key, signer = %signer_label, %message, "certificate signing request failed signer validation");
-                        Ok(())
-                    }
-                    Err(e) => self.after_write_error(key, e).await,
-                }
+                self.fail(&csr, "SignerValidationFailure", &message).await
             }
             (Decision::Sign { request, usages }, Some(ca)) => {
+                let revoked = self.revoked(&request, &usages).await;
+                if let Some(revoked) = revoked.as_ref().filter(|r| r.blocks(SystemTime::now())) {
+                    let user = request.common_name().unwrap_or_default();
+                    let message = crate::explain::blocked_message(user, revoked);
+                    return self.fail(&csr, SUBJECT_REVOKED, &message).await;
+                }
+                let revoked_until = revoked.map(|r| r.until);
+                if let Some(until) = revoked_until {
+                    wait_until_valid(until + Duration::from_secs(1)).await;
+                }
                 let ca = ca.current();
                 let expiration = csr.spec.expiration_seconds;
                 let duration = self.duration;
-                let revoked_until = self.revoked_until(&request, &usages).await;
                 let signed = tokio::task::spawn_blocking(move || {
                     let now = SystemTime::now();
                     ca.sign_csr_starting_after(
