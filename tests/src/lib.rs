@@ -221,6 +221,8 @@ pub mod node_agent {
         pub extra_args: Vec<String>,
         /// The flag that names the bootstrap kubeconfig (the old guides' name in one test).
         pub bootstrap_flag: &'static str,
+        /// Another bootstrap kubeconfig than the cluster's (static token) one.
+        pub bootstrap_kubeconfig: Option<PathBuf>,
     }
 
     impl AgentSetup {
@@ -237,10 +239,11 @@ pub mod node_agent {
                 healthz_port: free_port()?,
                 extra_args: Vec::new(),
                 bootstrap_flag: "--bootstrap-kubeconfig",
+                bootstrap_kubeconfig: None,
             })
         }
 
-        /// Starts `kubelet-agent` with the cluster's bootstrap kubeconfig; output goes to
+        /// Starts `kubelet-agent` with the cluster's (or its own) bootstrap kubeconfig; output goes to
         /// `<dir>/agent.log` (appended across restarts).
         pub fn start(&self, cluster: &Cluster) -> anyhow::Result<ChildGuard> {
             ChildGuard::spawn(self.command(cluster)?, &self.log_path())
@@ -251,7 +254,11 @@ pub mod node_agent {
             let mut command = Command::new(paths::workspace_binary("kubelet-agent")?);
             command
                 .arg(self.bootstrap_flag)
-                .arg(&cluster.bootstrap_kubeconfig)
+                .arg(
+                    self.bootstrap_kubeconfig
+                        .as_ref()
+                        .unwrap_or(&cluster.bootstrap_kubeconfig),
+                )
                 .arg("--kubeconfig")
                 .arg(&self.kubeconfig)
                 .arg("--cert-dir")

@@ -39,6 +39,9 @@ pub enum Command {
     /// Certificate inspection tools.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Take a node out of the cluster for good, or make way for its replacement.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// Check, from a node, what joining needs: the apiserver and its CA, the clocks, the
     /// credentials, and the RBAC that lets them create and auto-approve the node's CSR.
     /// Exit 1 when a check fails.
@@ -189,6 +192,66 @@ pub struct TokenCreateArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum NodeCommand {
+    /// Revoke every client certificate the node holds (a CertificateRevocation of its user),
+    /// delete the bootstrap tokens bound to it, its Node and its Lease.
+    Revoke(NodeRevokeArgs),
+    /// Make way for a new machine under the same node name: revoke the old machine's
+    /// certificates, lift a block, delete its bound tokens, Node and Lease, and make a
+    /// bootstrap token bound to that name with a ready bootstrap kubeconfig.
+    Replace(NodeReplaceArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct NodeTarget {
+    /// The node's name (its client certificate says system:node:<NAME>).
+    #[arg(value_name = "NAME", value_parser = parse_node_name)]
+    pub name: String,
+    /// An admin kubeconfig: the changes need create on certificaterevocations and delete on
+    /// secrets in kube-system, nodes and leases.
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+    /// Recorded in the CertificateRevocation (`spec.reason`).
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeRevokeArgs {
+    #[command(flatten)]
+    pub target: NodeTarget,
+    /// Also refuse certificates issued from now on, so no bootstrap token lets the node join
+    /// again (the revocation's issuedBefore is 9999-12-31) until `lab node replace` or
+    /// `kubectl delete certificaterevocation`.
+    #[arg(long)]
+    pub block_rejoin: bool,
+    /// Leave the Node and its Lease in place.
+    #[arg(long)]
+    pub keep_node: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeReplaceArgs {
+    #[command(flatten)]
+    pub target: NodeTarget,
+    /// How long the new token is valid (`0`: never expires).
+    #[arg(long, default_value = "24h", value_name = "DURATION")]
+    pub ttl: String,
+    /// The apiserver URL for the new machine (default: the admin kubeconfig's).
+    #[arg(long, value_name = "URL")]
+    pub server: Option<url::Url>,
+    /// The cluster CA certificate for the new machine (default: the admin kubeconfig's).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+    /// The bootstrap kubeconfig for the new machine (default `<NAME>-bootstrap.kubeconfig`).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Where to write the Secret manifest (default `bootstrap-token-<id>.json`).
+    #[arg(long, value_name = "FILE")]
+    pub secret_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CertsCommand {
     /// Print every certificate under a folder with its expiry; exit 1 when one has expired.
     Expiry(ExpiryArgs),
@@ -253,6 +316,35 @@ mod tests {
             ["system:bootstrappers:a", "system:bootstrappers:b"]
         );
         assert_eq!(args.ttl, "24h");
+    }
+
+    #[test]
+    fn node_commands_take_a_node_name_and_a_kubeconfig() {
+        let cli = Cli::try_parse_from([
+            "lab",
+            "node",
+            "revoke",
+            "Node-1",
+            "--kubeconfig=admin.kubeconfig",
+            "--block-rejoin",
+        ])
+        .unwrap();
+        let Command::Node(NodeCommand::Revoke(args)) = cli.command else {
+            panic!("not node revoke")
+        };
+        assert_eq!(args.target.name, "node-1");
+        assert!(args.block_rejoin && !args.keep_node);
+        assert!(
+            Cli::try_parse_from(["lab", "node", "revoke", "a_b", "--kubeconfig=k"]).is_err(),
+            "not a DNS subdomain"
+        );
+        let cli =
+            Cli::try_parse_from(["lab", "node", "replace", "node-2", "--kubeconfig=k"]).unwrap();
+        let Command::Node(NodeCommand::Replace(args)) = cli.command else {
+            panic!("not node replace")
+        };
+        assert_eq!(args.ttl, "24h");
+        assert_eq!(args.target.name, "node-2");
     }
 
     #[test]

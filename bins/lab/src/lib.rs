@@ -19,6 +19,7 @@ pub mod duration;
 pub mod expiry;
 pub mod files;
 pub mod init;
+pub mod node;
 pub mod ops;
 pub mod ports;
 pub mod progress;

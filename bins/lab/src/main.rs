@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use lab::cli::{CaCommand, CertsCommand, Cli, Command, TokenCommand};
+use lab::cli::{CaCommand, CertsCommand, Cli, Command, NodeCommand, TokenCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -40,6 +40,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Ca(CaCommand::Create(args)) => lab::ops::ca_create(&args)?,
         Command::Token(TokenCommand::Create(args)) => {
             runtime()?.block_on(lab::commands::token_create(&args))?
+        }
+        Command::Node(NodeCommand::Revoke(args)) => {
+            runtime()?.block_on(lab::node::revoke(&args))?
+        }
+        Command::Node(NodeCommand::Replace(args)) => {
+            runtime()?.block_on(lab::node::replace(&args))?
         }
         Command::Doctor(args) => {
             if !runtime()?.block_on(lab::doctor::run(&args)) {

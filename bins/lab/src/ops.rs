@@ -1,6 +1,6 @@
 //! The operator subcommands: `lab ca create`, `lab token create`, `lab certs expiry`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
@@ -39,23 +39,62 @@ pub struct TokenCreated {
 
 /// `lab token create` without the optional API call: the token, the kubeconfig, the manifest.
 pub fn token_files(args: &TokenCreateArgs) -> anyhow::Result<TokenCreated> {
-    let ttl = duration::parse(&args.ttl)?;
-    let ca_pem = std::fs::read_to_string(&args.ca_file)
-        .with_context(|| format!("cannot read --ca-file {}", args.ca_file.display()))?;
-    // Refuse a file that is not a certificate now, not when a node fails TLS later.
-    pki::parse_certificates(ca_pem.as_bytes())
-        .ok()
-        .filter(|certs| !certs.is_empty())
-        .with_context(|| format!("{} holds no PEM certificate", args.ca_file.display()))?;
-    let token = BootstrapToken::generate();
-    let options = TokenOptions {
-        expiration: (!ttl.is_zero()).then(|| time::OffsetDateTime::now_utc() + ttl),
+    let ca_pem = read_ca_file(&args.ca_file)?;
+    write_token_files(&NewToken {
+        ttl: duration::parse(&args.ttl)?,
         description: args.description.clone(),
         groups: args.groups.clone(),
         node_name: args.node_name.clone(),
+        server: &args.server,
+        ca_pem: &ca_pem,
+        kubeconfig_out: args.kubeconfig_out.clone(),
+        secret_out: args.secret_out.clone(),
+    })
+}
+
+/// Reads a CA certificate file, refusing one that holds none now rather than when a node
+/// fails TLS later.
+pub fn read_ca_file(path: &Path) -> anyhow::Result<String> {
+    let ca_pem = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+    check_ca_pem(&ca_pem)
+        .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+    Ok(ca_pem)
+}
+
+fn check_ca_pem(ca_pem: &str) -> Option<()> {
+    pki::parse_certificates(ca_pem.as_bytes())
+        .ok()
+        .filter(|certs| !certs.is_empty())
+        .map(|_| ())
+}
+
+/// A bootstrap token to make, and where its files go.
+pub struct NewToken<'a> {
+    /// Zero: never expires.
+    pub ttl: std::time::Duration,
+    pub description: Option<String>,
+    pub groups: Vec<String>,
+    pub node_name: Option<String>,
+    pub server: &'a url::Url,
+    pub ca_pem: &'a str,
+    pub kubeconfig_out: PathBuf,
+    /// Default `bootstrap-token-<id>.json`.
+    pub secret_out: Option<PathBuf>,
+}
+
+/// Makes a token and writes its Secret manifest (0600) and a bootstrap kubeconfig.
+pub fn write_token_files(new: &NewToken<'_>) -> anyhow::Result<TokenCreated> {
+    check_ca_pem(new.ca_pem).context("the CA holds no PEM certificate")?;
+    let token = BootstrapToken::generate();
+    let options = TokenOptions {
+        expiration: (!new.ttl.is_zero()).then(|| time::OffsetDateTime::now_utc() + new.ttl),
+        description: new.description.clone(),
+        groups: new.groups.clone(),
+        node_name: new.node_name.clone(),
     };
     let secret = crate::token::secret(&token, &options)?;
-    let secret_manifest = args
+    let secret_manifest = new
         .secret_out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.json", token.secret_name())));
@@ -65,14 +104,14 @@ pub fn token_files(args: &TokenCreateArgs) -> anyhow::Result<TokenCreated> {
     )?;
     let config = files::bootstrap_kubeconfig(
         init::CLUSTER_NAME,
-        &args.server,
-        &ca_pem,
+        new.server,
+        new.ca_pem,
         &token.to_string(),
     );
-    files::save_kubeconfig(&config, &args.kubeconfig_out)?;
+    files::save_kubeconfig(&config, &new.kubeconfig_out)?;
     Ok(TokenCreated {
         token,
-        kubeconfig: args.kubeconfig_out.clone(),
+        kubeconfig: new.kubeconfig_out.clone(),
         secret_manifest,
     })
 }
