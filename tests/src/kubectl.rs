@@ -132,6 +132,37 @@ impl Kubectl {
         Ok(output.stdout)
     }
 
+    /// Waits until `args` succeed with this kubectl's credentials (`accepted`) or are refused
+    /// as unauthenticated (401) (`!accepted`); the error carries `log()`.
+    pub fn wait_credentials(
+        &self,
+        args: &[&str],
+        accepted: bool,
+        log: &dyn Fn() -> String,
+    ) -> anyhow::Result<()> {
+        crate::wait::until(
+            if accepted {
+                "the credentials to be accepted"
+            } else {
+                "the credentials to be refused"
+            },
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            || {
+                let output = self.run(args).map_err(|e| e.to_string())?;
+                let refused = output
+                    .stderr
+                    .contains("error: You must be logged in to the server (Unauthorized)");
+                Ok(match (output.success, refused) {
+                    (true, _) if accepted => Some(()),
+                    (false, true) if !accepted => Some(()),
+                    _ => None,
+                })
+            },
+        )
+        .map_err(|e| e.context(log()))
+    }
+
     /// Starts a long-running command (e.g. `get csr -w`) whose stdout lines are read as they come.
     pub fn spawn_lines<I, S>(&self, args: I, log_dir: &Path) -> anyhow::Result<LineStream>
     where

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use e2e::kubectl::Kubectl;
 use e2e::node_agent::{self, AgentSetup};
-use e2e::{Cluster, paths, wait};
+use e2e::{Cluster, paths};
 use protocol::meta::Time;
 use serde_json::json;
 
@@ -16,29 +16,7 @@ const NODE: &str = "node-r";
 /// Waits until the node's own kubectl gets `node-r` (`true`) or is refused as unauthenticated
 /// (`false`).
 fn wait_node_access(node: &Kubectl, allowed: bool, log: &dyn Fn() -> String) -> anyhow::Result<()> {
-    wait::until(
-        if allowed {
-            "the node's credentials to be accepted"
-        } else {
-            "the node's credentials to be refused"
-        },
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || {
-            let output = node
-                .run(["get", "node", NODE, "-o", "name"])
-                .map_err(|e| e.to_string())?;
-            let stderr = &output.stderr;
-            let refused =
-                stderr.contains("error: You must be logged in to the server (Unauthorized)");
-            Ok(match (output.success, refused) {
-                (true, _) if allowed => Some(()),
-                (false, true) if !allowed => Some(()),
-                _ => None,
-            })
-        },
-    )
-    .map_err(|e| e.context(log()))
+    node.wait_credentials(&["get", "node", NODE, "-o", "name"], allowed, log)
 }
 
 #[test]

@@ -38,33 +38,29 @@ fn lab_ok(args: &[&str]) -> anyhow::Result<(String, String)> {
     Ok((stdout, stderr))
 }
 
-/// Waits until the node's own kubectl reads its Node or is refused as unauthenticated.
+/// Waits until the node's own credentials are accepted or refused (its Node may be gone).
 fn wait_node_access(node: &Kubectl, allowed: bool, log: &dyn Fn() -> String) -> anyhow::Result<()> {
+    let whoami = [
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
+    ];
+    node.wait_credentials(&whoami, allowed, log)
+}
+
+/// Waits until the Node `NODE` exists.
+fn wait_node_registered(admin: &Kubectl, log: &dyn Fn() -> String) -> anyhow::Result<()> {
     wait::until(
-        if allowed {
-            "the node's credentials to be accepted"
-        } else {
-            "the node's credentials to be refused"
-        },
+        "the Node",
         Duration::from_secs(20),
         Duration::from_millis(50),
         || {
-            let output = node
-                .run([
-                    "auth",
-                    "whoami",
-                    "-o",
-                    "jsonpath={.status.userInfo.username}",
-                ])
-                .map_err(|e| e.to_string())?;
-            let refused = output
-                .stderr
-                .contains("error: You must be logged in to the server (Unauthorized)");
-            Ok(match (output.success, refused) {
-                (true, _) if allowed => Some(()),
-                (false, true) if !allowed => Some(()),
-                _ => None,
-            })
+            Ok(admin
+                .run(["get", "node", NODE])
+                .map_err(|e| e.to_string())?
+                .success
+                .then_some(()))
         },
     )
     .map_err(|e| e.context(log()))
@@ -138,18 +134,7 @@ fn a_revoked_node_is_shut_out_and_its_replacement_joins() -> anyhow::Result<()> 
     let node = admin.with_kubeconfig(&setup.kubeconfig, &cluster.dir().join("home/cache-node"));
     let log = || setup.log();
     wait_node_access(&node, true, &log)?;
-    wait::until(
-        "the Node",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || {
-            Ok(admin
-                .run(["get", "node", NODE])
-                .map_err(|e| e.to_string())?
-                .success
-                .then_some(()))
-        },
-    )?;
+    wait_node_registered(&admin, &log)?;
 
     // A token bound to the node, and one bound to none.
     let bound_manifest = cluster.dir().join("bound-token.json");
@@ -335,19 +320,7 @@ fn a_revoked_node_is_shut_out_and_its_replacement_joins() -> anyhow::Result<()> 
         requester.contains(&format!("system:bootstrap:{}", &token[..6])),
         "the replacement joined with its own token: {requester}"
     );
-    wait::until(
-        "the Node again",
-        Duration::from_secs(20),
-        Duration::from_millis(50),
-        || {
-            Ok(admin
-                .run(["get", "node", NODE])
-                .map_err(|e| e.to_string())?
-                .success
-                .then_some(()))
-        },
-    )
-    .map_err(|e| e.context(new_machine.log()))?;
+    wait_node_registered(&admin, &|| new_machine.log())?;
     drop(agent);
     Ok(())
 }
