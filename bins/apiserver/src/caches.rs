@@ -493,6 +493,7 @@ mod tests {
             user: UserInfo::new("system:node:a", ["system:nodes"]),
             serial: "4f2a".to_string(),
             not_before: std::time::SystemTime::now(),
+            not_after: std::time::SystemTime::now(),
         };
         assert_eq!(
             cache.revoked_by(&certificate).as_deref(),

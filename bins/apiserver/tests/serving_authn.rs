@@ -5,7 +5,7 @@
 mod serving_support;
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use apiserver::authn::token_file::TokenFile;
 use base64::Engine as _;
@@ -311,6 +311,76 @@ async fn token_reviews_answer_with_the_request_authenticators() {
         "{}",
         not_allowed.text()
     );
+    server.stop().await.expect("clean stop");
+}
+
+/// CN=carol from the cluster CA, valid from `not_before` for 65 minutes (`pki` backdates its
+/// `issue_leaf_at` time by 5 minutes and adds a short validity to that time).
+fn carol(server: &TestServer, not_before: SystemTime) -> serving_support::Credential {
+    let (cert_pem, key_pem) = server
+        .pki
+        .ca
+        .issue_leaf_at(
+            &pki::LeafParams {
+                common_name: "carol".to_string(),
+                organizations: Vec::new(),
+                dns: Vec::new(),
+                ips: Vec::new(),
+                usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+                validity: Duration::from_secs(3600),
+            },
+            not_before + Duration::from_secs(300),
+        )
+        .expect("carol's certificate");
+    serving_support::Credential { cert_pem, key_pem }
+}
+
+/// Waits until `connection` answers `PROBE` as `carol` (`accepted`) or with a 401.
+async fn until_on_same_connection(
+    connection: &mut serving_support::KeptConnection,
+    accepted: bool,
+) {
+    for _ in 0..400 {
+        let response = connection.get(PROBE).await;
+        let carol = forbidden_user(&response).as_deref() == Some("carol");
+        if carol == accepted && (accepted || response.status == StatusCode::UNAUTHORIZED) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "the connection never turned {}",
+        if accepted { "accepted" } else { "refused" }
+    );
+}
+
+/// As Go's x509 authenticator, which verifies on every request: a certificate presented a
+/// moment before its NotBefore authenticates on the same connection once that time comes, and
+/// one that expires stops authenticating on a connection opened before.
+#[tokio::test]
+async fn certificate_validity_is_judged_per_request() {
+    let server = TestServer::start(|_| {}).await;
+    let now = SystemTime::now();
+
+    let early = carol(&server, now + Duration::from_secs(3));
+    let mut connection = server.keep_connection(Identity::Certificate(early)).await;
+    assert_unauthorized(&connection.get(PROBE).await);
+    until_on_same_connection(&mut connection, true).await;
+    assert!(SystemTime::now() >= now + Duration::from_secs(1));
+
+    // Valid until three seconds from now.
+    let now = SystemTime::now();
+    let ending = carol(
+        &server,
+        now + Duration::from_secs(3) - Duration::from_secs(3900),
+    );
+    let mut connection = server.keep_connection(Identity::Certificate(ending)).await;
+    assert_eq!(
+        forbidden_user(&connection.get(PROBE).await).as_deref(),
+        Some("carol")
+    );
+    until_on_same_connection(&mut connection, false).await;
+    assert!(!connection.is_closed(), "refused per request, not cut off");
     server.stop().await.expect("clean stop");
 }
 

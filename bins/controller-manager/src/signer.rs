@@ -180,9 +180,8 @@ impl Signer {
 }
 
 /// Waits until `not_before` when it is still to come (at most the one second a revocation
-/// floor adds, as a revocation dated in the future blocks instead). The apiserver judges a
-/// client certificate at the TLS handshake, so a node that connected with a certificate not
-/// valid yet would stay unauthenticated on that connection.
+/// floor adds, as a revocation dated in the future blocks instead), so the node's first
+/// requests with its new certificate are not refused as "not yet valid".
 async fn wait_until_valid(not_before: SystemTime) {
     if let Ok(early) = not_before.duration_since(SystemTime::now()) {
         tokio::time::sleep(early.min(Duration::from_secs(1))).await;

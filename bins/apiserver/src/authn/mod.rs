@@ -85,7 +85,10 @@ impl Authenticator {
         let mut failures: Vec<(String, &'static str)> = Vec::new();
         match peer {
             PeerIdentity::Verified(certificate) => match self.revoked_by(certificate) {
-                None => return Ok(authenticated(certificate.user.clone())),
+                None => match certificate.invalid_at(now.into()) {
+                    None => return Ok(authenticated(certificate.user.clone())),
+                    Some(reason) => failures.push((reason, "client_certificate_invalid")),
+                },
                 Some(name) => failures.push((
                     format!(
                         "client certificate {} of {:?} is revoked by CertificateRevocation {name:?}",
@@ -219,6 +222,7 @@ mod tests {
             user: UserInfo::new("admin", ["system:masters"]),
             serial: "01".to_string(),
             not_before: std::time::SystemTime::now(),
+            not_after: std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
         });
         let user = authenticator(true)
             .authenticate(

@@ -77,6 +77,7 @@ mod tests {
             user: UserInfo::new(user, ["system:nodes"]),
             serial: serial.to_string(),
             not_before: Time::parse(not_before).unwrap().to_system_time(),
+            not_after: std::time::SystemTime::UNIX_EPOCH,
         }
     }
 

@@ -1,6 +1,13 @@
 //! Client certificates (`--client-ca-file`): a certificate chaining to the client CA, valid
 //! now and allowed for client auth, authenticates as user = subject CN, groups = subject O.
 //!
+//! The chain is verified once per connection, but "valid now" is judged per request
+//! ([`ClientCertificate::invalid_at`]), as Go's x509 authenticator, which verifies on every
+//! request, does: a certificate that expires stops authenticating on a connection opened
+//! before, and one presented a moment before its NotBefore (a clock a second ahead, a
+//! certificate issued right after a revocation) authenticates on the same connection once
+//! that time comes.
+//!
 //! WebPKI reads X.509 v3 only. Go's verifier, and so kube-apiserver, also accepts a version 1
 //! leaf signed directly by the client CA -- what `openssl x509 -req` makes without `-extfile`,
 //! as many user-certificate walkthroughs do -- so such a leaf is checked here by hand: issuer
@@ -37,6 +44,30 @@ pub struct ClientCertificate {
     /// Lowercase hex without leading zero bytes (the revocation's stored form).
     pub serial: String,
     pub not_before: SystemTime,
+    pub not_after: SystemTime,
+}
+
+impl ClientCertificate {
+    /// Why the certificate does not authenticate at `now` (outside its validity), in Go's
+    /// words; `None` inside it.
+    pub fn invalid_at(&self, now: SystemTime) -> Option<String> {
+        let at = |t: SystemTime| protocol::meta::Time::from_system_time(t).to_string();
+        let (relation, bound) = if now < self.not_before {
+            ("before", self.not_before)
+        } else if now > self.not_after {
+            ("after", self.not_after)
+        } else {
+            return None;
+        };
+        Some(format!(
+            "client certificate {} of {:?}: x509: certificate has expired or is not yet valid: \
+             current time {} is {relation} {}",
+            self.serial,
+            self.user.name,
+            at(now),
+            at(bound)
+        ))
+    }
 }
 
 /// The client CA and how to turn a verified certificate into a user.
@@ -67,11 +98,42 @@ impl ClientCertAuthority {
         {
             let v1_accepted = intermediates.is_empty()
                 && issued_v1_leaf(end_entity, &self.roots, ASN1Time::now());
-            if !v1_accepted {
+            if !v1_accepted && !self.verifies_once_valid(end_entity, intermediates, &error) {
                 return Err(X509Error::Verify(error));
             }
         }
         client_certificate(end_entity)
+    }
+
+    /// Whether a chain refused only because its leaf is not valid yet verifies at the leaf's
+    /// NotBefore: each request then checks the time ([`ClientCertificate::invalid_at`]).
+    fn verifies_once_valid(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        error: &rustls::Error,
+    ) -> bool {
+        let not_valid_yet = matches!(
+            error,
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidYet
+                    | rustls::CertificateError::NotValidYetContext { .. }
+            )
+        );
+        let Some(starts) = not_valid_yet
+            .then(|| client_certificate(end_entity).ok())
+            .flatten()
+            .and_then(|certificate| certificate.not_before.duration_since(UNIX_EPOCH).ok())
+        else {
+            return false;
+        };
+        self.verifier
+            .verify_client_cert(
+                end_entity,
+                intermediates,
+                UnixTime::since_unix_epoch(starts),
+            )
+            .is_ok()
     }
 }
 
@@ -109,7 +171,7 @@ fn issued_v1_leaf(der: &[u8], roots: &[CertificateDer<'_>], now: ASN1Time) -> bo
 /// ecdsa-with-SHA1 (RFC 3279); x509-parser's verifier would not take it anyway.
 const ECDSA_WITH_SHA1: &str = "1.2.840.10045.4.1";
 
-/// The user, serial number and start of validity of a verified certificate.
+/// The user, serial number and validity of a verified certificate.
 fn client_certificate(der: &CertificateDer<'_>) -> Result<ClientCertificate, X509Error> {
     let (_, cert) =
         X509Certificate::from_der(der.as_ref()).map_err(|e| X509Error::Subject(e.to_string()))?;
@@ -124,11 +186,14 @@ fn client_certificate(der: &CertificateDer<'_>) -> Result<ClientCertificate, X50
         user: user_from_certificate(&cert)?,
         // An empty serial (not DER, but parsed leniently) stays empty and matches nothing.
         serial: normalize_serial(&hex).unwrap_or(hex),
-        not_before: UNIX_EPOCH
-            + Duration::from_secs(
-                u64::try_from(cert.validity().not_before.timestamp()).unwrap_or_default(),
-            ),
+        not_before: system_time(cert.validity().not_before),
+        not_after: system_time(cert.validity().not_after),
     })
+}
+
+/// Before the epoch counts as the epoch: no client certificate of ours starts that early.
+fn system_time(t: ASN1Time) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(t.timestamp()).unwrap_or_default())
 }
 
 /// User = CN (the last one, as Go's `pkix.Name` keeps it), groups = every O in order.
@@ -326,6 +391,72 @@ mod tests {
             &roots,
             ASN1Time::now()
         ));
+    }
+
+    /// A client CA made with `pki`, and an authority over it as the server builds one.
+    fn authority(ca: &pki::CertificateAuthority) -> ClientCertAuthority {
+        use rustls_pki_types::pem::PemObject;
+        let root = CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).expect("CA PEM");
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(root.clone()).expect("root");
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            crate::tls::crypto_provider(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .expect("verifier");
+        ClientCertAuthority::new(verifier, vec![root])
+    }
+
+    /// A client certificate of `ca` for `alice` that the signer dated at `at`.
+    fn leaf(ca: &pki::CertificateAuthority, at: SystemTime) -> CertificateDer<'static> {
+        use rustls_pki_types::pem::PemObject;
+        let params = pki::LeafParams {
+            common_name: "alice".to_string(),
+            organizations: vec!["dev".to_string()],
+            dns: Vec::new(),
+            ips: Vec::new(),
+            usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+            validity: Duration::from_secs(3600),
+        };
+        let (pem, _key) = ca.issue_leaf_at(&params, at).expect("leaf");
+        CertificateDer::from_pem_slice(pem.as_bytes()).expect("leaf PEM")
+    }
+
+    #[test]
+    fn validity_is_judged_per_request_not_once_per_connection() {
+        let day = Duration::from_secs(24 * 3600);
+        let ca =
+            pki::CertificateAuthority::generate("client-ca", pki::KeyAlgorithm::EcdsaP256, day)
+                .expect("CA");
+        let authority = authority(&ca);
+        let now = SystemTime::now();
+
+        // Dated 10 minutes ahead (NotBefore 5 minutes ahead, after the backdate): the chain
+        // is accepted, and each request is refused until NotBefore, then authenticated.
+        let early = authority
+            .authenticate(&[leaf(&ca, now + Duration::from_secs(600))])
+            .expect("verifies once valid");
+        let refused = early.invalid_at(now).expect("not valid yet");
+        assert!(
+            refused.contains("x509: certificate has expired or is not yet valid: current time")
+                && refused.contains(" is before "),
+            "{refused}"
+        );
+        assert_eq!(early.invalid_at(early.not_before), None);
+        let expired = early
+            .invalid_at(early.not_after + Duration::from_secs(1))
+            .expect("expired");
+        assert!(expired.contains(" is after "), "{expired}");
+
+        // Already expired, or not yet valid but from another CA: refused at once, as before.
+        let expired = leaf(&ca, now - Duration::from_secs(2 * 3600));
+        assert!(authority.authenticate(&[expired]).is_err());
+        let other = pki::CertificateAuthority::generate("other", pki::KeyAlgorithm::EcdsaP256, day)
+            .expect("CA");
+        let stranger = leaf(&other, now + Duration::from_secs(600));
+        assert!(authority.authenticate(&[stranger]).is_err());
     }
 
     #[test]

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// A certificate and its key, PEM.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Credential {
     pub cert_pem: String,
     pub key_pem: String,
@@ -303,6 +303,7 @@ impl TestServer {
             Identity::Admin => Some(self.pki.admin.clone()),
             Identity::Bob => Some(self.pki.bob.clone()),
             Identity::Foreign | Identity::ForeignWithToken(_) => Some(self.pki.foreign.clone()),
+            Identity::Certificate(credential) => Some(credential.clone()),
             Identity::Anonymous | Identity::Token(_) => None,
         };
         let tls = client_config(&self.pki.ca.cert_pem(), credential.as_ref(), proto);
@@ -368,6 +369,8 @@ pub enum Identity {
     Foreign,
     Token(String),
     ForeignWithToken(String),
+    /// Any client certificate, e.g. one dated to start or end in a moment.
+    Certificate(Credential),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
