@@ -112,6 +112,15 @@ pub mod node_agent {
         cluster: &Cluster,
         signing_duration: &str,
     ) -> anyhow::Result<ChildGuard> {
+        start_controller_manager_with(cluster, signing_duration, &[])
+    }
+
+    /// [`start_controller_manager`] with more flags.
+    pub fn start_controller_manager_with(
+        cluster: &Cluster,
+        signing_duration: &str,
+        extra_args: &[&str],
+    ) -> anyhow::Result<ChildGuard> {
         let dir = cluster.dir();
         let key = dir.join("ca-key.pem");
         std::fs::write(&key, cluster.ca.key_pem())?;
@@ -127,7 +136,8 @@ pub mod node_agent {
             .arg(format!("--cluster-signing-duration={signing_duration}"))
             .arg("--leader-elect=false")
             .arg("--bind-address=127.0.0.1")
-            .arg(format!("--secure-port={port}"));
+            .arg(format!("--secure-port={port}"))
+            .args(extra_args);
         let mut child = ChildGuard::spawn(command, &dir.join("controller-manager.log"))?;
         wait::until(
             "the controller-manager to listen",

@@ -145,6 +145,118 @@ fn client_certificate_rotates_in_place_without_failed_requests() -> anyhow::Resu
     Ok(())
 }
 
+/// With `--supersede-rotated-client-certificates-after`, each renewal revokes the node's older
+/// client certificates once the grace has passed: a copy of the first certificate is refused,
+/// while the agent goes on heartbeating with its current one.
+#[test]
+fn a_renewal_supersedes_the_older_client_certificates() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    let _controller_manager = node_agent::start_controller_manager_with(
+        &cluster,
+        "10m",
+        &["--supersede-rotated-client-certificates-after=1s"],
+    )?;
+    node_agent::bind_bootstrap_roles(&cluster, true)?;
+    let mut setup = AgentSetup::new(&cluster, "node-s")?;
+    setup.extra_args = vec![
+        "--testing-rotation-deadline-scale=0.005".into(),
+        "--testing-lease-renew-seconds=0.1".into(),
+    ];
+    let mut agent = setup.start(&cluster)?;
+    // The first certificate and its key, as a thief would have copied them.
+    let first = wait::until(
+        "the first client certificate",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || Ok(std::fs::read_to_string(setup.client_current()).ok()),
+    )
+    .map_err(|e| e.context(setup.log()))?;
+    let first_certificate = &pki::parse_certificates(first.as_bytes())?[0];
+    let stolen = Https::new(
+        cluster.port,
+        &cluster.ca_pem,
+        Identity::Certificate {
+            cert_pem: first.clone(),
+            key_pem: first.clone(),
+        },
+    )?;
+    let whoami = |client: &Https| -> anyhow::Result<u16> {
+        Ok(client
+            .request(
+                "POST",
+                "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                Some("application/json"),
+                br#"{"apiVersion":"authentication.k8s.io/v1","kind":"SelfSubjectReview"}"#,
+            )?
+            .status)
+    };
+    anyhow::ensure!(
+        whoami(&stolen)? == 201,
+        "the first certificate works at first"
+    );
+
+    // Renewed, and a second later the first certificate is refused.
+    let admin = cluster.admin()?;
+    let revocation = wait::until(
+        "the first certificate to be superseded",
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        || {
+            if let Some(status) = agent.exited() {
+                return Err(format!("agent exited with {status}"));
+            }
+            let (status, body) = admin
+                .get_json("/apis/revocation.kubelet-tls-bootstrap.io/v1alpha1/certificaterevocations/node-s-superseded")
+                .map_err(|e| format!("{e:#}"))?;
+            Ok((status == 200
+                && body["spec"]["issuedBefore"]
+                    .as_str()
+                    .and_then(|t| protocol::meta::Time::parse(t).ok())
+                    .is_some_and(|t| t.to_system_time() >= first_certificate.not_before()))
+            .then_some(body))
+        },
+    )
+    .map_err(|e| e.context(setup.log()))?;
+    anyhow::ensure!(
+        revocation["spec"]["user"] == "system:node:node-s"
+            && revocation["spec"]["reason"].as_str().is_some_and(
+                |r| r.starts_with("superseded: the node renewed its client certificate")
+            ),
+        "{revocation}"
+    );
+    wait::until(
+        "the stolen certificate to be refused",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || Ok((whoami(&stolen).map_err(|e| format!("{e:#}"))? == 401).then_some(())),
+    )?;
+
+    // The node itself goes on: its current certificate is newer than the revocation.
+    let renewed = node_agent::lease_renew_time(&cluster, "node-s")?;
+    node_agent::wait_for_lease_renewal(
+        &cluster,
+        "node-s",
+        renewed.as_deref(),
+        Duration::from_secs(5),
+    )
+    .map_err(|e| e.context(setup.log()))?;
+    let current = std::fs::read_to_string(setup.client_current())?;
+    let current_client = Https::new(
+        cluster.port,
+        &cluster.ca_pem,
+        Identity::Certificate {
+            cert_pem: current.clone(),
+            key_pem: current,
+        },
+    )?;
+    anyhow::ensure!(
+        whoami(&current_client)? == 201,
+        "the current certificate works"
+    );
+    anyhow::ensure!(agent.exited().is_none(), "the agent stopped");
+    Ok(())
+}
+
 /// The pid of this cluster's apiserver (found by its data folder, which is unique).
 fn apiserver_pid(cluster: &Cluster) -> anyhow::Result<u32> {
     let data_dir = cluster.dir().join("data").display().to_string();

@@ -5,6 +5,9 @@
 pub const CSR_APPROVING: &str = "csrapproving";
 pub const CSR_SIGNING: &str = "csrsigning";
 pub const CSR_CLEANER: &str = "csrcleaner";
+/// Ours: the work queue that revokes the client certificates a renewal superseded; it runs
+/// with csrsigning when `--supersede-rotated-client-certificates-after` is set.
+pub const CSR_SUPERSEDE: &str = "csrsupersede";
 pub const CLUSTERROLE_AGGREGATION: &str = "clusterrole-aggregation";
 const IMPLEMENTED: [&str; 4] = [
     CSR_APPROVING,

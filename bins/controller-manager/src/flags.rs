@@ -69,6 +69,12 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "8760h0m0s")]
     pub cluster_signing_duration: String,
 
+    /// Ours: this long after a node renews its client certificate, revoke its older ones (a
+    /// CertificateRevocation <node>-superseded). 0 keeps them valid until they expire, as
+    /// upstream does. At most 1h: issued CSRs are deleted after an hour.
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub supersede_rotated_client_certificates_after: String,
+
     /// A list of controllers to enable. '*' enables all on-by-default controllers, 'foo'
     /// enables the controller named 'foo', '-foo' disables the controller named 'foo'.
     #[arg(long, value_name = "NAMES", default_value = "*", value_delimiter = ',')]
@@ -198,6 +204,8 @@ pub enum ConfigError {
     },
     #[error("--{flag} must be greater than zero")]
     ZeroDuration { flag: &'static str },
+    #[error("--{flag} must be at most 1h: issued CSRs are deleted after an hour")]
+    SupersedeGraceTooLong { flag: &'static str },
     #[error("{0}")]
     Controllers(#[from] UnknownController),
     /// Upstream's words when the global pair and a per-signer pair are both given.
@@ -234,6 +242,8 @@ pub struct SigningConfig {
     pub duration: Duration,
     /// How often the CA files are checked for changes.
     pub reload_interval: Duration,
+    /// `--supersede-rotated-client-certificates-after`; `None` when 0.
+    pub supersede_after: Option<Duration>,
 }
 
 /// `--authentication-kubeconfig`, `--authorization-kubeconfig` and
@@ -292,6 +302,7 @@ impl Config {
                 cas: Vec::new(),
                 duration: Duration::from_secs(8760 * 3600),
                 reload_interval: Duration::from_secs(5),
+                supersede_after: None,
             },
             workers: 5,
             leader_election: None,
@@ -323,6 +334,18 @@ pub fn signer_flag_stem(signer: &str) -> Option<&'static str> {
 
 /// Enough for a bootstrap storm of thousands of nodes; the watch waits beyond it.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 100_000;
+
+impl Args {
+    /// `--supersede-rotated-client-certificates-after`: 0 is off, more than an hour refused.
+    fn supersede_after(&self) -> Result<Option<Duration>, ConfigError> {
+        const FLAG: &str = "supersede-rotated-client-certificates-after";
+        let grace = ttl_flag(FLAG, &self.supersede_rotated_client_certificates_after)?;
+        if grace > crate::supersede::MAX_GRACE {
+            return Err(ConfigError::SupersedeGraceTooLong { flag: FLAG });
+        }
+        Ok((!grace.is_zero()).then_some(grace))
+    }
+}
 
 fn duration_flag(flag: &'static str, value: &str) -> Result<Duration, ConfigError> {
     let d = parse_go_duration(value).map_err(|source| ConfigError::Duration { flag, source })?;
@@ -543,6 +566,7 @@ impl Args {
                 cas,
                 duration,
                 reload_interval,
+                supersede_after: self.supersede_after()?,
             },
             workers: usize::from(self.concurrent_workers),
             leader_election,

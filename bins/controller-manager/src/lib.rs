@@ -32,6 +32,7 @@ pub mod revoked_users;
 mod run;
 pub mod serving;
 pub mod signer;
+pub mod supersede;
 pub mod token_binding;
 pub mod worker;
 

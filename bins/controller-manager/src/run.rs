@@ -20,6 +20,7 @@ use crate::metrics::Metrics;
 use crate::queue::{Backoff, WorkQueue};
 use crate::revoked_users::RevokedUsers;
 use crate::signer::Signer;
+use crate::supersede::Superseder;
 use crate::worker;
 use crate::{aggregation, ca_provider, cleaner, controllers, serving};
 
@@ -227,6 +228,16 @@ impl Controllers {
                 workers.spawn(worker::work(Arc::clone(&signer), Arc::clone(&queue)));
             }
             queues.push(queue);
+            if let Some(grace) = config.signing.supersede_after {
+                let queue = new_queue(controllers::CSR_SUPERSEDE);
+                let superseder =
+                    Arc::new(Superseder::new(client.clone(), Arc::clone(&cache), grace));
+                for _ in 0..config.workers {
+                    workers.spawn(worker::work(Arc::clone(&superseder), Arc::clone(&queue)));
+                }
+                queues.push(queue);
+                tracing::info!(grace = %cli::format_go_duration(grace), "started csrsupersede");
+            }
             let signers: Vec<&str> = config.signing.cas.iter().map(|(s, _)| *s).collect();
             tracing::info!(
                 workers = config.workers,

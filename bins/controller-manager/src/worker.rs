@@ -19,6 +19,9 @@ pub enum SyncError {
     /// The object changed under us and the cache has the new copy: look again now.
     #[error("the object changed; looking again")]
     Again,
+    /// Nothing to do before this much time has passed: look again then (not a failure).
+    #[error("not due for {0:?}")]
+    NotYet(std::time::Duration),
 }
 
 /// One controller's per-name logic.
@@ -36,6 +39,10 @@ pub async fn work<H: Handler>(handler: Arc<H>, queue: Arc<WorkQueue>) {
             Err(SyncError::Again) => {
                 // The key is held by us, so this never waits; it comes back after `done`.
                 queue.add(&key).await;
+            }
+            Err(SyncError::NotYet(delay)) => {
+                queue.forget(&key);
+                queue.add_after(&key, delay);
             }
             Err(SyncError::Quiet(message)) => {
                 let delay = queue.add_rate_limited(&key);

@@ -131,6 +131,9 @@ fn controller_manager_args(layout: &Layout, settings: &Settings) -> Vec<String> 
         format!("--cluster-signing-cert-file={}", path(&layout.ca_cert())),
         format!("--cluster-signing-key-file={}", path(&layout.ca_key())),
         format!("--cluster-signing-duration={}", settings.signing_duration),
+        // Ours (decision 0025): a node's older client certificates stop working 5 minutes
+        // after it renews.
+        "--supersede-rotated-client-certificates-after=5m".into(),
         "--bind-address=127.0.0.1".into(),
         format!("--secure-port={}", settings.controller_manager_port),
     ]

@@ -592,6 +592,13 @@ pub fn kube_controller_manager_rules() -> Vec<PolicyRule> {
     ];
     rules.extend(certificate_controller_rules());
     rules.extend(aggregation_controller_rules());
+    // Ours: csrsupersede writes each node's `<node>-superseded` revocation (decision 0025).
+    rules.push(
+        rule(&["get", "create", "update"])
+            .groups(&["revocation.kubelet-tls-bootstrap.io"])
+            .resources(&["certificaterevocations"])
+            .build(),
+    );
     rules
 }
 
