@@ -32,16 +32,23 @@ fn dated_client_files(setup: &AgentSetup) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
+/// An agent that rotates its client certificate about every two seconds (with the
+/// controller-manager's 10m signing duration) and renews its Lease every 0.1 s.
+fn fast_rotating_agent(cluster: &Cluster, node: &str) -> anyhow::Result<AgentSetup> {
+    let mut setup = AgentSetup::new(cluster, node)?;
+    setup.extra_args = vec![
+        "--testing-rotation-deadline-scale=0.005".into(),
+        "--testing-lease-renew-seconds=0.1".into(),
+    ];
+    Ok(setup)
+}
+
 #[test]
 fn client_certificate_rotates_in_place_without_failed_requests() -> anyhow::Result<()> {
     let cluster = Cluster::start()?;
     let _controller_manager = node_agent::start_controller_manager(&cluster, "10m")?;
     node_agent::bind_bootstrap_roles(&cluster, true)?;
-    let mut setup = AgentSetup::new(&cluster, "node-r")?;
-    setup.extra_args = vec![
-        "--testing-rotation-deadline-scale=0.005".into(),
-        "--testing-lease-renew-seconds=0.1".into(),
-    ];
+    let setup = fast_rotating_agent(&cluster, "node-r")?;
     let mut agent = setup.start(&cluster)?;
     let first = wait::until(
         "the first client certificate",
@@ -157,11 +164,7 @@ fn a_renewal_supersedes_the_older_client_certificates() -> anyhow::Result<()> {
         &["--supersede-rotated-client-certificates-after=1s"],
     )?;
     node_agent::bind_bootstrap_roles(&cluster, true)?;
-    let mut setup = AgentSetup::new(&cluster, "node-s")?;
-    setup.extra_args = vec![
-        "--testing-rotation-deadline-scale=0.005".into(),
-        "--testing-lease-renew-seconds=0.1".into(),
-    ];
+    let setup = fast_rotating_agent(&cluster, "node-s")?;
     let mut agent = setup.start(&cluster)?;
     // The first certificate and its key, as a thief would have copied them.
     let first = wait::until(
