@@ -54,15 +54,28 @@ pub fn selfnodeserver_role() -> ClusterRole {
 
 /// A client from a kubeconfig file, optionally pointed at another URL.
 pub fn client_from_kubeconfig(path: &Path, server: Option<&url::Url>) -> anyhow::Result<Client> {
-    let config = kubeconfig::Kubeconfig::load(path)
-        .with_context(|| format!("cannot load {}", path.display()))?;
-    let mut resolved = config
-        .resolve(None)
-        .with_context(|| format!("cannot use {}", path.display()))?;
+    let mut resolved = resolve_kubeconfig(path)?;
     if let Some(server) = server {
         resolved.server = server.clone();
     }
-    Client::from_kubeconfig(&resolved, &format!("lab/{}", crate::VERSION))
+    client_from_resolved(&resolved, path)
+}
+
+/// A kubeconfig file's current context, resolved.
+pub fn resolve_kubeconfig(path: &Path) -> anyhow::Result<kubeconfig::ResolvedConfig> {
+    let config = kubeconfig::Kubeconfig::load(path)
+        .with_context(|| format!("cannot load {}", path.display()))?;
+    config
+        .resolve(None)
+        .with_context(|| format!("cannot use {}", path.display()))
+}
+
+/// A client for a resolved kubeconfig; `path` names it in errors.
+pub fn client_from_resolved(
+    resolved: &kubeconfig::ResolvedConfig,
+    path: &Path,
+) -> anyhow::Result<Client> {
+    Client::from_kubeconfig(resolved, &format!("lab/{}", crate::VERSION))
         .with_context(|| format!("cannot build a client from {}", path.display()))
 }
 

@@ -99,9 +99,7 @@ pub async fn token_create(args: &TokenCreateArgs) -> anyhow::Result<()> {
     if let Some(admin_kubeconfig) = &args.admin_kubeconfig {
         let admin = api::client_from_kubeconfig(admin_kubeconfig, None)?;
         api::wait_ready(&admin, Duration::from_secs(10)).await?;
-        let secret: Secret =
-            serde_json::from_str(&std::fs::read_to_string(&created.secret_manifest)?)?;
-        let made = api::create_if_absent(&admin, Some(token::SECRET_NAMESPACE), &secret)
+        let made = api::create_if_absent(&admin, Some(token::SECRET_NAMESPACE), &created.secret)
             .await
             .with_context(|| format!("cannot create secret {}", created.token.secret_name()))?;
         eprintln!(

@@ -10,7 +10,7 @@
 //! controller-manager starts that machine's certificate after the revocation, so it is
 //! accepted at once.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -22,7 +22,7 @@ use protocol::revocation::v1alpha1::{CertificateRevocation, CertificateRevocatio
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::cli::{NodeReplaceArgs, NodeRevokeArgs, NodeTarget};
+use crate::cli::{NodeReplaceArgs, NodeRevokeArgs};
 use crate::{api, duration, ops, token};
 
 /// The `issuedBefore` of a revocation that blocks re-joining: the last second X.509 can
@@ -220,8 +220,12 @@ async fn delete_node_and_lease(
     delete_reported::<Lease>(client, Some(LEASE_NAMESPACE), node, "", lines).await
 }
 
-async fn admin_client(target: &NodeTarget) -> anyhow::Result<Client> {
-    let client = api::client_from_kubeconfig(&target.kubeconfig, None)?;
+/// A client for the admin kubeconfig `path`, once the apiserver answers.
+async fn admin_client(
+    resolved: &kubeconfig::ResolvedConfig,
+    path: &Path,
+) -> anyhow::Result<Client> {
+    let client = api::client_from_resolved(resolved, path)?;
     api::wait_ready(&client, Duration::from_secs(10)).await?;
     Ok(client)
 }
@@ -229,7 +233,8 @@ async fn admin_client(target: &NodeTarget) -> anyhow::Result<Client> {
 /// `lab node revoke`: the report on stdout.
 pub async fn revoke(args: &NodeRevokeArgs) -> anyhow::Result<()> {
     let node = &args.target.name;
-    let client = admin_client(&args.target).await?;
+    let path = &args.target.kubeconfig;
+    let client = admin_client(&api::resolve_kubeconfig(path)?, path).await?;
     let reason = args.target.reason.as_deref().or(Some("lab node revoke"));
     let mut lines = vec![create_revocation(&client, node, reason, args.block_rejoin).await?];
     let tokens = delete_bound_tokens(&client, node, &mut lines).await?;
@@ -256,17 +261,18 @@ pub async fn revoke(args: &NodeRevokeArgs) -> anyhow::Result<()> {
 }
 
 /// The admin kubeconfig's server and CA, for the new machine's bootstrap kubeconfig.
-fn cluster_of(args: &NodeReplaceArgs) -> anyhow::Result<(url::Url, String)> {
+fn cluster_of(
+    args: &NodeReplaceArgs,
+    resolved: &kubeconfig::ResolvedConfig,
+) -> anyhow::Result<(url::Url, String)> {
     let path = &args.target.kubeconfig;
-    let resolved = kubeconfig::Kubeconfig::load(path)
-        .and_then(|config| config.resolve(None))
-        .with_context(|| format!("cannot use {}", path.display()))?;
-    let server = args.server.clone().unwrap_or(resolved.server);
+    let server = args.server.clone().unwrap_or(resolved.server.clone());
     let ca_pem = match &args.ca_file {
         Some(file) => ops::read_ca_file(file)?,
         None => resolved
             .ca_pem
-            .map(|pem| String::from_utf8_lossy(&pem).into_owned())
+            .as_ref()
+            .map(|pem| String::from_utf8_lossy(pem).into_owned())
             .with_context(|| format!("{} names no CA; pass --ca-file", path.display()))?,
     };
     Ok((server, ca_pem))
@@ -277,8 +283,10 @@ fn cluster_of(args: &NodeReplaceArgs) -> anyhow::Result<(url::Url, String)> {
 pub async fn replace(args: &NodeReplaceArgs) -> anyhow::Result<()> {
     let node = &args.target.name;
     let ttl = duration::parse(&args.ttl).context("--ttl")?;
-    let (server, ca_pem) = cluster_of(args)?;
-    let client = admin_client(&args.target).await?;
+    let path = &args.target.kubeconfig;
+    let resolved = api::resolve_kubeconfig(path)?;
+    let (server, ca_pem) = cluster_of(args, &resolved)?;
+    let client = admin_client(&resolved, path).await?;
     let reason = args.target.reason.as_deref().or(Some("lab node replace"));
     // Revoke first, then lift a block: the old machine is refused throughout.
     let mut lines = vec![create_revocation(&client, node, reason, false).await?];
@@ -313,9 +321,8 @@ pub async fn replace(args: &NodeReplaceArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|| PathBuf::from(format!("{node}-bootstrap.kubeconfig"))),
         secret_out: args.secret_out.clone(),
     })?;
-    let secret: Secret = serde_json::from_str(&std::fs::read_to_string(&created.secret_manifest)?)?;
     client
-        .create(Some(token::SECRET_NAMESPACE), &secret)
+        .create(Some(token::SECRET_NAMESPACE), &created.secret)
         .await
         .with_context(|| format!("cannot create secret {}", created.token.secret_name()))?;
     lines.push(format!(

@@ -35,6 +35,8 @@ pub struct TokenCreated {
     pub token: BootstrapToken,
     pub kubeconfig: PathBuf,
     pub secret_manifest: PathBuf,
+    /// What the manifest holds, to create through the API.
+    pub secret: protocol::core::v1::Secret,
 }
 
 /// `lab token create` without the optional API call: the token, the kubeconfig, the manifest.
@@ -113,6 +115,7 @@ pub fn write_token_files(new: &NewToken<'_>) -> anyhow::Result<TokenCreated> {
         token,
         kubeconfig: new.kubeconfig_out.clone(),
         secret_manifest,
+        secret,
     })
 }
 
