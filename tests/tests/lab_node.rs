@@ -108,7 +108,12 @@ fn path(p: &Path) -> &str {
 #[test]
 fn a_revoked_node_is_shut_out_and_its_replacement_joins() -> anyhow::Result<()> {
     let cluster = Cluster::start()?;
-    let _controller_manager = node_agent::start_controller_manager(&cluster, "8760h")?;
+    // tokencleaner on, as the lab runs it: the replacement's single-use token goes once it is up.
+    let _controller_manager = node_agent::start_controller_manager_with(
+        &cluster,
+        "8760h",
+        &["--controllers=*,tokencleaner"],
+    )?;
     node_agent::bind_bootstrap_roles(&cluster, true)?;
     let admin = cluster.admin_kubectl(&paths::kubectl()?);
     // lab's tokens carry kubeadm's group, as kubeadm join tokens do.
@@ -268,7 +273,7 @@ fn a_revoked_node_is_shut_out_and_its_replacement_joins() -> anyhow::Result<()> 
                 "deleted (it blocked {NODE} from joining)"
             ))
             && report.contains(&format!(
-                "secret/bootstrap-token-{} created (a bootstrap token bound to {NODE}, valid for 1h)",
+                "secret/bootstrap-token-{} created (a single-use bootstrap token bound to {NODE}, valid for 1h)",
                 &token[..6]
             ))
             && report.contains("--bootstrap-kubeconfig="),
@@ -284,6 +289,16 @@ fn a_revoked_node_is_shut_out_and_its_replacement_joins() -> anyhow::Result<()> 
         "jsonpath={.metadata.annotations.kubelet-tls-bootstrap/node-name}",
     ])?;
     anyhow::ensure!(annotation == NODE, "{annotation}");
+    let single_use = admin.ok([
+        "-n",
+        "kube-system",
+        "get",
+        "secret",
+        &format!("bootstrap-token-{}", &token[..6]),
+        "-o",
+        "jsonpath={.metadata.annotations.kubelet-tls-bootstrap/single-use}",
+    ])?;
+    anyhow::ensure!(single_use == "true", "{single_use}");
     let revocations: Value = serde_json::from_str(&admin.ok(["get", "certrev", "-o", "json"])?)?;
     let items = revocations["items"].as_array().cloned().unwrap_or_default();
     anyhow::ensure!(
@@ -321,6 +336,19 @@ fn a_revoked_node_is_shut_out_and_its_replacement_joins() -> anyhow::Result<()> 
         "the replacement joined with its own token: {requester}"
     );
     wait_node_registered(&admin, &|| new_machine.log())?;
+    // Up (its Lease renewed): the single-use token is used up.
+    let token_secret = format!("bootstrap-token-{}", &token[..6]);
+    wait::until(
+        "the replacement's single-use token to be deleted",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || {
+            let listed = admin
+                .ok(["-n", "kube-system", "get", "secrets", "-o", "name"])
+                .map_err(|e| format!("{e:#}"))?;
+            Ok((!listed.contains(&token_secret)).then_some(()))
+        },
+    )?;
     drop(agent);
     Ok(())
 }

@@ -229,7 +229,8 @@ impl Approver {
     }
 
     /// The `nodeclient` check after the review: a bootstrap token bound to one node
-    /// (`token_binding`) is approved only for that node's name.
+    /// (`token_binding`) is approved only for that node's name, and a single-use token for
+    /// one request.
     async fn verify_token_binding(
         &self,
         csr: &CertificateSigningRequest,
@@ -238,29 +239,40 @@ impl Approver {
         let Some(token) = token_binding::token_id(&csr.spec.username) else {
             return Ok(());
         };
-        let bound = self.tokens.node_of(token).await.map_err(|e| {
+        let policy = self.tokens.policy_of(token).await.map_err(|e| {
             SyncError::Retry(format!("unable to read bootstrap token {token:?}: {e}"))
         })?;
-        let Some(bound) = bound else {
-            return Ok(());
-        };
         let name = &csr.metadata.name;
-        let asked = x509
-            .common_name()
-            .and_then(|cn| cn.strip_prefix(pki::signer::NODE_CN_PREFIX))
-            .unwrap_or_default();
-        if asked == bound {
-            return Ok(());
+        if let Some(bound) = policy.node {
+            let asked = x509
+                .common_name()
+                .and_then(|cn| cn.strip_prefix(pki::signer::NODE_CN_PREFIX))
+                .unwrap_or_default();
+            if asked != bound {
+                let cause = Cause::TokenBoundToOtherNode {
+                    token: token.to_string(),
+                    bound: bound.clone(),
+                    asked: asked.to_string(),
+                };
+                self.explainer.tell(csr, cause).await;
+                return Err(SyncError::Quiet(format!(
+                    "recognized csr {name:?} as [nodeclient] but bootstrap token {token:?} is bound to node {bound:?}, not {asked:?}"
+                )));
+            }
         }
-        let cause = Cause::TokenBoundToOtherNode {
-            token: token.to_string(),
-            bound: bound.clone(),
-            asked: asked.to_string(),
-        };
-        self.explainer.tell(csr, cause).await;
-        Err(SyncError::Quiet(format!(
-            "recognized csr {name:?} as [nodeclient] but bootstrap token {token:?} is bound to node {bound:?}, not {asked:?}"
-        )))
+        if policy.single_use
+            && let Some(by) = used_by_another(&self.cache.requested_by(&csr.spec.username), name)
+        {
+            let cause = Cause::TokenAlreadyUsed {
+                token: token.to_string(),
+                by: by.clone(),
+            };
+            self.explainer.tell(csr, cause).await;
+            return Err(SyncError::Quiet(format!(
+                "recognized csr {name:?} as [nodeclient] but single-use bootstrap token {token:?} approved csr {by:?} already"
+            )));
+        }
+        Ok(())
     }
 
     /// Before approving a client certificate: its user is not blocked by a revocation. The
@@ -456,6 +468,28 @@ impl Handler for Approver {
             tried.join(" ")
         )))
     }
+}
+
+/// The request a single-use token is kept for, when it is not `this` one: the requester's
+/// approved one, else its earliest still open (neither denied nor failed). Workers looking at
+/// two requests at once thus agree on one of them.
+fn used_by_another(requested: &[Arc<CertificateSigningRequest>], this: &str) -> Option<String> {
+    let open = |csr: &&Arc<CertificateSigningRequest>| {
+        !crate::csr::is_denied(csr) && !crate::csr::is_failed(csr)
+    };
+    let kept = requested
+        .iter()
+        .filter(open)
+        .filter(|csr| crate::csr::is_approved(csr))
+        .min_by_key(|csr| &csr.metadata.name)
+        .or_else(|| {
+            requested.iter().filter(open).min_by(|a, b| {
+                (a.metadata.creation_timestamp)
+                    .cmp(&b.metadata.creation_timestamp)
+                    .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+            })
+        })?;
+    (kept.metadata.name != this).then(|| kept.metadata.name.clone())
 }
 
 #[cfg(test)]

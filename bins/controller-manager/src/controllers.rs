@@ -9,12 +9,18 @@ pub const CSR_CLEANER: &str = "csrcleaner";
 /// with csrsigning when `--supersede-rotated-client-certificates-after` is set.
 pub const CSR_SUPERSEDE: &str = "csrsupersede";
 pub const CLUSTERROLE_AGGREGATION: &str = "clusterrole-aggregation";
-const IMPLEMENTED: [&str; 4] = [
+/// Upstream's: deletes expired bootstrap tokens; ours also retires single-use ones.
+pub const TOKEN_CLEANER: &str = "tokencleaner";
+const IMPLEMENTED: [&str; 5] = [
     CSR_APPROVING,
     CSR_SIGNING,
     CSR_CLEANER,
     CLUSTERROLE_AGGREGATION,
+    TOKEN_CLEANER,
 ];
+
+/// Upstream's `ControllersDisabledByDefault` that we implement: `*` does not turn them on.
+const DISABLED_BY_DEFAULT: [&str; 1] = [TOKEN_CLEANER];
 
 /// kube-controller-manager's other controller names: accepted (kubeadm passes
 /// `--controllers=*,bootstrapsigner,tokencleaner`) and reported as not run here.
@@ -52,7 +58,6 @@ const UPSTREAM_ONLY: &[&str] = &[
     "serviceaccount-token",
     "statefulset",
     "storage-version-gc",
-    "tokencleaner",
     "ttl",
     "ttl-after-finished",
 ];
@@ -69,14 +74,17 @@ pub struct EnabledControllers {
     pub signing: bool,
     pub cleaner: bool,
     pub aggregation: bool,
+    pub token_cleaner: bool,
 }
 
 impl EnabledControllers {
-    pub const ALL: EnabledControllers = EnabledControllers {
+    /// What `*` runs, upstream's default: everything but `tokencleaner`.
+    pub const DEFAULT: EnabledControllers = EnabledControllers {
         approving: true,
         signing: true,
         cleaner: true,
         aggregation: true,
+        token_cleaner: false,
     };
 
     /// Reads the `--controllers` list; also returns the named upstream controllers that were
@@ -103,13 +111,14 @@ impl EnabledControllers {
                 signing: enabled(CSR_SIGNING),
                 cleaner: enabled(CSR_CLEANER),
                 aggregation: enabled(CLUSTERROLE_AGGREGATION),
+                token_cleaner: enabled(TOKEN_CLEANER),
             },
             not_here,
         ))
     }
 }
 
-/// Upstream's `IsControllerEnabled` (none of ours is disabled by default).
+/// Upstream's `IsControllerEnabled`.
 fn is_enabled(name: &str, list: &[String]) -> bool {
     let mut star = false;
     for entry in list {
@@ -123,7 +132,7 @@ fn is_enabled(name: &str, list: &[String]) -> bool {
             star = true;
         }
     }
-    star
+    star && !DISABLED_BY_DEFAULT.contains(&name)
 }
 
 #[cfg(test)]
@@ -136,7 +145,7 @@ mod tests {
 
     #[test]
     fn star_enables_all_and_minus_disables_one() {
-        assert_eq!(parse(&["*"]).unwrap().0, EnabledControllers::ALL);
+        assert_eq!(parse(&["*"]).unwrap().0, EnabledControllers::DEFAULT);
         let (e, _) = parse(&["*", "-csrcleaner"]).unwrap();
         assert_eq!(
             e,
@@ -145,6 +154,7 @@ mod tests {
                 signing: true,
                 cleaner: false,
                 aggregation: true,
+                token_cleaner: false,
             }
         );
         let (e, _) = parse(&["csrsigning"]).unwrap();
@@ -155,6 +165,7 @@ mod tests {
                 signing: true,
                 cleaner: false,
                 aggregation: false,
+                token_cleaner: false,
             }
         );
         // First match wins, as upstream.
@@ -163,10 +174,24 @@ mod tests {
     }
 
     #[test]
+    fn tokencleaner_runs_only_when_named_as_upstream() {
+        assert!(!parse(&["*"]).unwrap().0.token_cleaner);
+        assert!(parse(&["*", "tokencleaner"]).unwrap().0.token_cleaner);
+        assert!(parse(&["tokencleaner"]).unwrap().0.token_cleaner);
+        assert!(!parse(&["-tokencleaner", "*"]).unwrap().0.token_cleaner);
+    }
+
+    #[test]
     fn upstream_names_are_accepted_and_reported_unknown_ones_refused() {
         let (e, not_here) = parse(&["*", "bootstrapsigner", "tokencleaner", "-ttl"]).unwrap();
-        assert_eq!(e, EnabledControllers::ALL);
-        assert_eq!(not_here, ["bootstrapsigner", "tokencleaner"]);
+        assert_eq!(
+            e,
+            EnabledControllers {
+                token_cleaner: true,
+                ..EnabledControllers::DEFAULT
+            }
+        );
+        assert_eq!(not_here, ["bootstrapsigner"]);
         assert_eq!(
             parse(&["*", "csrfoo"]).unwrap_err().to_string(),
             "\"csrfoo\" is not in the list of known controllers"

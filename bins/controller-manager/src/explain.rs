@@ -44,6 +44,9 @@ pub enum Cause {
         bound: String,
         asked: String,
     },
+    /// A bootstrap request made with a single-use token that approved another one already
+    /// (`token_binding`, decision 0026).
+    TokenAlreadyUsed { token: String, by: String },
     /// Approved for a `kubernetes.io/*` signer this controller-manager has no CA for.
     SignerNotConfigured,
     /// csrapproving would approve it, but the apiserver refused our approval (no `approve`
@@ -61,6 +64,7 @@ impl Cause {
             Cause::NoAutoApprover => "NoAutoApprover",
             Cause::AddressesNotVerified { .. } => "AddressesNotVerified",
             Cause::TokenBoundToOtherNode { .. } => "TokenBoundToOtherNode",
+            Cause::TokenAlreadyUsed { .. } => "TokenAlreadyUsed",
             Cause::SignerNotConfigured => "SignerNotConfigured",
             Cause::ApprovalForbidden => "ApprovalForbidden",
             Cause::SubjectRevoked { .. } => crate::signer::SUBJECT_REVOKED,
@@ -73,6 +77,7 @@ impl Cause {
             | Cause::NoAutoApprover
             | Cause::AddressesNotVerified { .. }
             | Cause::TokenBoundToOtherNode { .. }
+            | Cause::TokenAlreadyUsed { .. }
             | Cause::ApprovalForbidden
             | Cause::SubjectRevoked { .. } => crate::controllers::CSR_APPROVING,
             Cause::SignerNotConfigured => crate::controllers::CSR_SIGNING,
@@ -86,6 +91,7 @@ impl Cause {
             Cause::SignerNotConfigured
             | Cause::AddressesNotVerified { .. }
             | Cause::TokenBoundToOtherNode { .. }
+            | Cause::TokenAlreadyUsed { .. }
             | Cause::ApprovalForbidden
             | Cause::SubjectRevoked { .. } => "Warning",
             _ => "Normal",
@@ -155,6 +161,15 @@ impl Cause {
                  request is for node {asked:?}. If that node is right: kubectl certificate \
                  approve {name}",
                 crate::token_binding::NODE_NAME_ANNOTATION
+            ),
+            Cause::TokenAlreadyUsed { token, by } => format!(
+                "Not approved automatically: bootstrap token {token} is single-use (annotation \
+                 {} on secret kube-system/bootstrap-token-{token}) and csr {by}, made with it \
+                 first, is approved or waits. A second machine holds the token, or this one lost \
+                 its key. \
+                 To let this machine in instead: kubectl certificate approve {name}, or give it \
+                 a new token",
+                crate::token_binding::SINGLE_USE_ANNOTATION
             ),
             Cause::ApprovalForbidden => format!(
                 "Would be approved automatically, but the apiserver refused the approval: this \

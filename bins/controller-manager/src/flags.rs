@@ -297,7 +297,7 @@ impl Config {
     pub fn new(api: kubeconfig::ResolvedConfig) -> Config {
         Config {
             api,
-            controllers: EnabledControllers::ALL,
+            controllers: EnabledControllers::DEFAULT,
             signing: SigningConfig {
                 cas: Vec::new(),
                 duration: Duration::from_secs(8760 * 3600),

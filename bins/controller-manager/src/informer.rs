@@ -2,7 +2,7 @@
 //! (upstream's shared informer): every add, change and delete queues the CSR's name; workers
 //! read the newest copy from the cache when they get to it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,54 +15,90 @@ use crate::queue::WorkQueue;
 /// The newest copy of every CSR we have seen.
 #[derive(Debug, Default)]
 pub struct CsrCache {
-    objects: RwLock<HashMap<String, Arc<CertificateSigningRequest>>>,
+    inner: RwLock<Objects>,
+}
+
+#[derive(Debug, Default)]
+struct Objects {
+    by_name: HashMap<String, Arc<CertificateSigningRequest>>,
+    /// `spec.username` -> CSR names (the username never changes after create), so tokencleaner
+    /// finds a token's requests without scanning every CSR.
+    by_requester: HashMap<String, BTreeSet<String>>,
 }
 
 impl CsrCache {
     pub fn get(&self, name: &str) -> Option<Arc<CertificateSigningRequest>> {
-        self.objects
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .cloned()
+        self.read().by_name.get(name).cloned()
     }
 
     /// Stores `csr` unless the cache already holds a newer copy (a PUT's answer can arrive
     /// before the watch event of an older write).
     pub fn upsert(&self, csr: CertificateSigningRequest) {
-        let mut objects = self.objects.write().unwrap_or_else(|e| e.into_inner());
-        let newer = objects.get(&csr.metadata.name).is_none_or(|current| {
-            is_newer_or_same(
-                &csr.metadata.resource_version,
-                &current.metadata.resource_version,
-            )
-        });
+        let mut objects = self.write();
+        let newer = objects
+            .by_name
+            .get(&csr.metadata.name)
+            .is_none_or(|current| {
+                is_newer_or_same(
+                    &csr.metadata.resource_version,
+                    &current.metadata.resource_version,
+                )
+            });
         if newer {
-            objects.insert(csr.metadata.name.clone(), Arc::new(csr));
+            objects
+                .by_requester
+                .entry(csr.spec.username.clone())
+                .or_default()
+                .insert(csr.metadata.name.clone());
+            objects
+                .by_name
+                .insert(csr.metadata.name.clone(), Arc::new(csr));
         }
     }
 
     pub fn remove(&self, name: &str) {
-        self.objects
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(name);
+        let mut objects = self.write();
+        let Some(csr) = objects.by_name.remove(name) else {
+            return;
+        };
+        let user = &csr.spec.username;
+        if let Some(names) = objects.by_requester.get_mut(user) {
+            names.remove(name);
+            if names.is_empty() {
+                objects.by_requester.remove(user);
+            }
+        }
+    }
+
+    /// The CSRs `user` made, by name.
+    pub fn requested_by(&self, user: &str) -> Vec<Arc<CertificateSigningRequest>> {
+        let objects = self.read();
+        objects
+            .by_requester
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|name| objects.by_name.get(name).cloned())
+            .collect()
     }
 
     /// Calls `f` on every CSR, under the read lock (keep `f` short).
     pub fn for_each(&self, mut f: impl FnMut(&CertificateSigningRequest)) {
-        for csr in self
-            .objects
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-        {
+        for csr in self.read().by_name.values() {
             f(csr);
         }
     }
 
     pub fn len(&self) -> usize {
-        self.objects.read().unwrap_or_else(|e| e.into_inner()).len()
+        self.read().by_name.len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Objects> {
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Objects> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -70,9 +106,25 @@ impl CsrCache {
     }
 }
 
+/// A queue fed by the watch, with the key each CSR is queued under (none: not queued).
+pub struct Sink {
+    pub queue: Arc<WorkQueue>,
+    pub key: fn(&CertificateSigningRequest) -> Option<String>,
+}
+
+impl Sink {
+    /// The CSR controllers' queues: keyed by the CSR's name.
+    pub fn by_name(queue: Arc<WorkQueue>) -> Sink {
+        Sink {
+            queue,
+            key: |csr| Some(csr.metadata.name.clone()),
+        }
+    }
+}
+
 /// Watches until the task is dropped; a watcher that ends (it only does when its task died) is
 /// replaced after a second.
-pub async fn run(client: Client, cache: Arc<CsrCache>, queues: Vec<Arc<WorkQueue>>) {
+pub async fn run(client: Client, cache: Arc<CsrCache>, sinks: Vec<Sink>) {
     loop {
         let mut watcher = client.watch::<CertificateSigningRequest>(None, ListParams::default());
         while let Some(event) = watcher.next().await {
@@ -84,13 +136,19 @@ pub async fn run(client: Client, cache: Arc<CsrCache>, queues: Vec<Arc<WorkQueue
                     continue;
                 }
             };
+            let keys: Vec<Option<String>> = sinks
+                .iter()
+                .map(|sink| (sink.key)(event.object()))
+                .collect();
             let name = event.object().metadata.name.clone();
             match event {
                 WatchEvent::Added(csr) | WatchEvent::Modified(csr) => cache.upsert(csr),
                 WatchEvent::Deleted(_) => cache.remove(&name),
             }
-            for queue in &queues {
-                queue.add(&name).await;
+            for (sink, key) in sinks.iter().zip(keys) {
+                if let Some(key) = key {
+                    sink.queue.add(&key).await;
+                }
             }
         }
         tracing::warn!("CSR watch ended; starting a new one");
@@ -105,6 +163,7 @@ mod tests {
     fn csr(name: &str, rv: &str, certificate: &[u8]) -> CertificateSigningRequest {
         let mut csr = CertificateSigningRequest::default();
         csr.metadata.name = name.to_string();
+        csr.spec.username = format!("user-of-{}", &name[..1]);
         csr.metadata.resource_version = rv.to_string();
         csr.status.certificate = certificate.to_vec();
         csr
@@ -120,5 +179,32 @@ mod tests {
         assert_eq!(cache.len(), 1);
         cache.remove("a");
         assert!(cache.get("a").is_none());
+    }
+
+    #[test]
+    fn requests_are_found_by_their_requester_until_removed() {
+        let cache = CsrCache::default();
+        cache.upsert(csr("a1", "1", b""));
+        cache.upsert(csr("a2", "2", b""));
+        cache.upsert(csr("b1", "3", b""));
+        cache.upsert(csr("a1", "4", b"cert"));
+        let names = |user: &str| -> Vec<String> {
+            cache
+                .requested_by(user)
+                .iter()
+                .map(|c| c.metadata.name.clone())
+                .collect()
+        };
+        assert_eq!(names("user-of-a"), ["a1", "a2"]);
+        assert_eq!(
+            cache.requested_by("user-of-a")[0].status.certificate,
+            b"cert"
+        );
+        cache.remove("a1");
+        cache.remove("a2");
+        cache.remove("a2");
+        assert!(names("user-of-a").is_empty());
+        assert_eq!(names("user-of-b"), ["b1"]);
+        assert!(!cache.read().by_requester.contains_key("user-of-a"));
     }
 }

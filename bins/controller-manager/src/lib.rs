@@ -5,7 +5,9 @@
 //!   CSRs when allowed and their names are the node's ([`node_addresses`]); a bootstrap token
 //!   bound to one node is approved for that node only ([`token_binding`]);
 //! * `csrsigning` ([`signer`]) signs approved CSRs with the cluster CA (reloaded from disk);
-//! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention.
+//! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention;
+//! * `tokencleaner` ([`token_cleaner`], off unless named, as upstream) deletes expired bootstrap
+//!   tokens, and single-use ones once their node is up.
 //!
 //! They are driven by one CSR watch ([`informer`]) through bounded, deduplicating work queues
 //! with per-item backoff ([`queue`]), and run only while this process holds the leader Lease
@@ -34,6 +36,7 @@ pub mod serving;
 pub mod signer;
 pub mod supersede;
 pub mod token_binding;
+pub mod token_cleaner;
 pub mod worker;
 
 pub use flags::{Args, Config, ConfigError, LogFormat};

@@ -14,13 +14,14 @@ use tokio::task::JoinSet;
 use crate::approver::Approver;
 use crate::explain::Explainer;
 use crate::flags::Config;
-use crate::informer::{self, CsrCache};
+use crate::informer::{self, CsrCache, Sink};
 use crate::leader::{LeaderElector, LeadershipLost};
 use crate::metrics::Metrics;
 use crate::queue::{Backoff, WorkQueue};
 use crate::revoked_users::RevokedUsers;
 use crate::signer::Signer;
 use crate::supersede::Superseder;
+use crate::token_cleaner::{self, TokenCache, TokenCleaner};
 use crate::worker;
 use crate::{aggregation, ca_provider, cleaner, controllers, serving};
 
@@ -246,9 +247,34 @@ impl Controllers {
                 "started csrsigning"
             );
         }
-        if !queues.is_empty() {
+        let mut sinks: Vec<Sink> = queues.iter().cloned().map(Sink::by_name).collect();
+        if config.controllers.token_cleaner {
+            let queue = new_queue(controllers::TOKEN_CLEANER);
+            let tokens = Arc::new(TokenCache::default());
+            let cleaner = Arc::new(TokenCleaner::new(
+                client.clone(),
+                Arc::clone(&tokens),
+                Arc::clone(&cache),
+            ));
+            for _ in 0..config.workers {
+                workers.spawn(worker::work(Arc::clone(&cleaner), Arc::clone(&queue)));
+            }
+            others.spawn(token_cleaner::watch_tokens(
+                client.clone(),
+                tokens,
+                Arc::clone(&queue),
+            ));
+            // A CSR made with a token queues the token: single-use tokens follow their join.
+            sinks.push(Sink {
+                queue: Arc::clone(&queue),
+                key: token_cleaner::token_key,
+            });
+            queues.push(queue);
+            tracing::info!("started tokencleaner");
+        }
+        if !sinks.is_empty() {
             metrics.count_open_csrs(Some(Arc::clone(&cache)));
-            others.spawn(informer::run(client.clone(), cache, queues.clone()));
+            others.spawn(informer::run(client.clone(), cache, sinks));
         }
         if config.controllers.aggregation {
             others.spawn(aggregation::run(client.clone()));

@@ -3,6 +3,10 @@
 //! csrapproving approve its bootstrap CSRs only for that node's name; upstream has no such
 //! binding, and a token without the annotation works as upstream's (decision 0020).
 //!
+//! A token annotated [`SINGLE_USE_ANNOTATION`] approves one client certificate: csrapproving
+//! leaves a second request made with it Pending (decision 0026; tokencleaner deletes the token
+//! once its node is up).
+//!
 //! The token's Secret is read at most once per [`TTL`] per token (a storm of nodes sharing one
 //! token costs one read, not one per node), so adding or changing the annotation takes effect
 //! within that time.
@@ -14,6 +18,8 @@ use std::time::{Duration, Instant};
 use client::{Client, ClientError};
 /// The annotation on `kube-system/bootstrap-token-<id>` naming the one node it may join as.
 pub use protocol::core::v1::BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION as NODE_NAME_ANNOTATION;
+/// The annotation making a token single-use (value `"true"`).
+pub use protocol::core::v1::BOOTSTRAP_TOKEN_SINGLE_USE_ANNOTATION as SINGLE_USE_ANNOTATION;
 use protocol::core::v1::Secret;
 /// How long a token's binding is reused before its Secret is read again.
 pub const TTL: Duration = Duration::from_secs(10);
@@ -36,10 +42,36 @@ pub fn bound_node(secret: &Secret) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// Reads tokens' bindings, each at most once per [`TTL`].
+/// Whether a token's Secret makes it single-use.
+pub fn is_single_use(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .annotations
+        .get(SINGLE_USE_ANNOTATION)
+        .is_some_and(|v| v == "true")
+}
+
+/// What a token's Secret says about the CSRs made with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TokenPolicy {
+    /// The only node it may join as.
+    pub node: Option<String>,
+    pub single_use: bool,
+}
+
+impl TokenPolicy {
+    pub fn of(secret: &Secret) -> TokenPolicy {
+        TokenPolicy {
+            node: bound_node(secret).map(str::to_string),
+            single_use: is_single_use(secret),
+        }
+    }
+}
+
+/// Reads tokens' policies, each at most once per [`TTL`].
 pub struct TokenBindings {
     client: Client,
-    read: Mutex<HashMap<String, (Instant, Option<String>)>>,
+    read: Mutex<HashMap<String, (Instant, TokenPolicy)>>,
 }
 
 impl TokenBindings {
@@ -50,33 +82,33 @@ impl TokenBindings {
         }
     }
 
-    /// The node token `id` is bound to. A token whose Secret is gone (deleted after the CSR
-    /// was made) is unbound, as the CSR was accepted when it existed.
-    pub async fn node_of(&self, id: &str) -> Result<Option<String>, ClientError> {
+    /// Token `id`'s policy. A token whose Secret is gone (deleted after the CSR was made) has
+    /// none, as the CSR was accepted when it existed.
+    pub async fn policy_of(&self, id: &str) -> Result<TokenPolicy, ClientError> {
         let now = Instant::now();
-        if let Some((at, node)) = self.read().get(id)
+        if let Some((at, policy)) = self.read().get(id)
             && now.duration_since(*at) < TTL
         {
-            return Ok(node.clone());
+            return Ok(policy.clone());
         }
         let name = format!("bootstrap-token-{id}");
-        let node = match self
+        let policy = match self
             .client
             .get::<Secret>(Some(TOKEN_NAMESPACE), &name)
             .await
         {
-            Ok(secret) => bound_node(&secret).map(str::to_string),
-            Err(e) if e.is_not_found() => None,
+            Ok(secret) => TokenPolicy::of(&secret),
+            Err(e) if e.is_not_found() => TokenPolicy::default(),
             Err(e) => return Err(e),
         };
         let mut read = self.read();
         // Forget expired entries so tokens that come and go do not pile up.
         read.retain(|_, (at, _)| now.duration_since(*at) < TTL);
-        read.insert(id.to_string(), (now, node.clone()));
-        Ok(node)
+        read.insert(id.to_string(), (now, policy.clone()));
+        Ok(policy)
     }
 
-    fn read(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<String>)>> {
+    fn read(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, TokenPolicy)>> {
         self.read.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -102,5 +134,19 @@ mod tests {
             .annotations
             .insert(NODE_NAME_ANNOTATION.into(), "worker-7".into());
         assert_eq!(bound_node(&secret), Some("worker-7"));
+        assert!(!is_single_use(&secret));
+        for (value, single) in [("true", true), ("false", false), ("yes", false)] {
+            secret
+                .metadata
+                .annotations
+                .insert(SINGLE_USE_ANNOTATION.into(), value.into());
+            assert_eq!(
+                TokenPolicy::of(&secret),
+                TokenPolicy {
+                    node: Some("worker-7".into()),
+                    single_use: single
+                }
+            );
+        }
     }
 }

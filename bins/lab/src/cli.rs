@@ -175,6 +175,11 @@ pub struct TokenCreateArgs {
     /// for this node name (annotation kubelet-tls-bootstrap/node-name on the Secret).
     #[arg(long, value_name = "NAME", value_parser = parse_node_name)]
     pub node_name: Option<String>,
+    /// One machine only: the controller-manager approves one client certificate with it,
+    /// keeps it from expiring while that node joins and, with its tokencleaner on, deletes it
+    /// once the node is up (annotation kubelet-tls-bootstrap/single-use).
+    #[arg(long)]
+    pub single_use: bool,
     /// The cluster CA certificate, embedded in the kubeconfig.
     #[arg(long, value_name = "FILE")]
     pub ca_file: PathBuf,
@@ -237,6 +242,10 @@ pub struct NodeReplaceArgs {
     /// How long the new token is valid (`0`: never expires).
     #[arg(long, default_value = "24h", value_name = "DURATION")]
     pub ttl: String,
+    /// Make the new token reusable (by default it is single-use: one machine, deleted once
+    /// it is up).
+    #[arg(long)]
+    pub reusable: bool,
     /// The apiserver URL for the new machine (default: the admin kubeconfig's).
     #[arg(long, value_name = "URL")]
     pub server: Option<url::Url>,

@@ -313,6 +313,7 @@ pub async fn replace(args: &NodeReplaceArgs) -> anyhow::Result<()> {
         description: Some(format!("replacement machine for node {node}")),
         groups: vec![token::DEFAULT_GROUP.to_string()],
         node_name: Some(node.clone()),
+        single_use: !args.reusable,
         server: &server,
         ca_pem: &ca_pem,
         kubeconfig_out: args
@@ -326,8 +327,9 @@ pub async fn replace(args: &NodeReplaceArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot create secret {}", created.token.secret_name()))?;
     lines.push(format!(
-        "secret/{} created (a bootstrap token bound to {node}, valid {})",
+        "secret/{} created (a {}bootstrap token bound to {node}, valid {})",
         created.token.secret_name(),
+        if args.reusable { "" } else { "single-use " },
         if ttl.is_zero() {
             "without end".to_string()
         } else {

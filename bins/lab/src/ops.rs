@@ -47,6 +47,7 @@ pub fn token_files(args: &TokenCreateArgs) -> anyhow::Result<TokenCreated> {
         description: args.description.clone(),
         groups: args.groups.clone(),
         node_name: args.node_name.clone(),
+        single_use: args.single_use,
         server: &args.server,
         ca_pem: &ca_pem,
         kubeconfig_out: args.kubeconfig_out.clone(),
@@ -78,6 +79,7 @@ pub struct NewToken<'a> {
     pub description: Option<String>,
     pub groups: Vec<String>,
     pub node_name: Option<String>,
+    pub single_use: bool,
     pub server: &'a url::Url,
     pub ca_pem: &'a str,
     pub kubeconfig_out: PathBuf,
@@ -94,6 +96,7 @@ pub fn write_token_files(new: &NewToken<'_>) -> anyhow::Result<TokenCreated> {
         description: new.description.clone(),
         groups: new.groups.clone(),
         node_name: new.node_name.clone(),
+        single_use: new.single_use,
     };
     let secret = crate::token::secret(&token, &options)?;
     let secret_manifest = new

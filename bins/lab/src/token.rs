@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// The Secret type the apiserver's bootstrap authenticator looks for.
-pub const SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
+pub const SECRET_TYPE: &str = protocol::core::v1::BOOTSTRAP_TOKEN_SECRET_TYPE;
 /// Where bootstrap-token Secrets live.
 pub const SECRET_NAMESPACE: &str = "kube-system";
 /// kubeadm's group for node tokens; the seed bindings name it.
@@ -133,6 +133,8 @@ pub struct TokenOptions {
     pub groups: Vec<String>,
     /// Bind the token to this node name (`kubelet-tls-bootstrap/node-name`, decision 0020).
     pub node_name: Option<String>,
+    /// One client certificate only (`kubelet-tls-bootstrap/single-use`, decision 0026).
+    pub single_use: bool,
 }
 
 impl Default for TokenOptions {
@@ -142,6 +144,7 @@ impl Default for TokenOptions {
             description: None,
             groups: vec![DEFAULT_GROUP.to_string()],
             node_name: None,
+            single_use: false,
         }
     }
 }
@@ -172,16 +175,19 @@ pub fn secret(token: &BootstrapToken, options: &TokenOptions) -> Result<Secret, 
             .unwrap_or_default();
         put("expiration", &text);
     }
-    let annotations = options
-        .node_name
-        .iter()
-        .map(|node| {
-            (
-                protocol::core::v1::BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION.to_string(),
-                node.clone(),
-            )
-        })
-        .collect();
+    let mut annotations = BTreeMap::new();
+    if let Some(node) = &options.node_name {
+        annotations.insert(
+            protocol::core::v1::BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION.to_string(),
+            node.clone(),
+        );
+    }
+    if options.single_use {
+        annotations.insert(
+            protocol::core::v1::BOOTSTRAP_TOKEN_SINGLE_USE_ANNOTATION.to_string(),
+            "true".to_string(),
+        );
+    }
     Ok(Secret {
         metadata: ObjectMeta {
             name: token.secret_name(),
@@ -289,6 +295,25 @@ mod tests {
             ..options
         };
         let json = serde_json::to_value(secret(&token, &bound).unwrap()).unwrap();
+        assert_eq!(
+            json["metadata"]["annotations"]["kubelet-tls-bootstrap/node-name"],
+            "worker-7"
+        );
+        assert!(
+            json["metadata"]["annotations"]
+                .get("kubelet-tls-bootstrap/single-use")
+                .is_none()
+        );
+
+        let once = TokenOptions {
+            single_use: true,
+            ..bound
+        };
+        let json = serde_json::to_value(secret(&token, &once).unwrap()).unwrap();
+        assert_eq!(
+            json["metadata"]["annotations"]["kubelet-tls-bootstrap/single-use"],
+            "true"
+        );
         assert_eq!(
             json["metadata"]["annotations"]["kubelet-tls-bootstrap/node-name"],
             "worker-7"

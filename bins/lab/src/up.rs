@@ -134,6 +134,9 @@ fn controller_manager_args(layout: &Layout, settings: &Settings) -> Vec<String> 
         // Ours (decision 0025): a node's older client certificates stop working 5 minutes
         // after it renews.
         "--supersede-rotated-client-certificates-after=5m".into(),
+        // As kubeadm's manifest (less bootstrapsigner, not built here): expired bootstrap
+        // tokens are deleted, single-use ones once their node is up (decision 0026).
+        "--controllers=*,tokencleaner".into(),
         "--bind-address=127.0.0.1".into(),
         format!("--secure-port={}", settings.controller_manager_port),
     ]

@@ -18,7 +18,7 @@ pub const SECRET_NAMESPACE: &str = "kube-system";
 /// Secret name prefix; the token id follows.
 pub const SECRET_NAME_PREFIX: &str = "bootstrap-token-";
 /// The Secret type a bootstrap token Secret must have.
-pub const SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
+pub const SECRET_TYPE: &str = protocol::core::v1::BOOTSTRAP_TOKEN_SECRET_TYPE;
 /// Username prefix of bootstrap token users.
 pub use protocol::core::v1::BOOTSTRAP_TOKEN_USER_PREFIX as USER_PREFIX;
 

@@ -18,7 +18,8 @@ pub use pod::{
     PodSpec, PodStatus, ResourceRequirements, Toleration, nano_value,
 };
 pub use secret::{
-    BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION, BOOTSTRAP_TOKEN_USER_PREFIX, Secret, SecretList,
+    BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION, BOOTSTRAP_TOKEN_SECRET_TYPE,
+    BOOTSTRAP_TOKEN_SINGLE_USE_ANNOTATION, BOOTSTRAP_TOKEN_USER_PREFIX, Secret, SecretList,
 };
 
 /// The core group is the empty string.

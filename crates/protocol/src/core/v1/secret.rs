@@ -17,6 +17,14 @@ pub const BOOTSTRAP_TOKEN_USER_PREFIX: &str = "system:bootstrap:";
 /// upstream's; a token without it works as upstream's.
 pub const BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION: &str = "kubelet-tls-bootstrap/node-name";
 
+/// Our annotation on a bootstrap token Secret: `"true"` makes the token single-use. The
+/// controller-manager approves one client certificate with it, keeps it from expiring while
+/// that node joins, and deletes it once the node is up (decision 0026).
+pub const BOOTSTRAP_TOKEN_SINGLE_USE_ANNOTATION: &str = "kubelet-tls-bootstrap/single-use";
+
+/// The `type` of a bootstrap token's Secret.
+pub const BOOTSTRAP_TOKEN_SECRET_TYPE: &str = "bootstrap.kubernetes.io/token";
+
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", remote = "Self")]
 pub struct Secret {
