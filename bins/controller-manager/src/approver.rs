@@ -15,7 +15,8 @@
 //! Nothing is ever denied; everything else waits for a person, and gets an event saying
 //! why (see `explain`).
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use client::{Client, ClientError};
@@ -181,6 +182,9 @@ pub struct Approver {
     tokens: TokenBindings,
     /// Users blocked by a CertificateRevocation (`revoked_users`).
     revoked_users: Arc<RevokedUsers>,
+    /// CSRs left Pending for a revocation or a Node's addresses: looked at again when those
+    /// change ([`Approver::take_waiting`]), not only after the backoff (up to 1000 s).
+    waiting: Mutex<HashSet<String>>,
 }
 
 impl Approver {
@@ -202,7 +206,33 @@ impl Approver {
             reviews: ReviewCache::default(),
             metrics,
             explainer,
+            waiting: Mutex::default(),
         }
+    }
+
+    /// What the CSRs in [`Approver::take_waiting`] wait on: wakes when revocations or Nodes'
+    /// addresses change.
+    pub fn waits_on(&self) -> Vec<tokio::sync::watch::Receiver<u64>> {
+        let mut changes = vec![self.revoked_users.subscribe()];
+        changes.extend(self.node_addresses.as_ref().map(NodeAddresses::subscribe));
+        changes
+    }
+
+    /// The CSRs left waiting since the last call, to look at again after a change.
+    pub fn take_waiting(&self) -> Vec<String> {
+        self.waiting().drain().collect()
+    }
+
+    fn wait_for_change(&self, csr: &CertificateSigningRequest) {
+        self.waiting().insert(csr.metadata.name.clone());
+    }
+
+    fn stop_waiting(&self, csr: &CertificateSigningRequest) {
+        self.waiting().remove(&csr.metadata.name);
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The `selfnodeserver` check after the review: the names must be the node's own. A
@@ -213,7 +243,10 @@ impl Approver {
         csr: &CertificateSigningRequest,
         x509: &pki::ParsedCsr,
     ) -> Result<(), SyncError> {
+        // Marked before the look, so a change racing it still brings the CSR back.
+        self.wait_for_change(csr);
         let Some(refusal) = self.addresses_refused(csr, x509).await? else {
+            self.stop_waiting(csr);
             return Ok(());
         };
         if !matches!(refusal, AddressRefusal::NoNode(_)) || waited(csr, NODE_GRACE) {
@@ -287,6 +320,7 @@ impl Approver {
         let Some(user) = x509.common_name() else {
             return Ok(());
         };
+        self.wait_for_change(csr);
         let revoked = match self.revoked_users.latest(user).await {
             Ok(revoked) => revoked,
             Err(error) => {
@@ -295,6 +329,7 @@ impl Approver {
             }
         };
         let Some(revoked) = revoked.filter(|r| r.blocks(SystemTime::now())) else {
+            self.stop_waiting(csr);
             return Ok(());
         };
         let message = format!(

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use client::{Client, ClientError, ListParams, WatchEvent};
 use protocol::Resource;
 use serde::de::DeserializeOwned;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, watch};
 use tokio::task::JoinHandle;
 
 /// Reduces an object to its name and the value kept for it.
@@ -20,12 +20,15 @@ pub struct LazyIndex<T, V> {
     project: Project<T, V>,
     entries: Arc<RwLock<HashMap<String, V>>>,
     watch: OnceCell<JoinHandle<()>>,
+    /// Counts the watch's changes to the entries (an object whose kept value did not change
+    /// does not count), so a controller can look again at what waited on them.
+    changes: watch::Sender<u64>,
 }
 
 impl<T, V> LazyIndex<T, V>
 where
     T: Resource + DeserializeOwned + Clone + Send + Sync + 'static,
-    V: Send + Sync + 'static,
+    V: PartialEq + Send + Sync + 'static,
 {
     pub fn new(client: Client, project: Project<T, V>) -> Self {
         LazyIndex {
@@ -33,7 +36,13 @@ where
             project,
             entries: Arc::default(),
             watch: OnceCell::new(),
+            changes: watch::Sender::new(0),
         }
+    }
+
+    /// Wakes on each change the watch brings once the index is in use.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// `read` over the current entries. The first call lists them (an error there is
@@ -61,6 +70,7 @@ where
         }
         let client = self.client.clone();
         let entries = Arc::clone(&self.entries);
+        let changes = self.changes.clone();
         Ok(tokio::spawn(async move {
             let mut watcher = client.watch::<T>(None, ListParams::default());
             while let Some(event) = watcher.next().await {
@@ -71,15 +81,22 @@ where
                         continue;
                     }
                 };
-                let mut entries = entries.write().unwrap_or_else(|e| e.into_inner());
-                match event {
-                    WatchEvent::Added(object) | WatchEvent::Modified(object) => {
-                        let (name, value) = project(object);
-                        entries.insert(name, value);
+                let changed = {
+                    let mut entries = entries.write().unwrap_or_else(|e| e.into_inner());
+                    match event {
+                        WatchEvent::Added(object) | WatchEvent::Modified(object) => {
+                            let (name, value) = project(object);
+                            let changed = entries.get(&name) != Some(&value);
+                            if changed {
+                                entries.insert(name, value);
+                            }
+                            changed
+                        }
+                        WatchEvent::Deleted(object) => entries.remove(&project(object).0).is_some(),
                     }
-                    WatchEvent::Deleted(object) => {
-                        entries.remove(&project(object).0);
-                    }
+                };
+                if changed {
+                    changes.send_modify(|n| *n = n.wrapping_add(1));
                 }
             }
         }))

@@ -102,6 +102,11 @@ impl NodeAddresses {
         }
     }
 
+    /// Wakes when a Node appears, goes or changes its addresses.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.nodes.subscribe()
+    }
+
     /// [`check`] against the current Nodes; the first call lists them (an error there is
     /// returned and the next call lists again).
     pub async fn check(

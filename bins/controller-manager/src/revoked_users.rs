@@ -51,6 +51,11 @@ impl RevokedUsers {
         }
     }
 
+    /// Wakes when a revocation by user is made, changed or deleted.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.revocations.subscribe()
+    }
+
     /// `user`'s latest revocation (the apiserver refuses NotBefore up to and including its
     /// `until`). The first call lists the revocations.
     pub async fn latest(&self, user: &str) -> Result<Option<Revoked>, ClientError> {

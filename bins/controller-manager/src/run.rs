@@ -204,6 +204,19 @@ impl Controllers {
             for _ in 0..config.workers {
                 workers.spawn(worker::work(Arc::clone(&approver), Arc::clone(&queue)));
             }
+            // A CSR left Pending for a revocation or a Node's addresses is looked at again as
+            // soon as those change.
+            for mut changes in approver.waits_on() {
+                let approver = Arc::clone(&approver);
+                let queue = Arc::clone(&queue);
+                others.spawn(async move {
+                    while changes.changed().await.is_ok() {
+                        for name in approver.take_waiting() {
+                            queue.add(&name).await;
+                        }
+                    }
+                });
+            }
             queues.push(queue);
             tracing::info!(workers = config.workers, "started csrapproving");
         }
