@@ -366,3 +366,83 @@ fn node_commands_refuse_bad_input_in_one_line() -> anyhow::Result<()> {
     anyhow::ensure!(!ok && stderr.contains("--kubeconfig"), "{stderr}");
     Ok(())
 }
+
+#[test]
+fn tokens_are_listed_and_deleted_as_kubeadm_does() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    let admin = format!("--kubeconfig={}", admin_kubeconfig(&cluster));
+    let (token, _) = lab_ok(&[
+        "token",
+        "create",
+        &format!("--ca-file={}", path(&cluster.ca_file())),
+        &format!("--server={}", cluster.server_url()),
+        &format!(
+            "--kubeconfig-out={}",
+            path(&cluster.dir().join("made.kubeconfig"))
+        ),
+        &format!(
+            "--secret-out={}",
+            path(&cluster.dir().join("made-token.json"))
+        ),
+        &format!("--admin-kubeconfig={}", admin_kubeconfig(&cluster)),
+        "--ttl=2h",
+        "--node-name=worker-9",
+        "--single-use",
+        "--description=for worker-9",
+    ])?;
+    let token = token.trim().to_string();
+    let (listed, _) = lab_ok(&["token", "list", &admin])?;
+    let header: Vec<&str> = listed
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    anyhow::ensure!(
+        header
+            == [
+                "TOKEN",
+                "TTL",
+                "EXPIRES",
+                "USAGES",
+                "DESCRIPTION",
+                "EXTRA",
+                "GROUPS",
+                "NODE",
+                "SINGLE-USE"
+            ],
+        "{listed}"
+    );
+    let row: Vec<&str> = listed
+        .lines()
+        .find(|l| l.starts_with(&token))
+        .with_context(|| format!("{token} not listed:\n{listed}"))?
+        .split_whitespace()
+        .collect();
+    anyhow::ensure!(
+        row[1] == "1h"
+            && row[3] == "authentication,signing"
+            && row[4..6] == ["for", "worker-9"]
+            && row[6] == KUBEADM_GROUP
+            && row[7..] == ["worker-9", "true"],
+        "{listed}"
+    );
+
+    let id = &token[..6];
+    let (deleted, _) = lab_ok(&["token", "delete", &token, &admin])?;
+    anyhow::ensure!(
+        deleted == format!("bootstrap token {id:?} deleted\n"),
+        "{deleted}"
+    );
+    let (listed, _) = lab_ok(&["token", "list", &admin])?;
+    anyhow::ensure!(!listed.contains(id), "{listed}");
+    let (ok, _, stderr) = lab(&["token", "delete", id, &admin])?;
+    anyhow::ensure!(
+        !ok && stderr.starts_with(&format!("lab: failed to delete bootstrap token {id:?}"))
+            && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    let (ok, _, stderr) = lab(&["token", "delete", "Not-A-Token", &admin])?;
+    anyhow::ensure!(!ok && stderr.contains("is neither a token id"), "{stderr}");
+    Ok(())
+}

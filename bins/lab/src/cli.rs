@@ -158,7 +158,29 @@ pub struct CaCreateArgs {
 pub enum TokenCommand {
     /// Make a bootstrap token: print it, write a ready bootstrap kubeconfig and the
     /// `kube-system/bootstrap-token-<id>` Secret manifest, optionally create the Secret.
-    Create(TokenCreateArgs),
+    Create(Box<TokenCreateArgs>),
+    /// List the bootstrap tokens as `kubeadm token list` does, with the node each is bound to
+    /// and whether it is single-use.
+    List(TokenListArgs),
+    /// Delete bootstrap tokens (ids or whole tokens), as `kubeadm token delete` does.
+    Delete(TokenDeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenListArgs {
+    /// An admin kubeconfig (list secrets in kube-system).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenDeleteArgs {
+    /// Token ids (`abcdef`) or whole tokens (`abcdef.0123456789abcdef`).
+    #[arg(required = true, value_name = "TOKEN")]
+    pub tokens: Vec<String>,
+    /// An admin kubeconfig (delete secrets in kube-system).
+    #[arg(long, env = "KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: PathBuf,
 }
 
 #[derive(Debug, Args)]

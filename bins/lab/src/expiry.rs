@@ -110,26 +110,7 @@ pub fn render(rows: &[Row], now: SystemTime) -> String {
                 .unwrap_or_else(|| "EXPIRED".to_string()),
         ]);
     }
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            lines
-                .iter()
-                .map(|l| l[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for line in &lines {
-        let cells: Vec<String> = line
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        out.push_str(cells.join("   ").trim_end());
-        out.push('\n');
-    }
-    out
+    crate::table::render(&lines)
 }
 
 #[cfg(test)]

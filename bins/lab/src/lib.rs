@@ -24,7 +24,9 @@ pub mod ops;
 pub mod ports;
 pub mod progress;
 pub mod state;
+pub mod table;
 pub mod token;
+pub mod tokens;
 pub mod up;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -41,6 +41,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Token(TokenCommand::Create(args)) => {
             runtime()?.block_on(lab::commands::token_create(&args))?
         }
+        Command::Token(TokenCommand::List(args)) => {
+            runtime()?.block_on(lab::tokens::list(&args))?
+        }
+        Command::Token(TokenCommand::Delete(args)) => {
+            runtime()?.block_on(lab::tokens::delete(&args))?
+        }
         Command::Node(NodeCommand::Revoke(args)) => {
             runtime()?.block_on(lab::node::revoke(&args))?
         }
