@@ -279,26 +279,16 @@ fn a_revoked_node_is_shut_out_and_its_replacement_joins() -> anyhow::Result<()> 
             && report.contains("--bootstrap-kubeconfig="),
         "{report}"
     );
-    let annotation = admin.ok([
+    let annotations = admin.ok([
         "-n",
         "kube-system",
         "get",
         "secret",
         &format!("bootstrap-token-{}", &token[..6]),
         "-o",
-        "jsonpath={.metadata.annotations.kubelet-tls-bootstrap/node-name}",
+        "jsonpath={.metadata.annotations.kubelet-tls-bootstrap/node-name} {.metadata.annotations.kubelet-tls-bootstrap/single-use}",
     ])?;
-    anyhow::ensure!(annotation == NODE, "{annotation}");
-    let single_use = admin.ok([
-        "-n",
-        "kube-system",
-        "get",
-        "secret",
-        &format!("bootstrap-token-{}", &token[..6]),
-        "-o",
-        "jsonpath={.metadata.annotations.kubelet-tls-bootstrap/single-use}",
-    ])?;
-    anyhow::ensure!(single_use == "true", "{single_use}");
+    anyhow::ensure!(annotations == format!("{NODE} true"), "{annotations}");
     let revocations: Value = serde_json::from_str(&admin.ok(["get", "certrev", "-o", "json"])?)?;
     let items = revocations["items"].as_array().cloned().unwrap_or_default();
     anyhow::ensure!(

@@ -6,8 +6,10 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use client::{Client, ListParams, WatchEvent};
+use client::{Client, ListParams, WatchEvent, Watcher};
+use protocol::Resource;
 use protocol::certificates::v1::CertificateSigningRequest;
+use serde::de::DeserializeOwned;
 
 use crate::csr::is_newer_or_same;
 use crate::queue::WorkQueue;
@@ -122,37 +124,70 @@ impl Sink {
     }
 }
 
-/// Watches until the task is dropped; a watcher that ends (it only does when its task died) is
-/// replaced after a second.
+/// Feeds the cache and the sinks until the task is dropped.
 pub async fn run(client: Client, cache: Arc<CsrCache>, sinks: Vec<Sink>) {
+    let mut events = Follow::<CertificateSigningRequest>::new(client, None, ListParams::default());
     loop {
-        let mut watcher = client.watch::<CertificateSigningRequest>(None, ListParams::default());
-        while let Some(event) = watcher.next().await {
-            let event = match event {
-                Ok(event) => event,
-                Err(error) => {
-                    // The watcher re-lists and resumes by itself; it reports so we can log.
-                    tracing::warn!(%error, "CSR watch interrupted; resuming");
-                    continue;
-                }
-            };
-            let keys: Vec<Option<String>> = sinks
-                .iter()
-                .map(|sink| (sink.key)(event.object()))
-                .collect();
-            let name = event.object().metadata.name.clone();
-            match event {
-                WatchEvent::Added(csr) | WatchEvent::Modified(csr) => cache.upsert(csr),
-                WatchEvent::Deleted(_) => cache.remove(&name),
+        let event = events.next().await;
+        let keys: Vec<Option<String>> = sinks
+            .iter()
+            .map(|sink| (sink.key)(event.object()))
+            .collect();
+        let name = event.object().metadata.name.clone();
+        match event {
+            WatchEvent::Added(csr) | WatchEvent::Modified(csr) => cache.upsert(csr),
+            WatchEvent::Deleted(_) => cache.remove(&name),
+        }
+        for (sink, key) in sinks.iter().zip(keys) {
+            if let Some(key) = key {
+                sink.queue.add(&key).await;
             }
-            for (sink, key) in sinks.iter().zip(keys) {
-                if let Some(key) = key {
-                    sink.queue.add(&key).await;
+        }
+    }
+}
+
+/// A watch of `T` that never ends: the watcher re-lists and resumes by itself, and one that
+/// ends (only when its task died) is replaced after a second.
+pub struct Follow<T> {
+    client: Client,
+    namespace: Option<String>,
+    params: ListParams,
+    watcher: Option<Watcher<T>>,
+}
+
+impl<T> Follow<T>
+where
+    T: Resource + DeserializeOwned + Clone + Send + Sync + 'static,
+{
+    pub fn new(client: Client, namespace: Option<&str>, params: ListParams) -> Follow<T> {
+        Follow {
+            client,
+            namespace: namespace.map(str::to_string),
+            params,
+            watcher: None,
+        }
+    }
+
+    pub async fn next(&mut self) -> WatchEvent<T> {
+        let kind = <T as Resource>::KIND;
+        loop {
+            let watcher = match &mut self.watcher {
+                Some(watcher) => watcher,
+                slot @ None => slot.insert(
+                    self.client
+                        .watch::<T>(self.namespace.as_deref(), self.params.clone()),
+                ),
+            };
+            match watcher.next().await {
+                Some(Ok(event)) => return event,
+                Some(Err(error)) => tracing::warn!(kind, %error, "watch interrupted; resuming"),
+                None => {
+                    tracing::warn!(kind, "watch ended; starting a new one");
+                    self.watcher = None;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         }
-        tracing::warn!("CSR watch ended; starting a new one");
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

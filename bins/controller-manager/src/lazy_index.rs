@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use client::{Client, ClientError, ListParams, WatchEvent};
+
+use crate::informer::Follow;
 use protocol::Resource;
 use serde::de::DeserializeOwned;
 use tokio::sync::{OnceCell, watch};
@@ -72,15 +74,9 @@ where
         let entries = Arc::clone(&self.entries);
         let changes = self.changes.clone();
         Ok(tokio::spawn(async move {
-            let mut watcher = client.watch::<T>(None, ListParams::default());
-            while let Some(event) = watcher.next().await {
-                let event = match event {
-                    Ok(event) => event,
-                    Err(error) => {
-                        tracing::warn!(kind = <T as Resource>::KIND, %error, "watch interrupted; resuming");
-                        continue;
-                    }
-                };
+            let mut events = Follow::<T>::new(client, None, ListParams::default());
+            loop {
+                let event = events.next().await;
                 let changed = {
                     let mut entries = entries.write().unwrap_or_else(|e| e.into_inner());
                     match event {

@@ -30,7 +30,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::csr::{is_denied, is_failed, is_issued};
 use crate::explain::REPORTING_COMPONENT;
-use crate::informer::CsrCache;
+use crate::informer::{CsrCache, Follow};
 use crate::queue::WorkQueue;
 use crate::token_binding::{self, is_single_use};
 use crate::worker::{Handler, SyncError};
@@ -190,26 +190,16 @@ impl TokenCache {
 
 /// Follows the token Secrets into `cache` and `queue` until the task is dropped.
 pub async fn watch_tokens(client: Client, cache: Arc<TokenCache>, queue: Arc<WorkQueue>) {
+    let params = ListParams::default().fields(format!("type={BOOTSTRAP_TOKEN_SECRET_TYPE}"));
+    let mut events = Follow::<Secret>::new(client, Some(TOKEN_NAMESPACE), params);
     loop {
-        let params = ListParams::default().fields(format!("type={BOOTSTRAP_TOKEN_SECRET_TYPE}"));
-        let mut watcher = client.watch::<Secret>(Some(TOKEN_NAMESPACE), params);
-        while let Some(event) = watcher.next().await {
-            let event = match event {
-                Ok(event) => event,
-                Err(error) => {
-                    tracing::warn!(%error, "bootstrap token watch interrupted; resuming");
-                    continue;
-                }
-            };
-            let name = event.object().metadata.name.clone();
-            match event {
-                WatchEvent::Added(secret) | WatchEvent::Modified(secret) => cache.upsert(secret),
-                WatchEvent::Deleted(_) => cache.remove(&name),
-            }
-            queue.add(&name).await;
+        let event = events.next().await;
+        let name = event.object().metadata.name.clone();
+        match event {
+            WatchEvent::Added(secret) | WatchEvent::Modified(secret) => cache.upsert(secret),
+            WatchEvent::Deleted(_) => cache.remove(&name),
         }
-        tracing::warn!("bootstrap token watch ended; starting a new one");
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        queue.add(&name).await;
     }
 }
 
