@@ -709,4 +709,45 @@ mod tests {
             })
         );
     }
+
+    #[test]
+    fn a_single_use_token_is_kept_for_its_approved_else_its_earliest_open_request() {
+        use protocol::meta::Time;
+        let at = |secs: u64| {
+            Some(Time::from_system_time(
+                SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
+            ))
+        };
+        let request = |name: &str, created: u64, conditions: &[&str]| {
+            let mut csr = CertificateSigningRequest::default();
+            csr.metadata.name = name.to_string();
+            csr.metadata.creation_timestamp = at(created);
+            for c in conditions {
+                csr.status
+                    .conditions
+                    .push(true_condition(c, "R", "", at(created + 1)));
+            }
+            Arc::new(csr)
+        };
+        let later = request("csr-a-later", 20, &[]);
+        let earlier = request("csr-z-earlier", 10, &[]);
+        let denied = request("csr-0-denied", 1, &["Denied"]);
+        let open = [later.clone(), earlier.clone(), denied.clone()];
+        // The earliest open one, whatever the names.
+        assert_eq!(used_by_another(&open, "csr-z-earlier"), None);
+        assert_eq!(
+            used_by_another(&open, "csr-a-later").as_deref(),
+            Some("csr-z-earlier")
+        );
+        // An approved one wins over an earlier open one; a failed approval does not count.
+        let approved = request("csr-m-approved", 30, &[CONDITION_APPROVED]);
+        let failed = request("csr-b-failed", 5, &[CONDITION_APPROVED, "Failed"]);
+        let all = [later, earlier, denied, approved, failed];
+        assert_eq!(
+            used_by_another(&all, "csr-z-earlier").as_deref(),
+            Some("csr-m-approved")
+        );
+        assert_eq!(used_by_another(&all, "csr-m-approved"), None);
+        assert_eq!(used_by_another(&[], "csr-x"), None);
+    }
 }
