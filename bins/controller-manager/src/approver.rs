@@ -276,7 +276,7 @@ impl Approver {
             SyncError::Retry(format!("unable to read bootstrap token {token:?}: {e}"))
         })?;
         let name = &csr.metadata.name;
-        if let Some(bound) = policy.node {
+        if let Some(bound) = &policy.node {
             let asked = x509
                 .common_name()
                 .and_then(|cn| cn.strip_prefix(pki::signer::NODE_CN_PREFIX))
@@ -294,7 +294,11 @@ impl Approver {
             }
         }
         if policy.single_use
-            && let Some(by) = used_by_another(&self.cache.requested_by(&csr.spec.username), name)
+            && let Some(by) = used_by_another(
+                &self.cache.requested_by(&csr.spec.username),
+                name,
+                policy.node.as_deref(),
+            )
         {
             let cause = Cause::TokenAlreadyUsed {
                 token: token.to_string(),
@@ -506,23 +510,44 @@ impl Handler for Approver {
 }
 
 /// The request a single-use token is kept for, when it is not `this` one: the requester's
-/// approved one, else its earliest still open (neither denied nor failed). Workers looking at
-/// two requests at once thus agree on one of them.
-fn used_by_another(requested: &[Arc<CertificateSigningRequest>], this: &str) -> Option<String> {
-    let open = |csr: &&Arc<CertificateSigningRequest>| {
-        !crate::csr::is_denied(csr) && !crate::csr::is_failed(csr)
+/// approved kubelet client request, else its earliest open one (neither denied nor failed) that
+/// csrapproving could approve, i.e. for the node the token is `bound` to if any. Workers looking
+/// at two requests at once thus agree on one of them, and a request for another node (which
+/// only a person may approve) cannot hold the token from the node it is for.
+fn used_by_another(
+    requested: &[Arc<CertificateSigningRequest>],
+    this: &str,
+    bound: Option<&str>,
+) -> Option<String> {
+    let client = |csr: &&Arc<CertificateSigningRequest>| {
+        csr.spec.signer_name == pki::signer::KUBE_APISERVER_CLIENT_KUBELET
+            && !crate::csr::is_denied(csr)
+            && !crate::csr::is_failed(csr)
+    };
+    let for_bound_node = |csr: &&Arc<CertificateSigningRequest>| {
+        let Some(node) = bound else { return true };
+        pki::ParsedCsr::from_pem(&csr.spec.request).is_ok_and(|parsed| {
+            parsed
+                .common_name()
+                .and_then(|cn| cn.strip_prefix(pki::signer::NODE_CN_PREFIX))
+                == Some(node)
+        })
     };
     let kept = requested
         .iter()
-        .filter(open)
+        .filter(client)
         .filter(|csr| crate::csr::is_approved(csr))
         .min_by_key(|csr| &csr.metadata.name)
         .or_else(|| {
-            requested.iter().filter(open).min_by(|a, b| {
-                (a.metadata.creation_timestamp)
-                    .cmp(&b.metadata.creation_timestamp)
-                    .then_with(|| a.metadata.name.cmp(&b.metadata.name))
-            })
+            requested
+                .iter()
+                .filter(client)
+                .filter(for_bound_node)
+                .min_by(|a, b| {
+                    (a.metadata.creation_timestamp)
+                        .cmp(&b.metadata.creation_timestamp)
+                        .then_with(|| a.metadata.name.cmp(&b.metadata.name))
+                })
         })?;
     (kept.metadata.name != this).then(|| kept.metadata.name.clone())
 }
@@ -718,8 +743,14 @@ mod tests {
                 SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs),
             ))
         };
-        let request = |name: &str, created: u64, conditions: &[&str]| {
-            let mut csr = CertificateSigningRequest::default();
+        let request = |name: &str, node: &str, created: u64, conditions: &[&str]| {
+            let mut csr = csr(
+                &format!("system:node:{node}"),
+                &["system:nodes"],
+                "system:bootstrap:abcdef",
+                &USAGES,
+                CLIENT,
+            );
             csr.metadata.name = name.to_string();
             csr.metadata.creation_timestamp = at(created);
             for c in conditions {
@@ -729,25 +760,41 @@ mod tests {
             }
             Arc::new(csr)
         };
-        let later = request("csr-a-later", 20, &[]);
-        let earlier = request("csr-z-earlier", 10, &[]);
-        let denied = request("csr-0-denied", 1, &["Denied"]);
+        let later = request("csr-a-later", "n1", 20, &[]);
+        let earlier = request("csr-z-earlier", "n1", 10, &[]);
+        let denied = request("csr-0-denied", "n1", 1, &["Denied"]);
         let open = [later.clone(), earlier.clone(), denied.clone()];
         // The earliest open one, whatever the names.
-        assert_eq!(used_by_another(&open, "csr-z-earlier"), None);
+        assert_eq!(used_by_another(&open, "csr-z-earlier", None), None);
         assert_eq!(
-            used_by_another(&open, "csr-a-later").as_deref(),
+            used_by_another(&open, "csr-a-later", None).as_deref(),
             Some("csr-z-earlier")
         );
-        // An approved one wins over an earlier open one; a failed approval does not count.
-        let approved = request("csr-m-approved", 30, &[CONDITION_APPROVED]);
-        let failed = request("csr-b-failed", 5, &[CONDITION_APPROVED, "Failed"]);
-        let all = [later, earlier, denied, approved, failed];
+        // A request for another node does not hold a bound token from its node.
+        let elsewhere = request("csr-elsewhere", "n2", 0, &[]);
+        let with_elsewhere = [later.clone(), earlier.clone(), elsewhere.clone()];
         assert_eq!(
-            used_by_another(&all, "csr-z-earlier").as_deref(),
+            used_by_another(&with_elsewhere, "csr-z-earlier", Some("n1")),
+            None
+        );
+        assert_eq!(
+            used_by_another(&with_elsewhere, "csr-z-earlier", None).as_deref(),
+            Some("csr-elsewhere")
+        );
+        // Nor does a request for another signer.
+        let mut other_signer = (*request("csr-other", "n1", 0, &[])).clone();
+        other_signer.spec.signer_name = pki::signer::KUBE_APISERVER_CLIENT.to_string();
+        let with_other = [earlier.clone(), Arc::new(other_signer)];
+        assert_eq!(used_by_another(&with_other, "csr-z-earlier", None), None);
+        // An approved one wins over an earlier open one; a failed approval does not count.
+        let approved = request("csr-m-approved", "n1", 30, &[CONDITION_APPROVED]);
+        let failed = request("csr-b-failed", "n1", 5, &[CONDITION_APPROVED, "Failed"]);
+        let all = [later, earlier, denied, approved, failed, elsewhere];
+        assert_eq!(
+            used_by_another(&all, "csr-z-earlier", Some("n1")).as_deref(),
             Some("csr-m-approved")
         );
-        assert_eq!(used_by_another(&all, "csr-m-approved"), None);
-        assert_eq!(used_by_another(&[], "csr-x"), None);
+        assert_eq!(used_by_another(&all, "csr-m-approved", Some("n1")), None);
+        assert_eq!(used_by_another(&[], "csr-x", None), None);
     }
 }
