@@ -86,17 +86,19 @@ fn expired_bootstrap_tokens_are_deleted_only_with_tokencleaner_on() -> anyhow::R
     anyhow::ensure!(secret(&setup, "bootstrap-token-expird")?.is_some());
     drop(cm);
 
-    setup.cluster.create_bootstrap_token(
-        "soonex",
-        "0123456789abcdef",
-        Some(&rfc3339_in(Duration::from_secs(8))),
-    )?;
     let cm = setup.start_cm("cm.log", &["--controllers=*,tokencleaner"])?;
     wait_gone(&setup, "bootstrap-token-expird", Duration::from_secs(10))?;
     // An unreadable expiration counts as expired, as the apiserver reads it.
     wait_gone(&setup, "bootstrap-token-garbld", Duration::from_secs(10))?;
+    // A token made now, expiring soon: kept, then deleted when its time comes without any
+    // other event.
+    setup.cluster.create_bootstrap_token(
+        "soonex",
+        "0123456789abcdef",
+        Some(&rfc3339_in(Duration::from_secs(6))),
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
     anyhow::ensure!(secret(&setup, "bootstrap-token-soonex")?.is_some());
-    // Deleted when its time comes, without any other event.
     wait_gone(&setup, "bootstrap-token-soonex", Duration::from_secs(20))?;
     for kept in ["latert", "noendt", "abcdef"] {
         anyhow::ensure!(
