@@ -214,3 +214,36 @@ fn bad_flags_are_one_line_and_a_non_zero_exit() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[test]
+fn an_unknown_bootstrap_token_is_named_as_such_with_what_to_do() -> anyhow::Result<()> {
+    let cluster = Cluster::start()?;
+    // A token the apiserver does not know: never made, expired and deleted, or used up.
+    let bogus = cluster.token_kubeconfig(
+        "bogus-bootstrap.kubeconfig",
+        "kubelet-bootstrap",
+        "zzzzzz.0123456789abcdef",
+    )?;
+    let setup = AgentSetup {
+        bootstrap_kubeconfig: Some(bogus.clone()),
+        ..AgentSetup::new(&cluster, "node-z")?
+    };
+    let mut agent = setup.start(&cluster)?;
+    let status = wait::until(
+        "the agent to exit",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || Ok(agent.exited()),
+    )?;
+    anyhow::ensure!(!status.success(), "{status}");
+    let log = setup.log();
+    anyhow::ensure!(
+        log.contains(&format!(
+            "the apiserver refused the bootstrap credentials in {}",
+            bogus.display()
+        )) && log.contains("their token is unknown, expired or used up")
+            && log.contains("`lab node replace node-z`"),
+        "{log}"
+    );
+    Ok(())
+}

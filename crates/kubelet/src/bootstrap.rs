@@ -38,6 +38,17 @@ pub enum BootstrapError {
     Csr(#[from] csr::CsrError),
     #[error("failed to build the API client: {0}")]
     Client(#[source] client::ClientError),
+    /// The apiserver does not know the bootstrap credentials (pain point #4: "poor error
+    /// messages" when a token expired or is gone).
+    #[error(
+        "the apiserver refused the bootstrap credentials in {path} ({source}): their token is unknown, expired or used up (a single-use bootstrap token is deleted once its node is up); ask for a new one, e.g. `lab token create --node-name {node} --single-use`, or `lab node replace {node}` for a machine that replaces another"
+    )]
+    BootstrapRefused {
+        path: PathBuf,
+        node: String,
+        #[source]
+        source: client::ClientError,
+    },
     /// The apiserver's certificate is expired or not yet valid by our clock; `diagnosis`
     /// compares the clocks (`clock`).
     #[error("failed to create certificate signing request: {source}; {diagnosis}")]
@@ -99,7 +110,18 @@ pub async fn client_credentials(
             tracing::info!(file = %current.path.display(), "using the valid client certificate found in the cert dir");
             current
         }
-        _ => request_certificate(&bootstrap, store, node_name).await?,
+        _ => request_certificate(&bootstrap, store, node_name)
+            .await
+            .map_err(|e| match e {
+                BootstrapError::Csr(csr::CsrError::Create(source)) if source.is_unauthorized() => {
+                    BootstrapError::BootstrapRefused {
+                        path: bootstrap_path.map(Path::to_path_buf).unwrap_or_default(),
+                        node: node_name.to_string(),
+                        source,
+                    }
+                }
+                e => e,
+            })?,
     };
     let written = Kubeconfig::for_kubelet(&bootstrap, &store.current_path());
     written
