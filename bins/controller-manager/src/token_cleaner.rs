@@ -25,8 +25,6 @@ use protocol::core::v1::{
     Secret,
 };
 use protocol::meta::{DeleteOptions, ObjectMeta, Preconditions, Time};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::csr::{is_denied, is_failed, is_issued};
 use crate::explain::REPORTING_COMPONENT;
@@ -63,35 +61,23 @@ pub enum Expiry {
 }
 
 pub fn expiry(secret: &Secret, now: SystemTime) -> Expiry {
-    let Some(raw) = secret.data.get(EXPIRATION_KEY).filter(|v| !v.is_empty()) else {
-        return Expiry::Never;
-    };
-    let Some(at) = std::str::from_utf8(raw)
-        .ok()
-        .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
-    else {
-        return Expiry::Expired;
-    };
-    match SystemTime::from(at).duration_since(now) {
-        Ok(left) if !left.is_zero() => Expiry::In(left),
-        _ => Expiry::Expired,
+    match secret.bootstrap_token_expiration() {
+        None => Expiry::Never,
+        Some(Err(_)) => Expiry::Expired,
+        Some(Ok(at)) => match SystemTime::from(at).duration_since(now) {
+            Ok(left) if !left.is_zero() => Expiry::In(left),
+            _ => Expiry::Expired,
+        },
     }
 }
 
 /// The token id a Secret holds (`token-id`, else its name's suffix).
 fn token_id(secret: &Secret) -> Option<String> {
-    secret
-        .data
-        .get(TOKEN_ID_KEY)
-        .and_then(|id| String::from_utf8(id.clone()).ok())
-        .or_else(|| {
-            secret
-                .metadata
-                .name
-                .strip_prefix("bootstrap-token-")
-                .map(str::to_string)
-        })
+    Some(secret.data_str(TOKEN_ID_KEY))
         .filter(|id| !id.is_empty())
+        .or_else(|| secret.metadata.name.strip_prefix("bootstrap-token-"))
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
 }
 
 /// Where a single-use token's join stands, from the CSRs made with it.
@@ -341,19 +327,18 @@ impl TokenCleaner {
         }
     }
 
-    /// A single-use token's part: `Ok(Some(wait))` to look again after `wait`, `Ok(None)` when
-    /// nothing is under way, `Err` when it was deleted or the sync failed.
+    /// A single-use token's part of the sync.
     async fn single_use(
         &self,
         secret: &Secret,
         id: &str,
         now: SystemTime,
-    ) -> Result<Option<Duration>, Done> {
+    ) -> Result<JoinStep, SyncError> {
         let requests = self
             .csrs
             .requested_by(&format!("{BOOTSTRAP_TOKEN_USER_PREFIX}{id}"));
-        let (csr, wait) = match join_of(&requests) {
-            Join::Idle => return Ok(None),
+        let (csr, poll) = match join_of(&requests) {
+            Join::Idle => return Ok(JoinStep::Idle),
             Join::Issued(issued) => {
                 if let Some(to) = self.joined(&issued).await? {
                     self.delete(secret).await?;
@@ -363,34 +348,39 @@ impl TokenCleaner {
                         secret.metadata.name, to.node, to.csr
                     );
                     self.record(secret, "BootstrapTokenUsed", &message).await;
-                    return Err(Done::Finished);
+                    return Ok(JoinStep::Deleted);
                 }
-                (issued[0].csr.clone(), JOIN_POLL)
+                (issued[0].csr.clone(), Some(JOIN_POLL))
             }
             // A CSR event queues the token again; time alone matters only for the expiration.
-            Join::Requested { csr } => (csr, Duration::MAX),
+            Join::Requested { csr } => (csr, None),
         };
-        if let Expiry::In(left) = expiry(secret, now) {
-            if left < KEEP_VALID_WHILE_JOINING / 2 {
+        match expiry(secret, now) {
+            Expiry::In(left) if left < KEEP_VALID_WHILE_JOINING / 2 => {
                 self.extend(secret, now, &csr).await?;
-                return Ok(Some(Duration::ZERO));
+                Ok(JoinStep::Extended)
             }
-            return Ok(Some(wait.min(left - KEEP_VALID_WHILE_JOINING / 2)));
+            Expiry::In(left) => {
+                let extend_in = left - KEEP_VALID_WHILE_JOINING / 2;
+                Ok(JoinStep::Wait(Some(
+                    poll.map_or(extend_in, |p| p.min(extend_in)),
+                )))
+            }
+            _ => Ok(JoinStep::Wait(poll)),
         }
-        Ok(Some(wait))
     }
 }
 
-/// How [`TokenCleaner::single_use`] ends the sync early.
-enum Done {
-    Finished,
-    Failed(SyncError),
-}
-
-impl From<SyncError> for Done {
-    fn from(error: SyncError) -> Done {
-        Done::Failed(error)
-    }
+/// What a single-use token's join asks of the sync.
+enum JoinStep {
+    /// Nothing under way: only the expiration matters.
+    Idle,
+    /// The token was used up and deleted.
+    Deleted,
+    /// Its expiration was moved: look again at once, at the new copy.
+    Extended,
+    /// Look again after this long (if any), unless a CSR event comes first.
+    Wait(Option<Duration>),
 }
 
 impl Handler for TokenCleaner {
@@ -410,11 +400,11 @@ impl Handler for TokenCleaner {
         if is_single_use(&secret)
             && let Some(id) = token_id(&secret)
         {
-            match self.single_use(&secret, &id, now).await {
-                Ok(Some(Duration::ZERO)) => return Err(SyncError::NotYet(Duration::ZERO)),
-                Ok(found) => wait = found,
-                Err(Done::Finished) => return Ok(()),
-                Err(Done::Failed(error)) => return Err(error),
+            match self.single_use(&secret, &id, now).await? {
+                JoinStep::Idle => {}
+                JoinStep::Deleted => return Ok(()),
+                JoinStep::Extended => return Err(SyncError::NotYet(Duration::ZERO)),
+                JoinStep::Wait(after) => wait = after,
             }
         }
         let wait = match expiry(&secret, now) {
@@ -426,8 +416,8 @@ impl Handler for TokenCleaner {
             Expiry::In(left) => Some(wait.map_or(left, |w| w.min(left))),
         };
         match wait {
-            Some(wait) if wait < Duration::MAX => Err(SyncError::NotYet(wait)),
-            _ => Ok(()),
+            Some(wait) => Err(SyncError::NotYet(wait)),
+            None => Ok(()),
         }
     }
 }
@@ -436,6 +426,8 @@ impl Handler for TokenCleaner {
 mod tests {
     use super::*;
     use protocol::certificates::v1::CertificateSigningRequestCondition;
+    use time::OffsetDateTime;
+    use time::format_description::well_known::Rfc3339;
 
     fn token(expiration: Option<&str>) -> Secret {
         let mut secret = Secret::default();

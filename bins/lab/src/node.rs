@@ -20,7 +20,6 @@ use protocol::core::v1::{BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION, Node, Secret};
 use protocol::meta::{ObjectMeta, Time};
 use protocol::revocation::v1alpha1::{CertificateRevocation, CertificateRevocationSpec};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::cli::{NodeReplaceArgs, NodeRevokeArgs};
 use crate::{api, duration, ops, token};
@@ -100,13 +99,9 @@ pub fn unbound_valid_tokens(secrets: &[Secret], now: OffsetDateTime) -> Vec<&Sec
 
 /// As the apiserver reads `expiration`: an unreadable one counts as expired.
 fn token_expired(secret: &Secret, now: OffsetDateTime) -> bool {
-    match secret.data.get("expiration") {
-        None => false,
-        Some(raw) => std::str::from_utf8(raw)
-            .ok()
-            .and_then(|text| OffsetDateTime::parse(text, &Rfc3339).ok())
-            .is_none_or(|expiration| expiration < now),
-    }
+    secret
+        .bootstrap_token_expiration()
+        .is_some_and(|expiration| expiration.map_or(true, |at| at < now))
 }
 
 /// The revocations of `user` that refuse certificates issued after `now`: they block it.
@@ -413,7 +408,11 @@ mod tests {
 
     #[test]
     fn unbound_tokens_count_until_they_expire() {
-        let now = OffsetDateTime::parse("2026-12-07T06:00:00Z", &Rfc3339).unwrap();
+        let now = OffsetDateTime::parse(
+            "2026-12-07T06:00:00Z",
+            &time::format_description::well_known::Rfc3339,
+        )
+        .unwrap();
         let secrets = vec![
             token_secret("bootstrap-token-nolimit", None, None),
             token_secret("bootstrap-token-later", None, Some("2026-12-08T00:00:00Z")),

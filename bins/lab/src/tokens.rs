@@ -32,21 +32,13 @@ pub struct Listed {
     pub single_use: bool,
 }
 
-fn data<'a>(secret: &'a Secret, key: &str) -> &'a str {
-    secret
-        .data
-        .get(key)
-        .and_then(|v| std::str::from_utf8(v).ok())
-        .unwrap_or_default()
-}
-
 /// Reads a token Secret; `Err` says why it is not a valid token (kubeadm skips those with a
 /// warning).
 pub fn read(secret: &Secret) -> Result<Listed, String> {
     let text = format!(
         "{}.{}",
-        data(secret, "token-id"),
-        data(secret, "token-secret")
+        secret.data_str("token-id"),
+        secret.data_str("token-secret")
     );
     let token = BootstrapToken::parse(&text).map_err(|e| e.to_string())?;
     if secret.metadata.name != token.secret_name() {
@@ -55,19 +47,17 @@ pub fn read(secret: &Secret) -> Result<Listed, String> {
             token.secret_name()
         ));
     }
-    let expires = Some(data(secret, "expiration"))
-        .filter(|raw| !raw.is_empty())
-        .map(|raw| OffsetDateTime::parse(raw, &Rfc3339).map_err(|_| raw.to_string()));
+    let expires = secret.bootstrap_token_expiration();
     let annotations = &secret.metadata.annotations;
     Ok(Listed {
         token: token.to_string(),
         expires,
         usages: USAGES
             .into_iter()
-            .filter(|u| data(secret, &format!("usage-bootstrap-{u}")) == "true")
+            .filter(|u| secret.data_str(&format!("usage-bootstrap-{u}")) == "true")
             .collect(),
-        description: data(secret, "description").to_string(),
-        groups: data(secret, "auth-extra-groups").to_string(),
+        description: secret.data_str("description").to_string(),
+        groups: secret.data_str("auth-extra-groups").to_string(),
         node: annotations
             .get(BOOTSTRAP_TOKEN_NODE_NAME_ANNOTATION)
             .cloned(),

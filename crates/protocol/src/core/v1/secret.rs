@@ -70,6 +70,24 @@ resource!(
 );
 
 impl Secret {
+    /// `data[key]` as text; empty when absent or not UTF-8.
+    pub fn data_str(&self, key: &str) -> &str {
+        self.data
+            .get(key)
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .unwrap_or_default()
+    }
+
+    /// A bootstrap token's `expiration`: `None` when it has none, `Some(Err(text))` when it is
+    /// no RFC 3339 time (the apiserver and tokencleaner treat that as expired).
+    pub fn bootstrap_token_expiration(&self) -> Option<Result<time::OffsetDateTime, String>> {
+        let text = self.data_str("expiration");
+        (!text.is_empty()).then(|| {
+            time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| text.to_string())
+        })
+    }
+
     /// Moves `stringData` into `data` (later keys win), as the apiserver does on write.
     pub fn merge_string_data(&mut self) {
         for (key, value) in std::mem::take(&mut self.string_data) {
@@ -89,6 +107,8 @@ mod tests {
             "type":"bootstrap.kubernetes.io/token"}"#;
         let mut secret: Secret = serde_json::from_str(json).unwrap();
         assert_eq!(secret.data["token-id"], b"abcdef");
+        assert_eq!(secret.data_str("token-id"), "abcdef");
+        assert_eq!(secret.data_str("missing"), "");
         secret.merge_string_data();
         let out = serde_json::to_value(&secret).unwrap();
         assert_eq!(out["data"]["token-secret"], "MDEyMzQ1Njc4OWFiY2RlZg==");
