@@ -81,6 +81,15 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "1h0m0s")]
     pub event_ttl: String,
 
+    /// Ours (decision 0027): how long after its NotAfter a client certificate may still ask
+    /// to renew itself, e.g. 720h. Within it, the apiserver authenticates an expired client
+    /// certificate as the user "kubelet-tls-bootstrap:expired:<CN>" in the single group
+    /// "kubelet-tls-bootstrap:expired-client-certificates", which RBAC may let create CSRs;
+    /// csrapproving approves a node's request only from the node's newest certificate. 0
+    /// (the default, as upstream) refuses every expired certificate.
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    pub client_certificate_max_offline_window: String,
+
     /// Folder of the embedded durable store (created if missing).
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -123,6 +132,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Events not written for this long are deleted (`--event-ttl`).
     pub event_ttl: Duration,
+    /// `--client-certificate-max-offline-window` (zero: off).
+    pub client_certificate_max_offline_window: Duration,
 }
 
 impl Config {
@@ -139,6 +150,7 @@ impl Config {
             data_dir: data_dir.into(),
             shutdown_grace: Duration::from_secs(10),
             event_ttl: crate::event_ttl::DEFAULT_EVENT_TTL,
+            client_certificate_max_offline_window: Duration::ZERO,
         }
     }
 }
@@ -175,6 +187,9 @@ pub enum ConfigError {
     /// `--event-ttl` is not a positive Go duration.
     #[error("invalid --event-ttl {value:?}: {reason}")]
     EventTtl { value: String, reason: String },
+    /// `--client-certificate-max-offline-window` is not a Go duration.
+    #[error("invalid --client-certificate-max-offline-window {value:?}: {reason}")]
+    MaxOfflineWindow { value: String, reason: String },
 }
 
 impl Args {
@@ -219,8 +234,16 @@ impl Args {
                 });
             }
         };
+        let client_certificate_max_offline_window =
+            cli::parse_go_duration(&self.client_certificate_max_offline_window).map_err(|e| {
+                ConfigError::MaxOfflineWindow {
+                    value: self.client_certificate_max_offline_window.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
         Ok(Config {
             token_file,
+            client_certificate_max_offline_window,
             bootstrap_token_auth: self.enable_bootstrap_token_auth,
             authorization_modes: self.authorization_mode.0.clone(),
             abac,

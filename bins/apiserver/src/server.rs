@@ -127,7 +127,8 @@ pub async fn run_with_store(
         .map_err(startup("load the certificate revocations"))?;
     let authenticator = Arc::new(
         Authenticator::new(config.token_file, bootstrap, config.anonymous_auth)
-            .with_revocations(revocations),
+            .with_revocations(revocations)
+            .with_max_offline_window(config.client_certificate_max_offline_window),
     );
     api.set_token_authenticator(authenticator.clone());
     let state = Arc::new(State {

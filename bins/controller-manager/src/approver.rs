@@ -12,6 +12,12 @@
 //! Ours: a client request for a user a CertificateRevocation blocks (its `issuedBefore` still
 //! to come, decision 0023) is not approved: the apiserver would refuse its certificate.
 //!
+//! Ours: a node's request made with its own client certificate after that expired, within
+//! the apiserver's `--client-certificate-max-offline-window` (decision 0027), is approved when
+//! the requester may create `/expirednodeclient` and the certificate is the newest of the
+//! node's lineage: the one whose credential ID the node last wrote on its Node
+//! (`kubelet-tls-bootstrap/client-certificate`).
+//!
 //! Nothing is ever denied; everything else waits for a person, and gets an event saying
 //! why (see `explain`).
 
@@ -19,9 +25,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use client::{Client, ClientError};
+use client::{Client, ClientError, ListParams};
+use protocol::authentication::v1::{
+    CREDENTIAL_ID_EXTRA, EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
+};
 use protocol::authorization::v1::{ResourceAttributes, SubjectAccessReview};
 use protocol::certificates::v1::{CONDITION_APPROVED, CertificateSigningRequest};
+use protocol::core::v1::{NODE_CLIENT_CERTIFICATE_ANNOTATION, Node};
 use protocol::meta::ObjectMeta;
 
 use crate::csr::{is_approved, is_denied, is_issued, true_condition};
@@ -52,6 +62,8 @@ enum Check {
     TokenBinding,
     /// Every name is an address of the node's own Node and no other's (`node_addresses`).
     NodeAddresses,
+    /// The expired certificate that asks is the one the node's Node names (decision 0027).
+    Lineage,
 }
 
 fn is_node_client(
@@ -69,6 +81,28 @@ fn is_self_node_client(
     usages: &[pki::Usage],
 ) -> bool {
     x509.common_name() == Some(csr.spec.username.as_str()) && is_node_client(csr, x509, usages)
+}
+
+/// The recognizer of a node's renewal with its expired certificate.
+pub const EXPIRED_NODE_CLIENT: &str = rbac::bootstrap::EXPIRED_NODE_CLIENT_SUBRESOURCE;
+
+/// A kubelet client request made by the apiserver's identity of an expired client
+/// certificate (decision 0027) whose CN is the node the request names.
+fn is_expired_node_client(
+    csr: &CertificateSigningRequest,
+    x509: &pki::ParsedCsr,
+    usages: &[pki::Usage],
+) -> bool {
+    csr.spec
+        .groups
+        .iter()
+        .any(|g| g == EXPIRED_CLIENT_CERTIFICATE_GROUP)
+        && csr
+            .spec
+            .username
+            .strip_prefix(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX)
+            .is_some_and(|cn| x509.common_name() == Some(cn))
+        && is_node_client(csr, x509, usages)
 }
 
 /// The recognizer of a node's own serving CSR.
@@ -90,13 +124,21 @@ fn is_self_node_server(
 /// for its serving certificate while it registers, so a missing Node is usually a moment.
 const NODE_GRACE: Duration = Duration::from_secs(60);
 
-/// In upstream's order: a renewal by the node itself first; then the serving recognizer.
-const RECOGNIZERS: [Recognizer; 3] = [
+/// In upstream's order: a renewal by the node itself first; then the serving recognizer. Our
+/// renewal of an expired certificate comes before `nodeclient`, which its requests match too.
+const RECOGNIZERS: [Recognizer; 4] = [
     Recognizer {
         subresource: "selfnodeclient",
         message: "Auto approving self kubelet client certificate after SubjectAccessReview.",
         recognizes: is_self_node_client,
         then: Check::Nothing,
+    },
+    Recognizer {
+        subresource: EXPIRED_NODE_CLIENT,
+        message: "Auto approving the renewal of the node's newest kubelet client certificate, \
+                  expired within the apiserver's offline window, after SubjectAccessReview.",
+        recognizes: is_expired_node_client,
+        then: Check::Lineage,
     },
     Recognizer {
         subresource: "nodeclient",
@@ -312,6 +354,66 @@ impl Approver {
         Ok(())
     }
 
+    /// The `expirednodeclient` check after the review: the expired certificate that made the
+    /// request (its credential ID, which the apiserver put in the request's extra) is the one
+    /// the node's Node names. A node writes only its own certificate's ID there, so a copy of
+    /// an older certificate, or one stolen before a rotation, cannot renew. No Node, no
+    /// annotation or another ID leaves the request to a person, with an event.
+    async fn verify_lineage(
+        &self,
+        csr: &CertificateSigningRequest,
+        x509: &pki::ParsedCsr,
+    ) -> Result<(), SyncError> {
+        let name = &csr.metadata.name;
+        let node = x509
+            .common_name()
+            .and_then(|cn| cn.strip_prefix(pki::signer::NODE_CN_PREFIX))
+            .unwrap_or_default()
+            .to_string();
+        let presented = csr
+            .spec
+            .extra
+            .get(CREDENTIAL_ID_EXTRA)
+            .and_then(|ids| ids.items.first())
+            .cloned();
+        // A list by name: upstream's controller-manager role may list Nodes, not get them.
+        let params = ListParams {
+            field_selector: Some(format!("metadata.name={node}")),
+            ..Default::default()
+        };
+        let nodes = self.client.list::<Node>(None, &params).await.map_err(|e| {
+            SyncError::Retry(format!(
+                "unable to read node {node:?} for csr {name:?}: {e}"
+            ))
+        })?;
+        let head = nodes
+            .items
+            .iter()
+            .find(|n| n.metadata.name == node)
+            .map(|n| {
+                n.metadata
+                    .annotations
+                    .get(NODE_CLIENT_CERTIFICATE_ANNOTATION)
+                    .cloned()
+            });
+        if presented.is_some()
+            && head
+                .as_ref()
+                .is_some_and(|h| h.as_ref() == presented.as_ref())
+        {
+            return Ok(());
+        }
+        let cause = Cause::NotLineageHead {
+            node: node.clone(),
+            presented: presented.unwrap_or_default(),
+            head,
+        };
+        self.explainer.tell(csr, cause).await;
+        Err(SyncError::Quiet(format!(
+            "recognized csr {name:?} as [{EXPIRED_NODE_CLIENT}] but the expired certificate is not the newest of node {node:?}"
+        )))
+    }
+
     /// Before approving a client certificate: its user is not blocked by a revocation. The
     /// apiserver would refuse the certificate, so approving it only hides why the node cannot
     /// join. Unreadable revocations (no RBAC to list them) leave upstream's behaviour, with a
@@ -489,6 +591,7 @@ impl Handler for Approver {
                     Check::Nothing => {}
                     Check::TokenBinding => self.verify_token_binding(&csr, &x509).await?,
                     Check::NodeAddresses => self.verify_addresses(&csr, &x509).await?,
+                    Check::Lineage => self.verify_lineage(&csr, &x509).await?,
                 }
                 return self.approve(&csr, recognizer).await;
             }
@@ -627,6 +730,38 @@ mod tests {
             CLIENT,
         );
         assert_eq!(recognized(&c, true).unwrap(), ["nodeclient"]);
+    }
+
+    #[test]
+    fn a_renewal_by_an_expired_certificate_is_expirednodeclient_then_nodeclient() {
+        let expired_user = "kubelet-tls-bootstrap:expired:system:node:a";
+        let mut c = csr(
+            "system:node:a",
+            &["system:nodes"],
+            expired_user,
+            &USAGES,
+            CLIENT,
+        );
+        // Without the group only the apiserver gives: an ordinary user of that name.
+        assert_eq!(recognized(&c, true).unwrap(), ["nodeclient"]);
+        c.spec.groups = vec![
+            EXPIRED_CLIENT_CERTIFICATE_GROUP.to_string(),
+            "system:authenticated".to_string(),
+        ];
+        assert_eq!(
+            recognized(&c, true).unwrap(),
+            [EXPIRED_NODE_CLIENT, "nodeclient"]
+        );
+        // Node a's expired certificate asking for node b: not its own renewal.
+        let mut other = csr(
+            "system:node:b",
+            &["system:nodes"],
+            expired_user,
+            &USAGES,
+            CLIENT,
+        );
+        other.spec.groups = c.spec.groups.clone();
+        assert_eq!(recognized(&other, true).unwrap(), ["nodeclient"]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use client::Client;
 use protocol::certificates::v1::{API_VERSION, CertificateSigningRequest};
-use protocol::core::v1::{Event, EventSource, ObjectReference};
+use protocol::core::v1::{Event, EventSource, NODE_CLIENT_CERTIFICATE_ANNOTATION, ObjectReference};
 use protocol::meta::{ObjectMeta, Time};
 
 use crate::flags::signer_flag_stem;
@@ -54,6 +54,13 @@ pub enum Cause {
     ApprovalForbidden,
     /// A client request for a user a CertificateRevocation blocks (decision 0023).
     SubjectRevoked { user: String, revoked: Revoked },
+    /// A renewal by an expired certificate that is not the one the node's Node names
+    /// (decision 0027): `head` is `None` without a Node, `Some(None)` without the annotation.
+    NotLineageHead {
+        node: String,
+        presented: String,
+        head: Option<Option<String>>,
+    },
 }
 
 impl Cause {
@@ -68,6 +75,7 @@ impl Cause {
             Cause::SignerNotConfigured => "SignerNotConfigured",
             Cause::ApprovalForbidden => "ApprovalForbidden",
             Cause::SubjectRevoked { .. } => crate::signer::SUBJECT_REVOKED,
+            Cause::NotLineageHead { .. } => "NotLineageHead",
         }
     }
 
@@ -79,7 +87,8 @@ impl Cause {
             | Cause::TokenBoundToOtherNode { .. }
             | Cause::TokenAlreadyUsed { .. }
             | Cause::ApprovalForbidden
-            | Cause::SubjectRevoked { .. } => crate::controllers::CSR_APPROVING,
+            | Cause::SubjectRevoked { .. }
+            | Cause::NotLineageHead { .. } => crate::controllers::CSR_APPROVING,
             Cause::SignerNotConfigured => crate::controllers::CSR_SIGNING,
         }
     }
@@ -93,7 +102,8 @@ impl Cause {
             | Cause::TokenBoundToOtherNode { .. }
             | Cause::TokenAlreadyUsed { .. }
             | Cause::ApprovalForbidden
-            | Cause::SubjectRevoked { .. } => "Warning",
+            | Cause::SubjectRevoked { .. }
+            | Cause::NotLineageHead { .. } => "Warning",
             _ => "Normal",
         }
     }
@@ -121,11 +131,17 @@ impl Cause {
                     .iter()
                     .map(|s| format!("certificatesigningrequests/{s}"))
                     .collect();
-                let role = subresources.last().copied().unwrap_or("nodeclient");
+                let role = match subresources.last().copied().unwrap_or("nodeclient") {
+                    crate::approver::EXPIRED_NODE_CLIENT => {
+                        rbac::bootstrap::EXPIRED_NODE_CLIENT_ROLE.to_string()
+                    }
+                    other => {
+                        format!("system:certificates.k8s.io:certificatesigningrequests:{other}")
+                    }
+                };
                 format!(
                     "Not approved automatically: {} (groups {:?}) may not create {}. To approve \
-                     such requests automatically, bind the ClusterRole \
-                     system:certificates.k8s.io:certificatesigningrequests:{role} to that user or \
+                     such requests automatically, bind the ClusterRole {role} to that user or \
                      one of its groups; to approve this one: kubectl certificate approve {name}",
                     csr.spec.username,
                     csr.spec.groups,
@@ -187,6 +203,27 @@ impl Cause {
                  not sign it",
                 blocked_message(user, revoked)
             ),
+            Cause::NotLineageHead {
+                node,
+                presented,
+                head,
+            } => {
+                let head = match head {
+                    None => format!("there is no Node {node:?}"),
+                    Some(None) => format!(
+                        "Node {node:?} names no client certificate (annotation \
+                         {NODE_CLIENT_CERTIFICATE_ANNOTATION})"
+                    ),
+                    Some(Some(id)) => format!("Node {node:?} names {id}"),
+                };
+                format!(
+                    "Not approved automatically: an expired client certificate ({presented}) asks \
+                     to renew node {node:?}, but only the newest certificate of the node may, and \
+                     {head}. An older copy of the node's key, or a machine that is not the node, \
+                     may have made it. If this machine is the node: kubectl certificate approve \
+                     {name}, or give it a bootstrap token (lab node replace {node})"
+                )
+            }
             Cause::SignerNotConfigured => format!(
                 "Approved, but this controller-manager has no CA for signer {signer}, so no \
                  certificate will be issued. Start it with --cluster-signing-cert-file and \

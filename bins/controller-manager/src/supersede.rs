@@ -4,7 +4,8 @@
 //! node before a rotation keeps working after it.
 //!
 //! Only renewals count: a CSR for `system:node:<name>` that `system:node:<name>` itself made,
-//! authenticated with its current certificate, issued by the kubelet client signer. A bootstrap
+//! authenticated with its current certificate (or with its newest one, expired within the
+//! apiserver's offline window, decision 0027), issued by the kubelet client signer. A bootstrap
 //! CSR does not, or anyone holding a bootstrap token could cut a node off by joining under its
 //! name.
 //!
@@ -22,6 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use client::{Client, ClientError};
+use protocol::authentication::v1::{
+    EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
+};
 use protocol::certificates::v1::CertificateSigningRequest;
 use protocol::meta::{ObjectMeta, Time};
 use protocol::revocation::v1alpha1::{CertificateRevocation, CertificateRevocationSpec};
@@ -50,12 +54,25 @@ pub fn renewal(csr: &CertificateSigningRequest) -> Option<Renewal> {
     if csr.spec.signer_name != pki::signer::KUBE_APISERVER_CLIENT_KUBELET || !is_issued(csr) {
         return None;
     }
-    let node = csr
-        .spec
-        .username
-        .strip_prefix(pki::signer::NODE_CN_PREFIX)?;
+    // The node itself, with its valid certificate or (decision 0027) with its newest one,
+    // expired within the apiserver's offline window: either proves it is the node.
+    let requester = csr.spec.username.as_str();
+    let own_user = match requester.strip_prefix(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX) {
+        Some(user)
+            if csr
+                .spec
+                .groups
+                .iter()
+                .any(|g| g == EXPIRED_CLIENT_CERTIFICATE_GROUP) =>
+        {
+            user
+        }
+        Some(_) => return None,
+        None => requester,
+    };
+    let node = own_user.strip_prefix(pki::signer::NODE_CN_PREFIX)?;
     let request = pki::Csr::from_pem(&csr.spec.request).ok()?;
-    if request.common_name() != Some(csr.spec.username.as_str()) {
+    if request.common_name() != Some(own_user) {
         return None;
     }
     let certificate = pki::parse_certificates(&csr.status.certificate)

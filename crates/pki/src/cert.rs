@@ -124,6 +124,10 @@ impl Certificate {
             hex
         }
     }
+    /// kube-apiserver's credential ID of this certificate ([`credential_id`]).
+    pub fn credential_id(&self) -> String {
+        credential_id(self.der())
+    }
     /// Subject CN (the last one if several, as Go reads it).
     pub fn common_name(&self) -> Option<&str> {
         self.common_name.as_deref()
@@ -210,6 +214,14 @@ impl Certificate {
 }
 
 /// Every `CERTIFICATE` block in `pem_data`, in order; an error if there is none or one is bad.
+/// The credential ID kube-apiserver (1.32+) gives a client certificate in the user's extra
+/// `authentication.kubernetes.io/credential-id`: `X509SHA256=` and the SHA-256 of its DER in
+/// lowercase hex.
+pub fn credential_id(der: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("X509SHA256={}", hex::encode(sha2::Sha256::digest(der)))
+}
+
 pub fn parse_certificates(pem_data: &[u8]) -> Result<Vec<Certificate>, PkiError> {
     parse_certificates_named(pem_data, "certificate PEM")
 }

@@ -33,6 +33,13 @@ const SIGNER_KUBE_APISERVER_CLIENT_KUBELET: &str = "kubernetes.io/kube-apiserver
 const SIGNER_KUBELET_SERVING: &str = "kubernetes.io/kubelet-serving";
 const SIGNER_LEGACY_UNKNOWN: &str = "kubernetes.io/legacy-unknown";
 
+/// The CSR subresource csrapproving asks a SubjectAccessReview for before it renews an
+/// expired node client certificate (decision 0027), as `selfnodeclient` for a valid one.
+pub const EXPIRED_NODE_CLIENT_SUBRESOURCE: &str = "expirednodeclient";
+/// The default ClusterRole granting it, with the CSR verbs the renewal needs.
+pub const EXPIRED_NODE_CLIENT_ROLE: &str =
+    "kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient";
+
 /// The default ClusterRoles and ClusterRoleBindings.
 ///
 /// There are deliberately no bindings for `system:node-bootstrapper`, `...:nodeclient` or
@@ -107,6 +114,22 @@ pub fn cluster_roles() -> Vec<ClusterRole> {
         // Not in current upstream (removed with the selfnodeserver recognizer); kept so an
         // operator can grant serving-certificate auto-approval the way 1.8-1.11 did.
         csr_subresource_role("selfnodeserver"),
+        // Ours (decision 0027): what an expired client certificate may do within the
+        // apiserver's offline window once bound to its group: ask for, and wait for, its own
+        // renewal. Not bound by default, as the roles above.
+        role(
+            EXPIRED_NODE_CLIENT_ROLE,
+            vec![
+                rule(&["create", "get", "list", "watch"])
+                    .groups(&[CERTIFICATES])
+                    .resources(&[CSRS])
+                    .build(),
+                rule(&["create"])
+                    .groups(&[CERTIFICATES])
+                    .resources(&[&format!("{CSRS}/{EXPIRED_NODE_CLIENT_SUBRESOURCE}")])
+                    .build(),
+            ],
+        ),
         approver_role(
             "kube-apiserver-client-approver",
             SIGNER_KUBE_APISERVER_CLIENT,
@@ -822,6 +845,7 @@ mod tests {
             "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient",
             "system:certificates.k8s.io:certificatesigningrequests:selfnodeserver",
+            EXPIRED_NODE_CLIENT_ROLE,
             "system:certificates.k8s.io:kube-apiserver-client-approver",
             "system:certificates.k8s.io:kube-apiserver-client-kubelet-approver",
             "system:certificates.k8s.io:kubelet-serving-approver",

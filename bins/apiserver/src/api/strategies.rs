@@ -3,6 +3,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use protocol::authentication::v1::CREDENTIAL_ID_EXTRA;
+use protocol::core::v1::NODE_CLIENT_CERTIFICATE_ANNOTATION;
 use protocol::meta::Status;
 use serde_json::{Map, Value};
 
@@ -56,7 +58,7 @@ impl Strategy for NodeStrategy {
                     ctx.name
                 ),
             )),
-            _ => Ok(()),
+            _ => admit_client_certificate_annotation(ctx),
         }
     }
 
@@ -73,6 +75,49 @@ impl Strategy for NodeStrategy {
     fn subresources(&self) -> &'static [&'static str] {
         &["status"]
     }
+}
+
+/// A node may set its Node's client-certificate annotation only to the credential ID of the
+/// certificate it authenticates with (decision 0027): the annotation then names a certificate
+/// that really talked to the cluster as the node, the newest such, and csrapproving renews only
+/// that one after it expires. Removing it, or leaving it as it was, is always allowed.
+fn admit_client_certificate_annotation(ctx: &AdmissionContext<'_>) -> Result<(), Status> {
+    let Some(node) = ctx.user.node_name() else {
+        return Ok(());
+    };
+    if !matches!(ctx.operation, Operation::Create | Operation::Update) {
+        return Ok(());
+    }
+    let annotation = |object: &Value| {
+        object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(NODE_CLIENT_CERTIFICATE_ANNOTATION))
+            .cloned()
+    };
+    let Some(new) = annotation(ctx.object) else {
+        return Ok(());
+    };
+    if ctx.old_object.and_then(annotation).as_ref() == Some(&new) {
+        return Ok(());
+    }
+    let own = ctx
+        .user
+        .extra
+        .get(CREDENTIAL_ID_EXTRA)
+        .and_then(|ids| ids.first());
+    if own.is_some_and(|own| new.as_str() == Some(own.as_str())) {
+        return Ok(());
+    }
+    Err(Status::forbidden(
+        "",
+        "nodes",
+        ctx.name,
+        format!(
+            "node \"{node}\" may set annotation {NODE_CLIENT_CERTIFICATE_ANNOTATION} only to the \
+             credential ID of the client certificate it authenticates with ({})",
+            own.map_or("none", String::as_str)
+        ),
+    ))
 }
 
 /// Leases: a node may create only its own heartbeat Lease (NodeRestriction); others plain.

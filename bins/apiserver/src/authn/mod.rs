@@ -11,6 +11,7 @@ pub mod token_file;
 pub mod x509;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderMap;
 use rbac::UserInfo;
@@ -53,6 +54,9 @@ pub struct Authenticator {
     bootstrap: Option<Arc<BootstrapTokenCache>>,
     anonymous: bool,
     revocations: Option<Arc<RevocationCache>>,
+    /// `--client-certificate-max-offline-window`: how long after its NotAfter a client
+    /// certificate still authenticates, as a restricted user (decision 0027); zero for never.
+    max_offline_window: Duration,
 }
 
 impl Authenticator {
@@ -66,7 +70,14 @@ impl Authenticator {
             bootstrap,
             anonymous,
             revocations: None,
+            max_offline_window: Duration::ZERO,
         }
+    }
+
+    /// Lets a client certificate expired at most `window` ago ask to renew itself.
+    pub fn with_max_offline_window(mut self, window: Duration) -> Self {
+        self.max_offline_window = window;
+        self
     }
 
     /// Refuses the client certificates the CertificateRevocations name.
@@ -87,6 +98,9 @@ impl Authenticator {
             PeerIdentity::Verified(certificate) => match self.revoked_by(certificate) {
                 None => match certificate.invalid_at(now.into()) {
                     None => return Ok(authenticated(certificate.user.clone())),
+                    Some(_) if certificate.expired_within(now.into(), self.max_offline_window) => {
+                        return Ok(authenticated(certificate.expired_identity()));
+                    }
                     Some(reason) => failures.push((reason, "client_certificate_invalid")),
                 },
                 Some(name) => failures.push((
@@ -243,6 +257,53 @@ mod tests {
             .expect("token user");
         assert_eq!(user.name, "alice");
         assert_eq!(user.groups, vec!["ops", "system:authenticated"]);
+    }
+
+    #[test]
+    fn an_expired_certificate_is_a_restricted_user_only_within_the_offline_window() {
+        let hour = Duration::from_secs(3600);
+        let now = OffsetDateTime::now_utc();
+        let mut user = UserInfo::new("system:node:n1", ["system:nodes"]);
+        user.extra.insert(
+            protocol::authentication::v1::CREDENTIAL_ID_EXTRA.to_string(),
+            vec!["X509SHA256=ab".to_string()],
+        );
+        let expired_at = std::time::SystemTime::from(now) - hour;
+        let peer = PeerIdentity::Verified(ClientCertificate {
+            user,
+            serial: "01".to_string(),
+            not_before: expired_at - 24 * hour,
+            not_after: expired_at,
+        });
+        // No window (the default): 401, in Go's words.
+        let failure = authenticator(false)
+            .authenticate(&peer, &headers(None), now)
+            .unwrap_err();
+        assert_eq!(failure.metric_reason, "client_certificate_invalid");
+        assert!(failure.reason.contains("has expired"), "{failure:?}");
+        // Expired an hour ago, window of 30 minutes: still 401.
+        let short = authenticator(false).with_max_offline_window(hour / 2);
+        assert!(short.authenticate(&peer, &headers(None), now).is_err());
+        // Within a day's window: the restricted user, without system:nodes.
+        let day = authenticator(false).with_max_offline_window(24 * hour);
+        let restricted = day
+            .authenticate(&peer, &headers(None), now)
+            .expect("restricted user");
+        assert_eq!(
+            restricted.name,
+            "kubelet-tls-bootstrap:expired:system:node:n1"
+        );
+        assert_eq!(
+            restricted.groups,
+            [
+                "kubelet-tls-bootstrap:expired-client-certificates",
+                SYSTEM_AUTHENTICATED
+            ]
+        );
+        assert_eq!(
+            restricted.extra[protocol::authentication::v1::CREDENTIAL_ID_EXTRA],
+            ["X509SHA256=ab"]
+        );
     }
 
     #[test]

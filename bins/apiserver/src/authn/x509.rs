@@ -18,6 +18,9 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use protocol::authentication::v1::{
+    CREDENTIAL_ID_EXTRA, EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
+};
 use protocol::revocation::v1alpha1::normalize_serial;
 use rbac::UserInfo;
 use rustls::server::danger::ClientCertVerifier;
@@ -40,6 +43,7 @@ pub enum X509Error {
 /// A client certificate that verified: who it names, and what a CertificateRevocation matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
+    /// CN, O and, as kube-apiserver 1.32+ adds, the credential ID in the extra.
     pub user: UserInfo,
     /// Lowercase hex without leading zero bytes (the revocation's stored form).
     pub serial: String,
@@ -67,6 +71,30 @@ impl ClientCertificate {
             at(now),
             at(bound)
         ))
+    }
+
+    /// Whether the certificate expired at most `window` before `now` (decision 0027); never
+    /// with a zero window.
+    pub fn expired_within(&self, now: SystemTime, window: Duration) -> bool {
+        !window.is_zero()
+            && now
+                .duration_since(self.not_after)
+                .is_ok_and(|late| !late.is_zero() && late <= window)
+    }
+
+    /// Who an expired certificate is within the offline window: a user of its own, in one
+    /// group, with the credential ID, so it gets only what RBAC grants that group (a request
+    /// to renew itself), never the groups it names (`system:nodes`, `system:masters`).
+    pub fn expired_identity(&self) -> UserInfo {
+        let mut user = UserInfo::new(
+            format!("{EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX}{}", self.user.name),
+            [EXPIRED_CLIENT_CERTIFICATE_GROUP],
+        );
+        if let Some(id) = self.user.extra.get(CREDENTIAL_ID_EXTRA) {
+            user.extra
+                .insert(CREDENTIAL_ID_EXTRA.to_string(), id.clone());
+        }
+        user
     }
 }
 
@@ -98,7 +126,10 @@ impl ClientCertAuthority {
         {
             let v1_accepted = intermediates.is_empty()
                 && issued_v1_leaf(end_entity, &self.roots, ASN1Time::now());
-            if !v1_accepted && !self.verifies_once_valid(end_entity, intermediates, &error) {
+            if !v1_accepted
+                && !self.verifies_once_valid(end_entity, intermediates, &error)
+                && !self.verified_until_expiry(end_entity, intermediates, &error)
+            {
                 return Err(X509Error::Verify(error));
             }
         }
@@ -134,6 +165,68 @@ impl ClientCertAuthority {
                 UnixTime::since_unix_epoch(starts),
             )
             .is_ok()
+    }
+
+    /// Whether a chain refused only because its leaf has expired verified at the leaf's
+    /// NotAfter, with its intermediates and a root of the same issuer still valid now. Each
+    /// request then decides what the expired certificate may do
+    /// ([`ClientCertificate::expired_within`]): nothing, unless the apiserver has an offline
+    /// window (decision 0027).
+    fn verified_until_expiry(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        error: &rustls::Error,
+    ) -> bool {
+        let expired = matches!(
+            error,
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. }
+            )
+        );
+        let Some(ends) = expired
+            .then(|| client_certificate(end_entity).ok())
+            .flatten()
+            .and_then(|certificate| certificate.not_after.duration_since(UNIX_EPOCH).ok())
+        else {
+            return false;
+        };
+        self.verifier
+            .verify_client_cert(end_entity, intermediates, UnixTime::since_unix_epoch(ends))
+            .is_ok()
+            && self.issuers_valid_now(end_entity, intermediates)
+    }
+
+    /// The intermediates are valid now, and so is a trusted root that issued the top of the
+    /// chain: an expired leaf must not bring back an expired CA.
+    fn issuers_valid_now(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> bool {
+        let now = ASN1Time::now();
+        let parsed: Option<Vec<X509Certificate<'_>>> = intermediates
+            .iter()
+            .map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+            .collect();
+        let Some(parsed) = parsed else {
+            return false;
+        };
+        if !parsed.iter().all(|c| c.validity().is_valid_at(now)) {
+            return false;
+        }
+        let top_issuer = match parsed.last() {
+            Some(top) => top.issuer().as_raw().to_vec(),
+            None => match X509Certificate::from_der(end_entity) {
+                Ok((_, leaf)) => leaf.issuer().as_raw().to_vec(),
+                Err(_) => return false,
+            },
+        };
+        self.roots.iter().any(|root| {
+            X509Certificate::from_der(root).is_ok_and(|(_, root)| {
+                root.subject().as_raw() == top_issuer.as_slice() && root.validity().is_valid_at(now)
+            })
+        })
     }
 }
 
@@ -182,8 +275,13 @@ fn client_certificate(der: &CertificateDer<'_>) -> Result<ClientCertificate, X50
             let _ = write!(hex, "{byte:02x}");
             hex
         });
+    let mut user = user_from_certificate(&cert)?;
+    user.extra.insert(
+        CREDENTIAL_ID_EXTRA.to_string(),
+        vec![pki::credential_id(der.as_ref())],
+    );
     Ok(ClientCertificate {
-        user: user_from_certificate(&cert)?,
+        user,
         // An empty serial (not DER, but parsed leniently) stays empty and matches nothing.
         serial: normalize_serial(&hex).unwrap_or(hex),
         not_before: system_time(cert.validity().not_before),
@@ -450,13 +548,52 @@ mod tests {
             .expect("expired");
         assert!(expired.contains(" is after "), "{expired}");
 
-        // Already expired, or not yet valid but from another CA: refused at once, as before.
-        let expired = leaf(&ca, now - Duration::from_secs(2 * 3600));
-        assert!(authority.authenticate(&[expired]).is_err());
+        // Not yet valid, or expired, but from another CA: refused at once, as before.
         let other = pki::CertificateAuthority::generate("other", pki::KeyAlgorithm::EcdsaP256, day)
             .expect("CA");
         let stranger = leaf(&other, now + Duration::from_secs(600));
         assert!(authority.authenticate(&[stranger]).is_err());
+        let stranger = leaf(&other, now - Duration::from_secs(2 * 3600));
+        assert!(authority.authenticate(&[stranger]).is_err());
+    }
+
+    #[test]
+    fn an_expired_certificate_is_judged_per_request_against_the_offline_window() {
+        let day = Duration::from_secs(24 * 3600);
+        let ca =
+            pki::CertificateAuthority::generate("client-ca", pki::KeyAlgorithm::EcdsaP256, day)
+                .expect("CA");
+        let authority = authority(&ca);
+        let now = SystemTime::now();
+        // Issued two hours ago for an hour: expired an hour ago. Its chain verified at its
+        // NotAfter, so the connection carries it; each request decides.
+        let der = leaf(&ca, now - Duration::from_secs(2 * 3600));
+        let expired = authority
+            .authenticate(std::slice::from_ref(&der))
+            .expect("verified until expiry");
+        assert!(
+            expired
+                .invalid_at(now)
+                .is_some_and(|r| r.contains(" is after "))
+        );
+        let hour = Duration::from_secs(3600);
+        assert!(!expired.expired_within(now, Duration::ZERO));
+        assert!(!expired.expired_within(now, hour / 2));
+        assert!(expired.expired_within(now, 2 * hour));
+        // Not expired yet: never the restricted identity.
+        assert!(!expired.expired_within(expired.not_after, 2 * hour));
+
+        // The restricted identity keeps only the credential ID, kube-apiserver's form.
+        let id = pki::credential_id(&der);
+        assert!(id.starts_with("X509SHA256=") && id.len() == 11 + 64, "{id}");
+        assert_eq!(expired.user.extra[CREDENTIAL_ID_EXTRA], std::slice::from_ref(&id));
+        let restricted = expired.expired_identity();
+        assert_eq!(restricted.name, "kubelet-tls-bootstrap:expired:alice");
+        assert_eq!(
+            restricted.groups,
+            ["kubelet-tls-bootstrap:expired-client-certificates"]
+        );
+        assert_eq!(restricted.extra[CREDENTIAL_ID_EXTRA], [id]);
     }
 
     #[test]

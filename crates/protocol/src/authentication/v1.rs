@@ -16,6 +16,18 @@ pub use crate::certificates::v1::ExtraValue;
 pub const GROUP: &str = "authentication.k8s.io";
 pub const API_VERSION: &str = "authentication.k8s.io/v1";
 
+/// The user extra kube-apiserver (1.32+) fills with the credential's ID; for a client
+/// certificate `X509SHA256=<hex of the SHA-256 of its DER>`.
+pub const CREDENTIAL_ID_EXTRA: &str = "authentication.kubernetes.io/credential-id";
+
+/// Ours (decision 0027): the group of a client certificate presented after its NotAfter but
+/// within the apiserver's `--client-certificate-max-offline-window`. It is the only group
+/// such a certificate gets, so it can do what RBAC grants this group and nothing else.
+pub const EXPIRED_CLIENT_CERTIFICATE_GROUP: &str =
+    "kubelet-tls-bootstrap:expired-client-certificates";
+/// Ours: such a certificate's user name is this prefix followed by its subject CN.
+pub const EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX: &str = "kubelet-tls-bootstrap:expired:";
+
 /// "Who am I?": the request carries nothing; the answer is the authenticated (or
 /// impersonated) user.
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]

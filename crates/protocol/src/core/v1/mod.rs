@@ -9,8 +9,9 @@ mod secret;
 pub use event::{Event, EventList, EventSeries, EventSource, ObjectReference};
 pub use namespace::{Namespace, NamespaceCondition, NamespaceList, NamespaceSpec, NamespaceStatus};
 pub use node::{
-    ContainerImage, DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints,
-    NodeList, NodeSpec, NodeStatus, NodeSystemInfo, Quantity, Taint,
+    ContainerImage, DaemonEndpoint, NODE_CLIENT_CERTIFICATE_ANNOTATION, Node, NodeAddress,
+    NodeCondition, NodeDaemonEndpoints, NodeList, NodeSpec, NodeStatus, NodeSystemInfo, Quantity,
+    Taint,
 };
 pub use pod::{
     CPU, Container, ContainerPort, ContainerState, ContainerStateRunning, ContainerStateTerminated,

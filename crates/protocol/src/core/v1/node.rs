@@ -9,6 +9,13 @@ use crate::meta::{ObjectMeta, Time};
 use crate::resource::{list_type, resource};
 use crate::serde_helpers::{is_false, null_as_default};
 
+/// Ours (decision 0027): the credential ID (`X509SHA256=...`) of the client certificate the
+/// node's kubelet-agent runs with. The agent writes it; the apiserver lets a node write only
+/// the ID of the certificate it authenticates with, so the value is the newest certificate of
+/// the node's lineage that has talked to the cluster. csrapproving renews an expired client
+/// certificate only if it is this one.
+pub const NODE_CLIENT_CERTIFICATE_ANNOTATION: &str = "kubelet-tls-bootstrap/client-certificate";
+
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", remote = "Self")]
 pub struct Node {
