@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use client::Client;
 use kubelet::cert_store::{CLIENT_PREFIX, CertStore};
 use kubelet::node::{Heartbeat, NodeIdentity};
-use kubelet::state::AgentState;
+use kubelet::state::{AgentState, Lifetime};
 use tokio::sync::Semaphore;
 
 /// What one kubelet went through; times are seconds since the storm started.
@@ -116,7 +116,16 @@ async fn join_one(
         labels: Default::default(),
         port: 10250,
     };
-    let mut heartbeat = Heartbeat::new(client, identity, Arc::new(AgentState::default()));
+    // As the agent: the Node is created naming the client certificate (decision 0027).
+    let state = Arc::new(AgentState::default());
+    state.set_client_cert(
+        Lifetime {
+            not_before: credentials.certificate.leaf().not_before(),
+            not_after: credentials.certificate.not_after(),
+        },
+        credentials.certificate.credential_id(),
+    );
+    let mut heartbeat = Heartbeat::new(client, identity, state);
     heartbeat
         .register()
         .await

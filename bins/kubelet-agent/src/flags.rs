@@ -22,12 +22,13 @@ use crate::auth::AuthorizationMode;
 )]
 pub struct Args {
     /// Path to a kubeconfig file specifying how to connect to the API server. Written after
-    /// bootstrapping when --bootstrap-kubeconfig is used.
+    /// bootstrapping when --bootstrap-kubeconfig is used. An expired certificate in it is
+    /// first offered to the apiserver for renewal (within its offline window).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: PathBuf,
 
     /// Path to a kubeconfig file used to get a client certificate for the kubelet when
-    /// --kubeconfig does not exist or holds no valid certificate.
+    /// --kubeconfig does not exist or holds no valid certificate the apiserver renews.
     #[arg(long, value_name = "FILE")]
     pub bootstrap_kubeconfig: Option<PathBuf>,
 

@@ -160,10 +160,13 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
         let now = SystemTime::now();
-        state.set_client_cert(Lifetime {
-            not_before: now - Duration::from_secs(10),
-            not_after: now + Duration::from_secs(3600),
-        });
+        state.set_client_cert(
+            Lifetime {
+                not_before: now - Duration::from_secs(10),
+                not_after: now + Duration::from_secs(3600),
+            },
+            "X509SHA256=00".to_owned(),
+        );
         assert_eq!(
             respond("/healthz", Endpoints::Healthz, &state).status(),
             StatusCode::OK

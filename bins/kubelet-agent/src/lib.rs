@@ -114,7 +114,11 @@ pub async fn run_with_listeners(
             return Ok(());
         }
     };
-    state.set_client_cert(lifetime(&credentials.certificate));
+    // The Node records which certificate we run with (decision 0027).
+    state.set_client_cert(
+        lifetime(&credentials.certificate),
+        credentials.certificate.credential_id(),
+    );
     let client = Client::from_kubeconfig(&credentials.config, &bootstrap::user_agent())
         .map_err(AgentError::Client)?;
 

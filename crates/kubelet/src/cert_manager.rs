@@ -3,6 +3,10 @@
 //! there is no certificate or it no longer fits the template), then request a new one with
 //! a fresh key and `generateName: csr-`, retrying 2, 4, 8, 16, 32 s and then every 32 s.
 //! The old certificate stays in use until the new one is written and published.
+//!
+//! Once the client certificate has expired (the agent ran on past a failed rotation), the
+//! request is first made with that certificate, which the apiserver may still accept for
+//! a renewal (decision 0027); the bootstrap credentials are used when it does not.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -13,6 +17,7 @@ use pki::PrivateKey;
 use tokio::sync::watch;
 
 use crate::backoff::Backoff;
+use crate::bootstrap::EXPIRED_RENEWAL_WAIT;
 use crate::cert_store::{CertStore, KeyedCertificate};
 use crate::csr::{self, CsrError, Naming, Submitted, Template};
 use crate::node::sleep_or_shutdown;
@@ -37,7 +42,8 @@ pub struct CertManager {
     pub template: Template,
     /// The API client; for [`Role::Client`] its identity is the one being rotated.
     pub client: Client,
-    /// Used to ask for a client certificate once ours has expired (the bootstrap token).
+    /// Used to ask for a client certificate once ours has expired and the apiserver does not
+    /// renew it with itself (the bootstrap token).
     pub fallback_client: Option<Client>,
     /// Test-only shortening of the wait until the deadline (1.0 in production).
     pub deadline_scale: f64,
@@ -45,11 +51,33 @@ pub struct CertManager {
     pub current: watch::Sender<Option<Arc<KeyedCertificate>>>,
 }
 
+/// Who sends a request, and so which client waits for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Requester {
+    /// Our certificate while it is valid; always, for the serving certificate.
+    Own,
+    /// Our expired client certificate (the same client): the apiserver maps it to a
+    /// restricted identity that may request its renewal.
+    Expired,
+    /// The bootstrap credentials.
+    Fallback,
+}
+
+/// A request sent and not answered yet, with the key it certifies.
+struct Pending {
+    key: PrivateKey,
+    submitted: Submitted,
+    requester: Requester,
+}
+
 impl CertManager {
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         // A request that is still pending survives failed waits (no second CSR for a
         // transient error); a verdict or a timeout starts over with a new key.
-        let mut pending: Option<(PrivateKey, Submitted)> = None;
+        let mut pending: Option<Pending> = None;
+        // Set when the apiserver did not renew our expired client certificate: the fallback
+        // is asked from then on, until a new certificate is installed.
+        let mut expired_refused = false;
         loop {
             let wait = self.wait_before_rotation(SystemTime::now());
             if !wait.is_zero() {
@@ -65,7 +93,7 @@ impl CertManager {
             let mut backoff = Backoff::certificate();
             loop {
                 let attempt = tokio::select! {
-                    result = self.rotate(&mut pending) => result,
+                    result = self.rotate(&mut pending, &mut expired_refused) => result,
                     _ = shutdown.changed() => return,
                 };
                 match attempt {
@@ -118,26 +146,56 @@ impl CertManager {
 
     async fn rotate(
         &self,
-        pending: &mut Option<(PrivateKey, Submitted)>,
+        pending: &mut Option<Pending>,
+        expired_refused: &mut bool,
     ) -> Result<(), RotateError> {
-        let client = self.request_client();
-        let (key, submitted) = match pending.take().or_else(|| self.saved_request()) {
+        let Pending {
+            key,
+            submitted,
+            requester,
+        } = match pending.take().or_else(|| self.saved_request()) {
             Some(p) => p,
             None => {
+                let requester = self.requester(*expired_refused, SystemTime::now());
+                if requester == Requester::Expired {
+                    tracing::info!(
+                        certificate = self.name(),
+                        "the client certificate has expired; asking the apiserver to renew it with itself"
+                    );
+                }
                 let key = PrivateKey::generate_p256().map_err(CsrError::Build)?;
-                let submitted =
-                    csr::submit(client, &key, &self.template, Naming::Generated).await?;
+                let submitted = match csr::submit(
+                    self.client_of(requester),
+                    &key,
+                    &self.template,
+                    Naming::Generated,
+                )
+                .await
+                {
+                    Ok(submitted) => submitted,
+                    Err(e) => {
+                        self.note_expired_refusal(requester, &e, expired_refused);
+                        return Err(e.into());
+                    }
+                };
                 tracing::info!(certificate = self.name(), csr = %submitted.name, "requested a new certificate");
                 if let Err(e) = self.store.save_pending(&key, &submitted) {
                     // Only a restart would then send a second request.
                     tracing::warn!(certificate = self.name(), error = %e, "cannot remember the pending request");
                 }
-                (key, submitted)
+                Pending {
+                    key,
+                    submitted,
+                    requester,
+                }
             }
         };
+        // The identity that made the request waits for it: only it may be allowed to read it.
+        let client = self.client_of(requester);
+        let timeout = wait_timeout(requester, self.fallback_client.is_some());
         let name = submitted.name.clone();
         let role = self.role;
-        let waited = csr::wait_for_certificate(client, &submitted, CERTIFICATE_WAIT_TIMEOUT, |condition| {
+        let waited = csr::wait_for_certificate(client, &submitted, timeout, |condition| {
             match role {
                 Role::Serving => tracing::info!(
                     "waiting for a serving certificate: {name} is {condition}; approve it with kubectl certificate approve {name}"
@@ -148,13 +206,21 @@ impl CertManager {
         .await;
         let certificate = match waited {
             Ok(certificate) => certificate,
-            Err(e @ CsrError::Watch { .. }) => {
-                *pending = Some((key, submitted));
-                return Err(e.into());
-            }
             Err(e) => {
-                // A verdict, a deleted request or a timeout: the next attempt starts afresh.
-                self.store.remove_pending_key();
+                let refused = self.note_expired_refusal(requester, &e, expired_refused);
+                if matches!(e, CsrError::Watch { .. }) && !refused {
+                    // The same request is waited for again.
+                    *pending = Some(Pending {
+                        key,
+                        submitted,
+                        requester,
+                    });
+                } else {
+                    // A verdict, a deleted request, a timeout, or the expired certificate
+                    // refused: the next attempt starts afresh (after a refusal, with the
+                    // fallback).
+                    self.store.remove_pending_key();
+                }
                 return Err(e.into());
             }
         };
@@ -162,6 +228,7 @@ impl CertManager {
         self.store.remove_pending_key();
         let keyed = Arc::new(keyed);
         self.install(&keyed);
+        *expired_refused = false;
         tracing::info!(
             certificate = self.name(),
             csr = %submitted.name,
@@ -173,27 +240,65 @@ impl CertManager {
     }
 
     /// The request a previous run sent and saw no answer to: waited for again, not re-sent.
-    fn saved_request(&self) -> Option<(PrivateKey, Submitted)> {
+    /// Our own certificate sent it: a start with an expired one renews it (or bootstraps)
+    /// before this manager runs, and both clear the saved request.
+    fn saved_request(&self) -> Option<Pending> {
         let (key, submitted) = self.store.load_pending()?;
         tracing::info!(
             certificate = self.name(),
             csr = %submitted.name,
             "waiting again for the certificate request sent before a restart"
         );
-        Some((key, submitted))
+        Some(Pending {
+            key,
+            submitted,
+            requester: Requester::Own,
+        })
     }
 
-    /// Ourselves while our certificate is valid, else the bootstrap credentials if any.
-    fn request_client(&self) -> &Client {
+    /// Who asks now (see [`choose_requester`]).
+    fn requester(&self, expired_refused: bool, now: SystemTime) -> Requester {
         let expired = self
             .current
             .borrow()
             .as_ref()
-            .is_none_or(|c| c.is_expired(SystemTime::now()));
-        match (&self.fallback_client, self.role, expired) {
-            (Some(fallback), Role::Client, true) => fallback,
+            .is_none_or(|c| c.is_expired(now));
+        choose_requester(
+            self.role,
+            expired,
+            self.fallback_client.is_some(),
+            expired_refused,
+        )
+    }
+
+    fn client_of(&self, requester: Requester) -> &Client {
+        match (requester, &self.fallback_client) {
+            (Requester::Fallback, Some(fallback)) => fallback,
             _ => &self.client,
         }
+    }
+
+    /// Records that the apiserver does not renew our expired certificate with itself, when
+    /// `error` says so for a request it made and there is a fallback; true if it did.
+    fn note_expired_refusal(
+        &self,
+        requester: Requester,
+        error: &CsrError,
+        expired_refused: &mut bool,
+    ) -> bool {
+        if requester != Requester::Expired
+            || self.fallback_client.is_none()
+            || !expired_renewal_refused(error)
+        {
+            return false;
+        }
+        tracing::warn!(
+            certificate = self.name(),
+            error = %error,
+            "the apiserver does not renew the expired client certificate; asking with the bootstrap credentials"
+        );
+        *expired_refused = true;
+        true
     }
 
     /// Make the new certificate the one in use.
@@ -209,7 +314,7 @@ impl CertManager {
                     tracing::error!(error = %e, "cannot switch the API client to the new certificate");
                     return;
                 }
-                self.state.set_client_cert(lifetime);
+                self.state.set_client_cert(lifetime, keyed.credential_id());
                 self.state.client_rotations.fetch_add(1, Ordering::Relaxed);
             }
             Role::Serving => {
@@ -227,6 +332,44 @@ enum RotateError {
     Csr(#[from] CsrError),
     #[error(transparent)]
     Store(#[from] crate::cert_store::StoreError),
+}
+
+/// Who asks for a certificate: ourselves while our certificate is valid (and always for the
+/// serving one); once the client certificate expired, ourselves still, unless the apiserver
+/// did not renew it that way and there is a fallback.
+fn choose_requester(
+    role: Role,
+    expired: bool,
+    has_fallback: bool,
+    expired_refused: bool,
+) -> Requester {
+    match (role, expired) {
+        (Role::Serving, _) | (Role::Client, false) => Requester::Own,
+        (Role::Client, true) if has_fallback && expired_refused => Requester::Fallback,
+        (Role::Client, true) => Requester::Expired,
+    }
+}
+
+/// How long a request waits: a renewal by the expired certificate only briefly when the
+/// fallback can take over.
+fn wait_timeout(requester: Requester, has_fallback: bool) -> Duration {
+    if requester == Requester::Expired && has_fallback {
+        EXPIRED_RENEWAL_WAIT
+    } else {
+        CERTIFICATE_WAIT_TIMEOUT
+    }
+}
+
+/// Whether a failed request by the expired certificate means the apiserver will not renew it
+/// that way: refused (401: beyond the offline window, off, revoked; 403: no RBAC), not
+/// approved in time, or denied or failed.
+fn expired_renewal_refused(error: &CsrError) -> bool {
+    let refused = |e: &client::ClientError| e.is_unauthorized() || e.is_forbidden();
+    match error {
+        CsrError::Create(e) | CsrError::Watch { source: e, .. } => refused(e),
+        CsrError::Timeout { .. } => true,
+        other => other.is_terminal(),
+    }
 }
 
 /// upstream's template check: same CN and O, every requested SAN present.
@@ -310,6 +453,70 @@ mod tests {
         let scaled = rotation_wait(Some(&cert), &template, 0.001, now);
         assert!(scaled < Duration::from_secs(33), "{scaled:?}");
         assert_eq!(rotation_wait(None, &template, 1.0, now), Duration::ZERO);
+    }
+
+    #[test]
+    fn an_expired_client_certificate_asks_itself_until_refused() {
+        use Requester::*;
+        // (role, expired, has fallback, refused before) -> who asks
+        let table = [
+            (Role::Client, false, true, false, Own),
+            (Role::Client, false, true, true, Own),
+            (Role::Client, true, true, false, Expired),
+            (Role::Client, true, true, true, Fallback),
+            // Nobody else to ask: the expired certificate keeps asking.
+            (Role::Client, true, false, false, Expired),
+            (Role::Client, true, false, true, Expired),
+            (Role::Serving, true, true, true, Own),
+        ];
+        for (role, expired, fallback, refused, want) in table {
+            assert_eq!(
+                choose_requester(role, expired, fallback, refused),
+                want,
+                "{role:?} expired={expired} fallback={fallback} refused={refused}"
+            );
+        }
+        assert_eq!(wait_timeout(Expired, true), EXPIRED_RENEWAL_WAIT);
+        assert_eq!(wait_timeout(Expired, false), CERTIFICATE_WAIT_TIMEOUT);
+        assert_eq!(wait_timeout(Fallback, true), CERTIFICATE_WAIT_TIMEOUT);
+        assert_eq!(wait_timeout(Own, true), CERTIFICATE_WAIT_TIMEOUT);
+    }
+
+    #[test]
+    fn refusals_timeouts_and_verdicts_end_the_renewal_by_the_expired_certificate() {
+        use client::ClientError;
+        use protocol::meta::Status;
+        let create = |status: Status| CsrError::Create(ClientError::api(status));
+        assert!(expired_renewal_refused(&create(Status::unauthorized())));
+        assert!(expired_renewal_refused(&create(Status::forbidden(
+            "certificates.k8s.io",
+            "certificatesigningrequests",
+            "",
+            "no"
+        ))));
+        assert!(expired_renewal_refused(&CsrError::Timeout {
+            name: "csr-x".into(),
+            after: EXPIRED_RENEWAL_WAIT,
+        }));
+        assert!(expired_renewal_refused(&CsrError::Denied {
+            name: "csr-x".into(),
+            reason: "r".into(),
+            message: "m".into(),
+        }));
+        assert!(expired_renewal_refused(&CsrError::Watch {
+            name: "csr-x".into(),
+            source: ClientError::api(Status::unauthorized()),
+        }));
+        // An outage or a lost request is no answer: the expired certificate asks again.
+        assert!(!expired_renewal_refused(&CsrError::Create(
+            ClientError::Transport("connection refused".into())
+        )));
+        assert!(!expired_renewal_refused(&create(Status::internal_error(
+            "boom"
+        ))));
+        assert!(!expired_renewal_refused(&CsrError::Deleted {
+            name: "csr-x".into()
+        }));
     }
 
     #[test]

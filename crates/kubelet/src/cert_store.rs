@@ -99,6 +99,12 @@ impl KeyedCertificate {
         self.leaf().not_after()
     }
 
+    /// kube-apiserver's credential ID of the leaf (`X509SHA256=<hex>`), as the Node records
+    /// it (decision 0027).
+    pub fn credential_id(&self) -> String {
+        self.leaf().credential_id()
+    }
+
     pub fn is_expired(&self, now: SystemTime) -> bool {
         self.not_after() <= now
     }

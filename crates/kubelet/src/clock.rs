@@ -57,7 +57,7 @@ fn offset(local: SystemTime, server: SystemTime) -> (Duration, &'static str) {
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub(crate) fn rfc3339(t: SystemTime) -> String {
     OffsetDateTime::from(t)
         .replace_nanosecond(0)
         .ok()

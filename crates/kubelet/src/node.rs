@@ -1,6 +1,10 @@
 //! The node's presence in the cluster: register the Node (create, or adopt an existing one),
 //! renew its Lease in `kube-node-lease`, and keep the Ready condition fresh through
 //! `nodes/status`. Every failure is retried with a capped backoff; nothing here is fatal.
+//!
+//! The Node also records which client certificate the agent runs with (the annotation
+//! [`NODE_CLIENT_CERTIFICATE_ANNOTATION`], decision 0027): the apiserver renews an expired
+//! client certificate only if it is that one, the newest of the node's lineage.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -11,8 +15,8 @@ use std::time::Duration;
 use client::{Client, ClientError, RetryPolicy};
 use protocol::coordination::v1::{Lease, LeaseSpec};
 use protocol::core::v1::{
-    DaemonEndpoint, Node, NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeStatus,
-    NodeSystemInfo, Quantity,
+    DaemonEndpoint, NODE_CLIENT_CERTIFICATE_ANNOTATION, Node, NodeAddress, NodeCondition,
+    NodeDaemonEndpoints, NodeStatus, NodeSystemInfo, Quantity,
 };
 use protocol::meta::{MicroTime, ObjectMeta, OwnerReference, Time};
 use tokio::sync::watch;
@@ -107,9 +111,16 @@ impl NodeIdentity {
         }
     }
 
-    pub fn node(&self) -> Node {
+    /// The Node to register; `client_certificate` is the credential ID of the client
+    /// certificate in use, recorded in the create itself (no extra request).
+    pub fn node(&self, client_certificate: Option<&str>) -> Node {
         let mut metadata = ObjectMeta::named(self.name.clone());
         metadata.labels = self.labels();
+        if let Some(id) = client_certificate {
+            metadata
+                .annotations
+                .insert(NODE_CLIENT_CERTIFICATE_ANNOTATION.to_owned(), id.to_owned());
+        }
         Node {
             metadata,
             status: self.status(None),
@@ -160,6 +171,11 @@ pub async fn run(
                 backoff.next_delay().min(renew_interval)
             }
         };
+        // A rotated client certificate goes on the Node at once, not at the next status
+        // interval: until then an expired-certificate renewal would not be approved for it.
+        if heartbeat.client_certificate_unrecorded() {
+            next_status = tokio::time::Instant::now();
+        }
         if tokio::time::Instant::now() >= next_status {
             let updated = match heartbeat.update_status().await {
                 // Deleted behind our back: register again, as the kubelet does.
@@ -204,6 +220,9 @@ pub struct Heartbeat {
     /// renewal creates it without looking first (AlreadyExists falls back to reading it).
     node_is_new: bool,
     node_uid: Option<String>,
+    /// A credential ID the apiserver refused to record on the Node (403): not asked again
+    /// until the certificate changes, so heartbeats go on without a failing request each.
+    refused_credential_id: Option<String>,
 }
 
 impl Heartbeat {
@@ -216,6 +235,7 @@ impl Heartbeat {
             node: None,
             node_is_new: false,
             node_uid: None,
+            refused_credential_id: None,
         }
     }
 
@@ -224,11 +244,28 @@ impl Heartbeat {
         tracing::warn!(node = %self.identity.name, error = %error, "failed to {what}; retrying");
     }
 
-    /// Create the Node with its status (one request for a new node; upstream's kubelet
-    /// registers the same way), or take over the existing one: labels merged, status reported.
+    /// Create the Node with its status and client certificate annotation (one request for a
+    /// new node; upstream's kubelet registers the same way), or take over the existing one:
+    /// labels merged, annotation and status reported.
     pub async fn register(&mut self) -> Result<(), ClientError> {
-        let wanted = self.identity.node();
-        match self.client.create::<Node>(None, &wanted).await {
+        let client_certificate = self
+            .state
+            .client_credential_id()
+            .filter(|id| self.refused_credential_id.as_ref() != Some(id));
+        let wanted = self.identity.node(client_certificate.as_deref());
+        let created = match (
+            self.client.create::<Node>(None, &wanted).await,
+            client_certificate,
+        ) {
+            // The annotation must not keep the node out: register without it.
+            (Err(e), Some(id)) if e.is_forbidden() => {
+                self.annotation_refused(id, &e);
+                let plain = self.identity.node(None);
+                self.client.create::<Node>(None, &plain).await
+            }
+            (other, _) => other,
+        };
+        match created {
             Ok(node) => {
                 tracing::info!(node = %self.identity.name, "successfully registered node");
                 self.node_is_new = true;
@@ -250,6 +287,8 @@ impl Heartbeat {
                     existing = self.client.update::<Node>(None, &existing).await?;
                 }
                 tracing::info!(node = %self.identity.name, "node already registered; taking it over");
+                // The annotation, if it names another certificate, goes with the status
+                // update, where a refusal of it does not stop the takeover.
                 self.node_is_new = false;
                 self.remember(existing);
                 self.update_status().await
@@ -259,7 +298,9 @@ impl Heartbeat {
     }
 
     /// Reports the node's status, starting from the Node we last saw; when someone else
-    /// changed it since (a conflict), from a fresh read.
+    /// changed it since (a conflict), from a fresh read. When the Node names another client
+    /// certificate than ours, the Node itself is updated first: a status subresource need not
+    /// keep metadata changes.
     pub async fn update_status(&mut self) -> Result<(), ClientError> {
         let known = self.node.take();
         let from_known = known.is_some();
@@ -267,15 +308,72 @@ impl Heartbeat {
             Some(node) => node,
             None => self.client.get::<Node>(None, &self.identity.name).await?,
         };
-        let updated = match self.put_status(node).await {
+        let updated = match self.write_node(node).await {
             Err(e) if from_known && e.is_conflict() => {
                 let fresh = self.client.get::<Node>(None, &self.identity.name).await?;
-                self.put_status(fresh).await?
+                self.write_node(fresh).await?
             }
             other => other?,
         };
         self.remember(updated);
         Ok(())
+    }
+
+    /// Whether the Node we last saw names another client certificate than the one in use
+    /// (after a rotation): [`run`] then updates it without waiting for the status interval.
+    pub fn client_certificate_unrecorded(&self) -> bool {
+        self.node
+            .as_ref()
+            .is_some_and(|node| self.credential_id_to_record(node).is_some())
+    }
+
+    /// The credential ID to write on `node`, if the state knows one the Node lacks and the
+    /// apiserver has not refused it already.
+    fn credential_id_to_record(&self, node: &Node) -> Option<String> {
+        let current = self.state.client_credential_id();
+        annotation_update(node, current.as_deref())
+            .filter(|id| self.refused_credential_id.as_deref() != Some(*id))
+            .map(str::to_owned)
+    }
+
+    async fn write_node(&mut self, node: Node) -> Result<Node, ClientError> {
+        let node = self.record_client_certificate(node).await?;
+        self.put_status(node).await
+    }
+
+    /// Writes the annotation with an update of the Node. A refusal (403: the apiserver holds
+    /// that the ID is not the certificate we authenticate with) does not stop the heartbeat.
+    async fn record_client_certificate(&mut self, node: Node) -> Result<Node, ClientError> {
+        let Some(id) = self.credential_id_to_record(&node) else {
+            return Ok(node);
+        };
+        let mut annotated = node.clone();
+        annotated
+            .metadata
+            .annotations
+            .insert(NODE_CLIENT_CERTIFICATE_ANNOTATION.to_owned(), id.clone());
+        match self.client.update::<Node>(None, &annotated).await {
+            Ok(updated) => {
+                tracing::info!(node = %self.identity.name, credential_id = %id, "recorded the client certificate on the Node");
+                Ok(updated)
+            }
+            Err(e) if e.is_forbidden() => {
+                self.annotation_refused(id, &e);
+                Ok(node)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn annotation_refused(&mut self, credential_id: String, error: &ClientError) {
+        self.state.heartbeat_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            node = %self.identity.name,
+            credential_id = %credential_id,
+            error = %error,
+            "the apiserver refused to record the client certificate on the Node; once it expires it may not be renewed without a bootstrap token"
+        );
+        self.refused_credential_id = Some(credential_id);
     }
 
     async fn put_status(&self, mut node: Node) -> Result<Node, ClientError> {
@@ -367,6 +465,17 @@ impl Heartbeat {
     }
 }
 
+/// The credential ID to record on `node`: `current` when it is known and the Node's
+/// [`NODE_CLIENT_CERTIFICATE_ANNOTATION`] says otherwise (or nothing).
+fn annotation_update<'a>(node: &Node, current: Option<&'a str>) -> Option<&'a str> {
+    let current = current?;
+    let recorded = node
+        .metadata
+        .annotations
+        .get(NODE_CLIENT_CERTIFICATE_ANNOTATION);
+    (recorded.map(String::as_str) != Some(current)).then_some(current)
+}
+
 /// `runtime.GOARCH` spelling of the build target.
 fn go_arch() -> &'static str {
     match std::env::consts::ARCH {
@@ -451,7 +560,8 @@ mod tests {
 
     #[test]
     fn node_carries_labels_addresses_version_and_ready() {
-        let node = identity().node();
+        let node = identity().node(None);
+        assert!(node.metadata.annotations.is_empty());
         assert_eq!(node.metadata.name, "worker-1");
         let labels = &node.metadata.labels;
         assert_eq!(labels["role"], "edge");
@@ -485,6 +595,73 @@ mod tests {
             json["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"],
             10250
         );
+    }
+
+    #[test]
+    fn the_registered_node_names_the_client_certificate_in_use() {
+        let node = identity().node(Some("X509SHA256=ab12"));
+        assert_eq!(
+            node.metadata.annotations[NODE_CLIENT_CERTIFICATE_ANNOTATION],
+            "X509SHA256=ab12"
+        );
+        let json = serde_json::to_value(&node).unwrap();
+        assert_eq!(
+            json["metadata"]["annotations"]["kubelet-tls-bootstrap/client-certificate"],
+            "X509SHA256=ab12"
+        );
+    }
+
+    #[test]
+    fn the_annotation_is_written_only_when_it_names_another_certificate() {
+        let mut node = identity().node(None);
+        // Nothing known (the benchmark, a test): the Node is left alone.
+        assert_eq!(annotation_update(&node, None), None);
+        assert_eq!(
+            annotation_update(&node, Some("X509SHA256=01")),
+            Some("X509SHA256=01")
+        );
+        node.metadata.annotations.insert(
+            NODE_CLIENT_CERTIFICATE_ANNOTATION.to_owned(),
+            "X509SHA256=01".to_owned(),
+        );
+        assert_eq!(annotation_update(&node, Some("X509SHA256=01")), None);
+        // After a rotation.
+        assert_eq!(
+            annotation_update(&node, Some("X509SHA256=02")),
+            Some("X509SHA256=02")
+        );
+        assert_eq!(annotation_update(&node, None), None);
+    }
+
+    #[test]
+    fn a_rotation_is_noticed_and_a_refused_id_is_not_asked_again() {
+        let state = Arc::new(AgentState::default());
+        let config = client::ClientConfig {
+            insecure_skip_tls_verify: true,
+            ..client::ClientConfig::new(
+                "https://127.0.0.1:1".parse().unwrap(),
+                None,
+                client::Identity::None,
+                "test",
+            )
+        };
+        let client = Client::new(config).unwrap();
+        let mut heartbeat = Heartbeat::new(client, identity(), state.clone());
+        let lifetime = crate::state::Lifetime {
+            not_before: std::time::SystemTime::now(),
+            not_after: std::time::SystemTime::now() + Duration::from_secs(60),
+        };
+        state.set_client_cert(lifetime, "X509SHA256=01".to_owned());
+        // Not registered yet: nothing to compare with.
+        assert!(!heartbeat.client_certificate_unrecorded());
+        heartbeat.remember(identity().node(Some("X509SHA256=01")));
+        assert!(!heartbeat.client_certificate_unrecorded());
+        state.set_client_cert(lifetime, "X509SHA256=02".to_owned());
+        assert!(heartbeat.client_certificate_unrecorded());
+        heartbeat.refused_credential_id = Some("X509SHA256=02".to_owned());
+        assert!(!heartbeat.client_certificate_unrecorded());
+        state.set_client_cert(lifetime, "X509SHA256=03".to_owned());
+        assert!(heartbeat.client_certificate_unrecorded());
     }
 
     #[test]

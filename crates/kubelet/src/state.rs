@@ -15,6 +15,9 @@ pub struct Lifetime {
 #[derive(Debug, Default)]
 pub struct AgentState {
     client_cert: Mutex<Option<Lifetime>>,
+    /// Credential ID (`X509SHA256=...`) of the client certificate in use: the Node records it
+    /// (decision 0027), so that the apiserver may renew this certificate after it expired.
+    client_credential_id: Mutex<Option<String>>,
     server_cert: Mutex<Option<Lifetime>>,
     /// Failed attempts to renew the client certificate (upstream
     /// `kubelet_certificate_manager_client_expiration_renew_errors`).
@@ -32,8 +35,11 @@ pub struct AgentState {
 }
 
 impl AgentState {
-    pub fn set_client_cert(&self, lifetime: Lifetime) {
+    /// The client certificate now in use: its lifetime and credential ID
+    /// ([`crate::cert_store::KeyedCertificate::credential_id`]).
+    pub fn set_client_cert(&self, lifetime: Lifetime, credential_id: String) {
         *lock(&self.client_cert) = Some(lifetime);
+        *lock(&self.client_credential_id) = Some(credential_id);
     }
 
     pub fn set_server_cert(&self, lifetime: Lifetime) {
@@ -42,6 +48,11 @@ impl AgentState {
 
     pub fn client_cert(&self) -> Option<Lifetime> {
         *lock(&self.client_cert)
+    }
+
+    /// `None` until a client certificate is known (then the Node's annotation is left alone).
+    pub fn client_credential_id(&self) -> Option<String> {
+        lock(&self.client_credential_id).clone()
     }
 
     pub fn server_cert(&self) -> Option<Lifetime> {
@@ -163,10 +174,13 @@ mod tests {
         let state = AgentState::default();
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_557_600);
         assert_eq!(state.health(now).unwrap_err(), "no client certificate yet");
-        state.set_client_cert(Lifetime {
-            not_before: now - Duration::from_secs(60),
-            not_after: now + Duration::from_secs(60),
-        });
+        state.set_client_cert(
+            Lifetime {
+                not_before: now - Duration::from_secs(60),
+                not_after: now + Duration::from_secs(60),
+            },
+            "X509SHA256=00".to_owned(),
+        );
         assert!(state.health(now).is_ok());
         assert_eq!(
             state.health(now + Duration::from_secs(61)).unwrap_err(),
@@ -181,13 +195,33 @@ mod tests {
         let text = state.render_metrics(now);
         assert!(!text.contains("client_ttl_seconds"));
         assert!(text.contains("kubelet_server_expiration_renew_errors 0\n"));
-        state.set_client_cert(Lifetime {
-            not_before: now,
-            not_after: now + Duration::from_secs(30),
-        });
+        state.set_client_cert(
+            Lifetime {
+                not_before: now,
+                not_after: now + Duration::from_secs(30),
+            },
+            "X509SHA256=00".to_owned(),
+        );
         let text = state.render_metrics(now);
         assert!(text.contains("kubelet_certificate_manager_client_ttl_seconds 30\n"));
         assert!(text.contains("kubelet_certificate_manager_client_expiration_seconds 1030\n"));
         assert!(text.contains("# TYPE kubelet_certificate_manager_client_ttl_seconds gauge\n"));
+    }
+
+    #[test]
+    fn the_client_credential_id_follows_the_certificate_in_use() {
+        let state = AgentState::default();
+        assert_eq!(state.client_credential_id(), None);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1000);
+        let lifetime = Lifetime {
+            not_before: now,
+            not_after: now + Duration::from_secs(30),
+        };
+        state.set_client_cert(lifetime, "X509SHA256=aa".to_owned());
+        state.set_client_cert(lifetime, "X509SHA256=bb".to_owned());
+        assert_eq!(
+            state.client_credential_id().as_deref(),
+            Some("X509SHA256=bb")
+        );
     }
 }

@@ -213,7 +213,6 @@ impl Certificate {
     }
 }
 
-/// Every `CERTIFICATE` block in `pem_data`, in order; an error if there is none or one is bad.
 /// The credential ID kube-apiserver (1.32+) gives a client certificate in the user's extra
 /// `authentication.kubernetes.io/credential-id`: `X509SHA256=` and the SHA-256 of its DER in
 /// lowercase hex.
@@ -222,6 +221,7 @@ pub fn credential_id(der: &[u8]) -> String {
     format!("X509SHA256={}", hex::encode(sha2::Sha256::digest(der)))
 }
 
+/// Every `CERTIFICATE` block in `pem_data`, in order; an error if there is none or one is bad.
 pub fn parse_certificates(pem_data: &[u8]) -> Result<Vec<Certificate>, PkiError> {
     parse_certificates_named(pem_data, "certificate PEM")
 }
