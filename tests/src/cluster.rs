@@ -43,6 +43,8 @@ pub struct Cluster {
     pub admin_kubeconfig: PathBuf,
     pub bootstrap_kubeconfig: PathBuf,
     binary: PathBuf,
+    /// More apiserver flags ([`Cluster::start_with`]).
+    extra_args: Vec<String>,
     server: Option<ChildGuard>,
 }
 
@@ -67,6 +69,11 @@ fn free_port() -> anyhow::Result<u16> {
 impl Cluster {
     /// Makes the PKI and files, starts the server and waits until it is ready.
     pub fn start() -> anyhow::Result<Cluster> {
+        Cluster::start_with(&[])
+    }
+
+    /// [`Cluster::start`] with more apiserver flags.
+    pub fn start_with(extra_args: &[&str]) -> anyhow::Result<Cluster> {
         let binary = paths::workspace_binary("apiserver")?;
         let dir = tempfile::Builder::new()
             .prefix("e2e-apiserver-")
@@ -127,6 +134,7 @@ impl Cluster {
             admin_kubeconfig: path("admin.kubeconfig"),
             bootstrap_kubeconfig: path("bootstrap.kubeconfig"),
             binary,
+            extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
             server: None,
             dir,
         };
@@ -178,7 +186,8 @@ impl Cluster {
             .arg("--enable-bootstrap-token-auth")
             .arg("--authorization-mode=Node,RBAC")
             .arg("--data-dir")
-            .arg(path("data"));
+            .arg(path("data"))
+            .args(&self.extra_args);
         let mut server = ChildGuard::spawn(command, &path("apiserver.log"))?;
         wait_until_ready(&mut server, &self.admin()?)?;
         self.server = Some(server);
@@ -187,6 +196,12 @@ impl Cluster {
 
     /// Stops the server (`how`) and starts it again on the same port and data.
     pub fn restart(&mut self, how: Stop) -> anyhow::Result<()> {
+        self.stop(how)?;
+        self.launch()
+    }
+
+    /// Stops the server (`how`) until [`Cluster::restart`] starts it again.
+    pub fn stop(&mut self, how: Stop) -> anyhow::Result<()> {
         if let Some(mut server) = self.server.take() {
             match how {
                 Stop::Kill => server.kill(),
@@ -200,7 +215,7 @@ impl Cluster {
                 }
             }
         }
-        self.launch()
+        Ok(())
     }
 
     /// The server's log so far (for failure messages).

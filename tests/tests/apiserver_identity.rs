@@ -129,11 +129,21 @@ fn kubectl_auth_whoami_names_the_caller() -> anyhow::Result<()> {
         out.lines()
             .skip(1)
             .filter_map(|l| l.split_once(char::is_whitespace))
-            .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    v.split_whitespace().collect::<Vec<_>>().join(" "),
+                )
+            })
             .collect()
     };
     let me = admin.ok(["auth", "whoami"])?;
     anyhow::ensure!(me.starts_with("ATTRIBUTE"), "{me}");
+    // A client certificate's user carries its credential ID, as kube-apiserver 1.32+ adds.
+    let e2e::https::Identity::Certificate { cert_pem, .. } = cluster.admin_identity() else {
+        anyhow::bail!("the admin authenticates with a certificate");
+    };
+    let credential_id = pki::Certificate::from_pem(cert_pem.as_bytes())?.credential_id();
     anyhow::ensure!(
         rows(&me)
             == [
@@ -141,6 +151,10 @@ fn kubectl_auth_whoami_names_the_caller() -> anyhow::Result<()> {
                 (
                     "Groups".to_string(),
                     "[system:masters system:authenticated]".to_string()
+                ),
+                (
+                    "Extra:".to_string(),
+                    format!("authentication.kubernetes.io/credential-id [{credential_id}]")
                 )
             ],
         "{me}"

@@ -142,3 +142,76 @@ fn lab_doctor_names_what_stops_a_join() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// Decision 0027: an expired node certificate the apiserver still accepts, within its offline
+/// window, is a warning, and the renewal's RBAC is checked instead of `selfnodeclient`.
+#[test]
+fn lab_doctor_on_an_expired_certificate_within_the_offline_window() -> anyhow::Result<()> {
+    let cluster = Cluster::start_with(&["--client-certificate-max-offline-window=1h"])?;
+    let (cert_pem, key_pem) = cluster.ca.issue_leaf(&pki::LeafParams {
+        common_name: "system:node:node-e".to_string(),
+        organizations: vec!["system:nodes".to_string()],
+        dns: Vec::new(),
+        ips: Vec::new(),
+        usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+        validity: Duration::from_secs(1),
+    })?;
+    let cert = cluster.dir().join("node-e.pem");
+    let key = cluster.dir().join("node-e-key.pem");
+    std::fs::write(&cert, cert_pem)?;
+    std::fs::write(&key, key_pem)?;
+    let node = cluster.certificate_kubeconfig("node-e.kubeconfig", "node-e", &cert, &key)?;
+    std::thread::sleep(Duration::from_secs(2));
+
+    // Nothing bound to the expired certificates' group: it may not even ask.
+    let (ok, report) = doctor(&["--kubeconfig", &arg(&node)], None)?;
+    anyhow::ensure!(!ok, "{report}");
+    for (mark, text) in [
+        (
+            "warn",
+            "certificate: has expired, but the apiserver still accepts it",
+        ),
+        (
+            "ok",
+            "identity: the apiserver accepts these credentials as kubelet-tls-bootstrap:expired:system:node:node-e",
+        ),
+        ("FAIL", "may not create certificatesigningrequests, so"),
+        (
+            "warn",
+            "may not create certificatesigningrequests/expirednodeclient, so its requests wait for `kubectl certificate approve`; to approve them automatically bind the ClusterRole kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient",
+        ),
+    ] {
+        anyhow::ensure!(
+            has_line(&report, mark, text),
+            "no {mark} {text:?} in:\n{report}"
+        );
+    }
+
+    // The lab's binding: only the expiry is left to say.
+    cluster.kubectl()?.ok([
+        "create",
+        "clusterrolebinding",
+        "node-client-auto-renew-expired-crt",
+        "--clusterrole=kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient",
+        "--group=kubelet-tls-bootstrap:expired-client-certificates",
+    ])?;
+    let report = e2e::wait::until(
+        "RBAC to allow the renewal",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            let (ok, report) =
+                doctor(&["--kubeconfig", &arg(&node)], None).map_err(|e| format!("{e:#}"))?;
+            Ok(ok.then_some(report))
+        },
+    )?;
+    anyhow::ensure!(
+        has_line(
+            &report,
+            "ok",
+            "may create certificatesigningrequests/expirednodeclient"
+        ) && !report.contains("FAIL"),
+        "{report}"
+    );
+    Ok(())
+}

@@ -22,6 +22,8 @@ const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
 pub const BOOTSTRAP_BINDING: &str = "kubelet-bootstrap";
 pub const NODECLIENT_BINDING: &str = "node-client-auto-approve-csr";
 pub const SELFNODECLIENT_BINDING: &str = "node-client-auto-renew-crt";
+/// Ours (decision 0027): lets a node's expired client certificate ask for its renewal.
+pub const EXPIRED_NODE_CLIENT_BINDING: &str = "node-client-auto-renew-expired-crt";
 const NODE_BOOTSTRAPPER_ROLE: &str = "system:node-bootstrapper";
 const NODECLIENT_ROLE: &str = "system:certificates.k8s.io:certificatesigningrequests:nodeclient";
 const SELFNODECLIENT_ROLE: &str =
@@ -170,6 +172,14 @@ pub fn seed_bindings(manual_approval: bool) -> Vec<ClusterRoleBinding> {
         SELFNODECLIENT_ROLE,
         vec![subject("Group", "system:nodes")],
     ));
+    bindings.push(binding(
+        EXPIRED_NODE_CLIENT_BINDING,
+        rbac::bootstrap::EXPIRED_NODE_CLIENT_ROLE,
+        vec![subject(
+            "Group",
+            protocol::authentication::v1::EXPIRED_CLIENT_CERTIFICATE_GROUP,
+        )],
+    ));
     if !manual_approval {
         bindings.push(binding(
             SELFNODESERVER_BINDING,
@@ -256,19 +266,24 @@ mod tests {
                 BOOTSTRAP_BINDING,
                 NODECLIENT_BINDING,
                 SELFNODECLIENT_BINDING,
+                EXPIRED_NODE_CLIENT_BINDING,
                 SELFNODESERVER_BINDING,
                 SERVING_APPROVER_BINDING
             ]
         );
         assert_eq!(
             names(seed_bindings(true)),
-            [BOOTSTRAP_BINDING, SELFNODECLIENT_BINDING]
+            [
+                BOOTSTRAP_BINDING,
+                SELFNODECLIENT_BINDING,
+                EXPIRED_NODE_CLIENT_BINDING
+            ]
         );
         let json = serde_json::to_value(&seed_bindings(false)[1]).unwrap();
         assert_eq!(json["roleRef"]["name"], NODECLIENT_ROLE);
         assert_eq!(json["subjects"][1]["kind"], "Group");
         assert_eq!(json["subjects"][1]["name"], token::DEFAULT_GROUP);
-        let json = serde_json::to_value(&seed_bindings(false)[3]).unwrap();
+        let json = serde_json::to_value(&seed_bindings(false)[4]).unwrap();
         assert_eq!(json["roleRef"]["name"], SELFNODESERVER_ROLE);
         assert_eq!(json["subjects"][0]["name"], "system:nodes");
         let role = serde_json::to_value(selfnodeserver_role()).unwrap();

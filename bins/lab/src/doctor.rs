@@ -12,10 +12,11 @@ use std::time::SystemTime;
 
 use client::{Client, ClientConfig, ClientError};
 use kubeconfig::{Identity, Kubeconfig};
-use protocol::authentication::v1::SelfSubjectReview;
+use protocol::authentication::v1::{EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX, SelfSubjectReview};
 use protocol::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
+use rbac::bootstrap::{EXPIRED_NODE_CLIENT_ROLE, EXPIRED_NODE_CLIENT_SUBRESOURCE};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +91,9 @@ pub async fn check(path: &Path, role: Role) -> Vec<Finding> {
         Ok(resolved) => resolved,
         Err(e) => return vec![unusable(path, &e)],
     };
+    // Where the node certificate's finding is: replaced once the apiserver says whether it
+    // still renews an expired one.
+    let lifetime_at = findings.len();
     if role == Role::Node {
         findings.extend(certificate_lifetime(&resolved.identity));
     }
@@ -128,9 +132,25 @@ pub async fn check(path: &Path, role: Role) -> Vec<Finding> {
         ),
     ));
 
+    // An expired node certificate the apiserver still accepts, within its offline window, as
+    // the identity that may only ask for its renewal (decision 0027).
+    let expired = user
+        .username
+        .starts_with(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX);
+    if expired && let Some(lifetime) = findings.get_mut(lifetime_at) {
+        *lifetime = finding(
+            Verdict::Warn,
+            "certificate: has expired, but the apiserver still accepts it to ask for its own \
+             renewal (--client-certificate-max-offline-window); the kubelet-agent does that \
+             first, and csrapproving approves it if it is the certificate the node last named \
+             on its Node",
+        );
+    }
+
     // What the kubelet will do with them.
     let subresource = match role {
         Role::Bootstrap => "nodeclient",
+        Role::Node if expired => EXPIRED_NODE_CLIENT_SUBRESOURCE,
         Role::Node => "selfnodeclient",
     };
     let asks = [
@@ -174,13 +194,17 @@ pub async fn check(path: &Path, role: Role) -> Vec<Finding> {
                 ),
             )
         } else {
+            let role = if sub == EXPIRED_NODE_CLIENT_SUBRESOURCE {
+                EXPIRED_NODE_CLIENT_ROLE.to_string()
+            } else {
+                format!("system:certificates.k8s.io:certificatesigningrequests:{sub}")
+            };
             finding(
                 Verdict::Warn,
                 format!(
                     "RBAC: may not {verb} {resource}, so its requests wait for `kubectl \
                      certificate approve`; to approve them automatically bind the ClusterRole \
-                     system:certificates.k8s.io:certificatesigningrequests:{sub} to {} (or one \
-                     of its groups)",
+                     {role} to {} (or one of its groups)",
                     user.username
                 ),
             )
@@ -283,8 +307,10 @@ fn certificate_lifetime(identity: &Identity) -> Option<Finding> {
         Err(_) => finding(
             Verdict::Fail,
             format!(
-                "certificate: {name} has expired; the kubelet falls back to its \
-                 --bootstrap-kubeconfig (keep it on the node) or needs a new one"
+                "certificate: {name} has expired and the apiserver's \
+                 --client-certificate-max-offline-window (if any) does not cover it; the \
+                 kubelet falls back to its --bootstrap-kubeconfig (keep it on the node) or \
+                 needs a new one"
             ),
         ),
     })

@@ -104,6 +104,10 @@ pub async fn up(args: &UpArgs) -> anyhow::Result<()> {
     result.map(|_| ())
 }
 
+/// How long after expiry a node's client certificate may still renew itself, here and in
+/// the compose and systemd set-ups.
+pub const MAX_OFFLINE_WINDOW: &str = "720h";
+
 fn apiserver_args(layout: &Layout, settings: &Settings) -> Vec<String> {
     let path = |p: &Path| p.display().to_string();
     vec![
@@ -115,6 +119,8 @@ fn apiserver_args(layout: &Layout, settings: &Settings) -> Vec<String> {
         format!("--token-auth-file={}", path(&layout.token_csv())),
         "--enable-bootstrap-token-auth".into(),
         "--authorization-mode=Node,RBAC".into(),
+        // A node off for up to 30 days renews its expired certificate itself (decision 0027).
+        format!("--client-certificate-max-offline-window={MAX_OFFLINE_WINDOW}"),
         format!("--data-dir={}", path(&layout.apiserver_data())),
     ]
 }

@@ -586,7 +586,10 @@ mod tests {
         // The restricted identity keeps only the credential ID, kube-apiserver's form.
         let id = pki::credential_id(&der);
         assert!(id.starts_with("X509SHA256=") && id.len() == 11 + 64, "{id}");
-        assert_eq!(expired.user.extra[CREDENTIAL_ID_EXTRA], std::slice::from_ref(&id));
+        assert_eq!(
+            expired.user.extra[CREDENTIAL_ID_EXTRA],
+            std::slice::from_ref(&id)
+        );
         let restricted = expired.expired_identity();
         assert_eq!(restricted.name, "kubelet-tls-bootstrap:expired:alice");
         assert_eq!(
