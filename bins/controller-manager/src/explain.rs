@@ -131,13 +131,13 @@ impl Cause {
                     .iter()
                     .map(|s| format!("certificatesigningrequests/{s}"))
                     .collect();
-                let role = match subresources.last().copied().unwrap_or("nodeclient") {
-                    crate::approver::EXPIRED_NODE_CLIENT => {
-                        rbac::bootstrap::EXPIRED_NODE_CLIENT_ROLE.to_string()
-                    }
-                    other => {
-                        format!("system:certificates.k8s.io:certificatesigningrequests:{other}")
-                    }
+                // An expired certificate's renewal matches `nodeclient` too; its own role is
+                // the one to bind, not the bootstrap approval.
+                let role = if subresources.contains(&crate::approver::EXPIRED_NODE_CLIENT) {
+                    rbac::bootstrap::EXPIRED_NODE_CLIENT_ROLE.to_string()
+                } else {
+                    let sub = subresources.last().copied().unwrap_or("nodeclient");
+                    format!("system:certificates.k8s.io:certificatesigningrequests:{sub}")
                 };
                 format!(
                     "Not approved automatically: {} (groups {:?}) may not create {}. To approve \
@@ -435,6 +435,18 @@ mod tests {
             "bind the ClusterRole system:certificates.k8s.io:certificatesigningrequests:nodeclient"
         ));
         assert!(message.ends_with("kubectl certificate approve node-csr-1"));
+        let message = Cause::NotAutoApproved {
+            subresources: vec![crate::approver::EXPIRED_NODE_CLIENT, "nodeclient"],
+        }
+        .message(&client);
+        assert!(
+            message.contains(
+                "may not create certificatesigningrequests/expirednodeclient or \
+                 certificatesigningrequests/nodeclient. To approve such requests automatically, \
+                 bind the ClusterRole kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient"
+            ),
+            "{message}"
+        );
 
         let serving = csr("csr-x", pki::signer::KUBELET_SERVING);
         let message = Cause::NoAutoApprover.message(&serving);
