@@ -166,3 +166,76 @@ fn an_auto_approved_and_issued_csr_gets_no_event() -> anyhow::Result<()> {
     anyhow::ensure!(events.is_empty(), "{events:?}");
     Ok(())
 }
+
+/// Decision 0028: a node's newer request supersedes its older Pending one for the same signer
+/// (kubelets ask again every 15 minutes, so unanswered requests piled up); a bootstrap token's
+/// requests are left alone.
+#[test]
+fn a_node_s_newer_request_supersedes_its_older_pending_one() -> anyhow::Result<()> {
+    let setup = Setup::start(false)?;
+    let _cm = setup.start_cm("cm-dedup.log", &[])?;
+    let node = setup.node_client("c")?;
+    let serving = |name: &str| {
+        csr_manifest(
+            name,
+            "system:node:c",
+            SERVING,
+            &["digital signature", "server auth"],
+            &["c"],
+        )
+    };
+    create(&node, &serving("serving-c-1")?)?;
+    create(&node, &serving("serving-c-2")?)?;
+    let failed = wait::until(
+        "the older request to fail as superseded",
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || {
+            let csr = setup.get_csr("serving-c-1").map_err(|e| format!("{e:#}"))?;
+            Ok(csr["status"]["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "Failed").cloned()))
+        },
+    )?;
+    anyhow::ensure!(
+        failed["reason"] == "Superseded"
+            && failed["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Superseded by csr serving-c-2: ")),
+        "{failed}"
+    );
+    let listed = setup
+        .kubectl
+        .ok(["get", "csr", "serving-c-1", "serving-c-2"])?;
+    anyhow::ensure!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("serving-c-1 ") && l.trim_end().ends_with("Failed"))
+            && listed
+                .lines()
+                .any(|l| l.starts_with("serving-c-2 ") && l.trim_end().ends_with("Pending")),
+        "{listed}"
+    );
+
+    // Two requests of a bootstrap token for one node: both stay open (one token may serve
+    // many machines; a person decides).
+    let token = setup.token_client()?;
+    for name in ["node-csr-t1", "node-csr-t2"] {
+        create(
+            &token,
+            &csr_manifest(
+                name,
+                "system:node:t",
+                CLIENT,
+                &["digital signature", "client auth"],
+                &[],
+            )?,
+        )?;
+    }
+    wait_for_reason(&setup, "node-csr-t2", "NotAutoApproved")?;
+    for name in ["node-csr-t1", "node-csr-t2"] {
+        let csr = setup.get_csr(name)?;
+        anyhow::ensure!(csr["status"]["conditions"].is_null(), "{csr}");
+    }
+    Ok(())
+}

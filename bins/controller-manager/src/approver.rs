@@ -30,15 +30,16 @@ use protocol::authentication::v1::{
     CREDENTIAL_ID_EXTRA, EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
 };
 use protocol::authorization::v1::{ResourceAttributes, SubjectAccessReview};
-use protocol::certificates::v1::{CONDITION_APPROVED, CertificateSigningRequest};
+use protocol::certificates::v1::{CONDITION_APPROVED, CONDITION_FAILED, CertificateSigningRequest};
 use protocol::core::v1::{NODE_CLIENT_CERTIFICATE_ANNOTATION, Node};
-use protocol::meta::ObjectMeta;
+use protocol::meta::{ObjectMeta, Time};
 
 use crate::csr::{is_approved, is_denied, is_issued, true_condition};
 use crate::explain::{Cause, Explainer};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
 use crate::node_addresses::{AddressRefusal, NodeAddresses};
+use crate::pending_dedup;
 use crate::review_cache::ReviewCache;
 use crate::revoked_users::RevokedUsers;
 use crate::token_binding::{self, TokenBindings};
@@ -414,6 +415,38 @@ impl Approver {
         )))
     }
 
+    /// Marks Failed the node's older Pending requests `csr` makes obsolete (`pending_dedup`,
+    /// decision 0028). A write that fails is logged and left: the older request then stays
+    /// Pending, as upstream leaves it, and a later look at `csr` tries again.
+    async fn supersede_older_requests(&self, csr: &CertificateSigningRequest) {
+        let older =
+            pending_dedup::superseded_by(csr, || self.cache.requested_by(&csr.spec.username));
+        for old in older {
+            let name = &old.metadata.name;
+            let mut failed = (*old).clone();
+            failed.status.conditions.push(true_condition(
+                CONDITION_FAILED,
+                pending_dedup::SUPERSEDED,
+                &pending_dedup::message(csr),
+                Some(Time::now()),
+            ));
+            match self
+                .client
+                .update_subresource(None, name, "status", &failed)
+                .await
+            {
+                Ok(stored) => {
+                    self.cache.upsert(stored);
+                    tracing::info!(csr = %name, newer = %csr.metadata.name, "marked a superseded certificate signing request Failed");
+                }
+                Err(e) if e.is_not_found() || e.is_conflict() => {}
+                Err(e) => {
+                    tracing::warn!(csr = %name, error = %e, "could not mark a superseded certificate signing request Failed");
+                }
+            }
+        }
+    }
+
     /// Before approving a client certificate: its user is not blocked by a revocation. The
     /// apiserver would refuse the certificate, so approving it only hides why the node cannot
     /// join. Unreadable revocations (no RBAC to list them) leave upstream's behaviour, with a
@@ -565,6 +598,7 @@ impl Handler for Approver {
         let Some(csr) = self.cache.get(key) else {
             return Ok(());
         };
+        self.supersede_older_requests(&csr).await;
         if is_issued(&csr) || is_approved(&csr) || is_denied(&csr) {
             return Ok(());
         }

@@ -28,6 +28,7 @@ mod lazy_index;
 pub mod leader;
 pub mod metrics;
 pub mod node_addresses;
+pub mod pending_dedup;
 pub mod queue;
 pub mod review_cache;
 pub mod revoked_users;
