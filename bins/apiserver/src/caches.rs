@@ -491,6 +491,7 @@ mod tests {
             .expect("start");
         let certificate = ClientCertificate {
             user: UserInfo::new("system:node:a", ["system:nodes"]),
+            credential_id: "X509SHA256=ab".to_string(),
             serial: "4f2a".to_string(),
             not_before: std::time::SystemTime::now(),
             not_after: std::time::SystemTime::now(),

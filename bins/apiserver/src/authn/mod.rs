@@ -97,7 +97,7 @@ impl Authenticator {
         match peer {
             PeerIdentity::Verified(certificate) => match self.revoked_by(certificate) {
                 None => match certificate.invalid_at(now.into()) {
-                    None => return Ok(authenticated(certificate.user.clone())),
+                    None => return Ok(authenticated(certificate.user())),
                     Some(_) if certificate.expired_within(now.into(), self.max_offline_window) => {
                         return Ok(authenticated(certificate.expired_identity()));
                     }
@@ -234,6 +234,7 @@ mod tests {
     fn certificate_wins_and_groups_get_authenticated_once() {
         let peer = PeerIdentity::Verified(ClientCertificate {
             user: UserInfo::new("admin", ["system:masters"]),
+            credential_id: "X509SHA256=ab".to_string(),
             serial: "01".to_string(),
             not_before: std::time::SystemTime::now(),
             not_after: std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
@@ -247,6 +248,10 @@ mod tests {
             .expect("cert user");
         assert_eq!(user.name, "admin");
         assert_eq!(user.groups, vec!["system:masters", "system:authenticated"]);
+        assert_eq!(
+            user.extra[protocol::authentication::v1::CREDENTIAL_ID_EXTRA],
+            ["X509SHA256=ab"]
+        );
 
         let user = authenticator(true)
             .authenticate(
@@ -263,14 +268,11 @@ mod tests {
     fn an_expired_certificate_is_a_restricted_user_only_within_the_offline_window() {
         let hour = Duration::from_secs(3600);
         let now = OffsetDateTime::now_utc();
-        let mut user = UserInfo::new("system:node:n1", ["system:nodes"]);
-        user.extra.insert(
-            protocol::authentication::v1::CREDENTIAL_ID_EXTRA.to_string(),
-            vec!["X509SHA256=ab".to_string()],
-        );
+        let user = UserInfo::new("system:node:n1", ["system:nodes"]);
         let expired_at = std::time::SystemTime::from(now) - hour;
         let peer = PeerIdentity::Verified(ClientCertificate {
             user,
+            credential_id: "X509SHA256=ab".to_string(),
             serial: "01".to_string(),
             not_before: expired_at - 24 * hour,
             not_after: expired_at,

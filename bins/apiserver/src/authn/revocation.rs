@@ -75,6 +75,7 @@ mod tests {
     fn certificate(user: &str, serial: &str, not_before: &str) -> ClientCertificate {
         ClientCertificate {
             user: UserInfo::new(user, ["system:nodes"]),
+            credential_id: "X509SHA256=ab".to_string(),
             serial: serial.to_string(),
             not_before: Time::parse(not_before).unwrap().to_system_time(),
             not_after: std::time::SystemTime::UNIX_EPOCH,

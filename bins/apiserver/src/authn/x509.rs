@@ -43,8 +43,11 @@ pub enum X509Error {
 /// A client certificate that verified: who it names, and what a CertificateRevocation matches.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientCertificate {
-    /// CN, O and, as kube-apiserver 1.32+ adds, the credential ID in the extra.
+    /// CN and O ([`ClientCertificate::user`] adds the credential ID).
     pub user: UserInfo,
+    /// `X509SHA256=<hex>`, kept apart from `user` so an open connection holds a string, not a
+    /// map: the extra is built per request.
+    pub credential_id: String,
     /// Lowercase hex without leading zero bytes (the revocation's stored form).
     pub serial: String,
     pub not_before: SystemTime,
@@ -52,6 +55,17 @@ pub struct ClientCertificate {
 }
 
 impl ClientCertificate {
+    /// The user a request authenticates as: CN, O and, as kube-apiserver 1.32+ adds, the
+    /// credential ID in the extra.
+    pub fn user(&self) -> UserInfo {
+        let mut user = self.user.clone();
+        user.extra.insert(
+            CREDENTIAL_ID_EXTRA.to_string(),
+            vec![self.credential_id.clone()],
+        );
+        user
+    }
+
     /// Why the certificate does not authenticate at `now` (outside its validity), in Go's
     /// words; `None` inside it.
     pub fn invalid_at(&self, now: SystemTime) -> Option<String> {
@@ -90,10 +104,10 @@ impl ClientCertificate {
             format!("{EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX}{}", self.user.name),
             [EXPIRED_CLIENT_CERTIFICATE_GROUP],
         );
-        if let Some(id) = self.user.extra.get(CREDENTIAL_ID_EXTRA) {
-            user.extra
-                .insert(CREDENTIAL_ID_EXTRA.to_string(), id.clone());
-        }
+        user.extra.insert(
+            CREDENTIAL_ID_EXTRA.to_string(),
+            vec![self.credential_id.clone()],
+        );
         user
     }
 }
@@ -275,13 +289,9 @@ fn client_certificate(der: &CertificateDer<'_>) -> Result<ClientCertificate, X50
             let _ = write!(hex, "{byte:02x}");
             hex
         });
-    let mut user = user_from_certificate(&cert)?;
-    user.extra.insert(
-        CREDENTIAL_ID_EXTRA.to_string(),
-        vec![pki::credential_id(der.as_ref())],
-    );
     Ok(ClientCertificate {
-        user,
+        user: user_from_certificate(&cert)?,
+        credential_id: pki::credential_id(der.as_ref()),
         // An empty serial (not DER, but parsed leniently) stays empty and matches nothing.
         serial: normalize_serial(&hex).unwrap_or(hex),
         not_before: system_time(cert.validity().not_before),
@@ -586,8 +596,9 @@ mod tests {
         // The restricted identity keeps only the credential ID, kube-apiserver's form.
         let id = pki::credential_id(&der);
         assert!(id.starts_with("X509SHA256=") && id.len() == 11 + 64, "{id}");
+        assert_eq!(expired.credential_id, id);
         assert_eq!(
-            expired.user.extra[CREDENTIAL_ID_EXTRA],
+            expired.user().extra[CREDENTIAL_ID_EXTRA],
             std::slice::from_ref(&id)
         );
         let restricted = expired.expired_identity();
