@@ -219,6 +219,19 @@ pub mod node_agent {
         Ok(())
     }
 
+    /// Binds the lab's ClusterRole for expired certificates' renewals (decision 0027) with
+    /// `kubectl create clusterrolebinding`, as `docs/deploy.md` says.
+    pub fn bind_expired_renewal(cluster: &Cluster) -> anyhow::Result<()> {
+        cluster.kubectl()?.ok([
+            "create",
+            "clusterrolebinding",
+            "node-client-auto-renew-expired-crt",
+            "--clusterrole=kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient",
+            "--group=kubelet-tls-bootstrap:expired-client-certificates",
+        ])?;
+        Ok(())
+    }
+
     /// One node's folder and flags.
     #[derive(Debug, Clone)]
     pub struct AgentSetup {

@@ -123,13 +123,7 @@ fn cluster_with_renewal(window_seconds: u64) -> anyhow::Result<(Cluster, ChildGu
     )])?;
     let controller_manager = node_agent::start_controller_manager(&cluster, "8760h")?;
     node_agent::bind_bootstrap_roles(&cluster, true)?;
-    cluster.kubectl()?.ok([
-        "create",
-        "clusterrolebinding",
-        "node-client-auto-renew-expired-crt",
-        "--clusterrole=kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient",
-        "--group=kubelet-tls-bootstrap:expired-client-certificates",
-    ])?;
+    node_agent::bind_expired_renewal(&cluster)?;
     Ok((cluster, controller_manager))
 }
 

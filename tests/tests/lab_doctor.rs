@@ -188,13 +188,7 @@ fn lab_doctor_on_an_expired_certificate_within_the_offline_window() -> anyhow::R
     }
 
     // The lab's binding: only the expiry is left to say.
-    cluster.kubectl()?.ok([
-        "create",
-        "clusterrolebinding",
-        "node-client-auto-renew-expired-crt",
-        "--clusterrole=kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient",
-        "--group=kubelet-tls-bootstrap:expired-client-certificates",
-    ])?;
+    node_agent::bind_expired_renewal(&cluster)?;
     let report = e2e::wait::until(
         "RBAC to allow the renewal",
         Duration::from_secs(10),

@@ -9,17 +9,7 @@ use rest_common::{JSON, TestApi, lease, node};
 use serde_json::Value;
 
 async fn create_as(t: &TestApi, user: &rbac::UserInfo, uri: &str, body: &Value) -> (u16, Value) {
-    let req = http::Request::builder()
-        .method("POST")
-        .uri(uri)
-        .header("content-type", JSON)
-        .body(bytes::Bytes::from(serde_json::to_vec(body).unwrap()))
-        .unwrap();
-    let info = RequestInfo::parse(req.method(), req.uri());
-    let response = t.api.handle(req, &info, user).await;
-    let code = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (code, serde_json::from_slice(&bytes).unwrap())
+    send_as(t, user, "POST", uri, body).await
 }
 
 fn node_a() -> rbac::UserInfo {

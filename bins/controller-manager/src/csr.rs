@@ -1,6 +1,9 @@
 //! What the controllers ask of a CertificateSigningRequest's status (upstream's
 //! `certificates/helpers`), and the condition they add.
 
+use protocol::authentication::v1::{
+    EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
+};
 use protocol::certificates::v1::{
     CONDITION_APPROVED, CONDITION_DENIED, CONDITION_FAILED, CertificateSigningRequest,
     CertificateSigningRequestCondition,
@@ -52,6 +55,28 @@ pub fn true_condition(
         last_update_time,
         last_transition_time: None,
     }
+}
+
+/// The node user (`system:node:<name>`) the requester of `csr` proves to be: its own name,
+/// or, for the identity the apiserver gives a node's expired certificate (decision 0027), that
+/// certificate's. `None` for everyone else.
+pub fn requesting_node(csr: &CertificateSigningRequest) -> Option<&str> {
+    let requester = csr.spec.username.as_str();
+    let user = match requester.strip_prefix(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX) {
+        Some(user)
+            if csr
+                .spec
+                .groups
+                .iter()
+                .any(|g| g == EXPIRED_CLIENT_CERTIFICATE_GROUP) =>
+        {
+            user
+        }
+        Some(_) => return None,
+        None => requester,
+    };
+    user.starts_with(pki::signer::NODE_CN_PREFIX)
+        .then_some(user)
 }
 
 /// Resource versions of this apiserver are numbers that only grow; an older copy never

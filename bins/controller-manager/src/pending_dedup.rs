@@ -12,12 +12,9 @@
 
 use std::sync::Arc;
 
-use protocol::authentication::v1::{
-    EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
-};
 use protocol::certificates::v1::CertificateSigningRequest;
 
-use crate::csr::{is_approved, is_denied, is_failed, is_issued};
+use crate::csr::{is_approved, is_denied, is_failed, is_issued, requesting_node};
 
 /// The Failed condition's reason.
 pub const SUPERSEDED: &str = "Superseded";
@@ -36,23 +33,7 @@ fn own_node_request(csr: &CertificateSigningRequest) -> Option<String> {
     {
         return None;
     }
-    let requester = csr.spec.username.as_str();
-    let user = match requester.strip_prefix(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX) {
-        Some(user)
-            if csr
-                .spec
-                .groups
-                .iter()
-                .any(|g| g == EXPIRED_CLIENT_CERTIFICATE_GROUP) =>
-        {
-            user
-        }
-        Some(_) => return None,
-        None => requester,
-    };
-    if !user.starts_with(pki::signer::NODE_CN_PREFIX) {
-        return None;
-    }
+    let user = requesting_node(csr)?;
     let request = pki::ParsedCsr::from_pem(&csr.spec.request).ok()?;
     (request.common_name() == Some(user)).then(|| user.to_string())
 }
@@ -110,6 +91,9 @@ pub fn message(newer: &CertificateSigningRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::authentication::v1::{
+        EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
+    };
     use protocol::meta::Time;
 
     fn request(

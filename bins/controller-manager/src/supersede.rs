@@ -23,14 +23,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use client::{Client, ClientError};
-use protocol::authentication::v1::{
-    EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
-};
 use protocol::certificates::v1::CertificateSigningRequest;
 use protocol::meta::{ObjectMeta, Time};
 use protocol::revocation::v1alpha1::{CertificateRevocation, CertificateRevocationSpec};
 
-use crate::csr::is_issued;
+use crate::csr::{is_issued, requesting_node};
 use crate::informer::CsrCache;
 use crate::worker::{Handler, SyncError};
 
@@ -56,20 +53,7 @@ pub fn renewal(csr: &CertificateSigningRequest) -> Option<Renewal> {
     }
     // The node itself, with its valid certificate or (decision 0027) with its newest one,
     // expired within the apiserver's offline window: either proves it is the node.
-    let requester = csr.spec.username.as_str();
-    let own_user = match requester.strip_prefix(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX) {
-        Some(user)
-            if csr
-                .spec
-                .groups
-                .iter()
-                .any(|g| g == EXPIRED_CLIENT_CERTIFICATE_GROUP) =>
-        {
-            user
-        }
-        Some(_) => return None,
-        None => requester,
-    };
+    let own_user = requesting_node(csr)?;
     let node = own_user.strip_prefix(pki::signer::NODE_CN_PREFIX)?;
     let request = pki::Csr::from_pem(&csr.spec.request).ok()?;
     if request.common_name() != Some(own_user) {

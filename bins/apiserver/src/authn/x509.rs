@@ -140,75 +140,45 @@ impl ClientCertAuthority {
         {
             let v1_accepted = intermediates.is_empty()
                 && issued_v1_leaf(end_entity, &self.roots, ASN1Time::now());
-            if !v1_accepted
-                && !self.verifies_once_valid(end_entity, intermediates, &error)
-                && !self.verified_until_expiry(end_entity, intermediates, &error)
-            {
+            if !v1_accepted && !self.verifies_at_its_bound(end_entity, intermediates, &error) {
                 return Err(X509Error::Verify(error));
             }
         }
         client_certificate(end_entity)
     }
 
-    /// Whether a chain refused only because its leaf is not valid yet verifies at the leaf's
-    /// NotBefore: each request then checks the time ([`ClientCertificate::invalid_at`]).
-    fn verifies_once_valid(
+    /// Whether a chain refused only because of its leaf's dates verifies at the bound it
+    /// missed: at the leaf's NotBefore when it is not valid yet, at its NotAfter when it has
+    /// expired (then its intermediates and a root of the same issuer must be valid now). Each
+    /// request then checks the time ([`ClientCertificate::invalid_at`]) and decides what an
+    /// expired certificate may do ([`ClientCertificate::expired_within`]): nothing, unless the
+    /// apiserver has an offline window (decision 0027).
+    fn verifies_at_its_bound(
         &self,
         end_entity: &CertificateDer<'_>,
         intermediates: &[CertificateDer<'_>],
         error: &rustls::Error,
     ) -> bool {
-        let not_valid_yet = matches!(
-            error,
-            rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidYet
-                    | rustls::CertificateError::NotValidYetContext { .. }
-            )
-        );
-        let Some(starts) = not_valid_yet
-            .then(|| client_certificate(end_entity).ok())
-            .flatten()
-            .and_then(|certificate| certificate.not_before.duration_since(UNIX_EPOCH).ok())
+        use rustls::CertificateError::{Expired, ExpiredContext, NotValidYet, NotValidYetContext};
+        let rustls::Error::InvalidCertificate(reason) = error else {
+            return false;
+        };
+        let expired = match reason {
+            NotValidYet | NotValidYetContext { .. } => false,
+            Expired | ExpiredContext { .. } => true,
+            _ => return false,
+        };
+        let Some(bound) = client_certificate(end_entity)
+            .ok()
+            .map(|c| if expired { c.not_after } else { c.not_before })
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         else {
             return false;
         };
         self.verifier
-            .verify_client_cert(
-                end_entity,
-                intermediates,
-                UnixTime::since_unix_epoch(starts),
-            )
+            .verify_client_cert(end_entity, intermediates, UnixTime::since_unix_epoch(bound))
             .is_ok()
-    }
-
-    /// Whether a chain refused only because its leaf has expired verified at the leaf's
-    /// NotAfter, with its intermediates and a root of the same issuer still valid now. Each
-    /// request then decides what the expired certificate may do
-    /// ([`ClientCertificate::expired_within`]): nothing, unless the apiserver has an offline
-    /// window (decision 0027).
-    fn verified_until_expiry(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        error: &rustls::Error,
-    ) -> bool {
-        let expired = matches!(
-            error,
-            rustls::Error::InvalidCertificate(
-                rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. }
-            )
-        );
-        let Some(ends) = expired
-            .then(|| client_certificate(end_entity).ok())
-            .flatten()
-            .and_then(|certificate| certificate.not_after.duration_since(UNIX_EPOCH).ok())
-        else {
-            return false;
-        };
-        self.verifier
-            .verify_client_cert(end_entity, intermediates, UnixTime::since_unix_epoch(ends))
-            .is_ok()
-            && self.issuers_valid_now(end_entity, intermediates)
+            && (!expired || self.issuers_valid_now(end_entity, intermediates))
     }
 
     /// The intermediates are valid now, and so is a trusted root that issued the top of the
@@ -532,13 +502,19 @@ mod tests {
         CertificateDer::from_pem_slice(pem.as_bytes()).expect("leaf PEM")
     }
 
-    #[test]
-    fn validity_is_judged_per_request_not_once_per_connection() {
+    /// A day-long client CA and the authority over it.
+    fn client_ca() -> (pki::CertificateAuthority, ClientCertAuthority) {
         let day = Duration::from_secs(24 * 3600);
         let ca =
             pki::CertificateAuthority::generate("client-ca", pki::KeyAlgorithm::EcdsaP256, day)
                 .expect("CA");
         let authority = authority(&ca);
+        (ca, authority)
+    }
+
+    #[test]
+    fn validity_is_judged_per_request_not_once_per_connection() {
+        let (ca, authority) = client_ca();
         let now = SystemTime::now();
 
         // Dated 10 minutes ahead (NotBefore 5 minutes ahead, after the backdate): the chain
@@ -559,6 +535,7 @@ mod tests {
         assert!(expired.contains(" is after "), "{expired}");
 
         // Not yet valid, or expired, but from another CA: refused at once, as before.
+        let day = Duration::from_secs(24 * 3600);
         let other = pki::CertificateAuthority::generate("other", pki::KeyAlgorithm::EcdsaP256, day)
             .expect("CA");
         let stranger = leaf(&other, now + Duration::from_secs(600));
@@ -569,11 +546,7 @@ mod tests {
 
     #[test]
     fn an_expired_certificate_is_judged_per_request_against_the_offline_window() {
-        let day = Duration::from_secs(24 * 3600);
-        let ca =
-            pki::CertificateAuthority::generate("client-ca", pki::KeyAlgorithm::EcdsaP256, day)
-                .expect("CA");
-        let authority = authority(&ca);
+        let (ca, authority) = client_ca();
         let now = SystemTime::now();
         // Issued two hours ago for an hour: expired an hour ago. Its chain verified at its
         // NotAfter, so the connection carries it; each request decides.
