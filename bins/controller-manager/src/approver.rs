@@ -26,15 +26,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use client::{Client, ClientError, ListParams};
-use protocol::authentication::v1::{
-    CREDENTIAL_ID_EXTRA, EXPIRED_CLIENT_CERTIFICATE_GROUP, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX,
-};
+use protocol::authentication::v1::{CREDENTIAL_ID_EXTRA, EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX};
 use protocol::authorization::v1::{ResourceAttributes, SubjectAccessReview};
 use protocol::certificates::v1::{CONDITION_APPROVED, CONDITION_FAILED, CertificateSigningRequest};
 use protocol::core::v1::{NODE_CLIENT_CERTIFICATE_ANNOTATION, Node};
 use protocol::meta::{ObjectMeta, Time};
 
-use crate::csr::{is_approved, is_denied, is_issued, true_condition};
+use crate::csr::{is_approved, is_denied, is_issued, requesting_node, true_condition};
 use crate::explain::{Cause, Explainer};
 use crate::informer::CsrCache;
 use crate::metrics::Metrics;
@@ -95,14 +93,9 @@ fn is_expired_node_client(
     usages: &[pki::Usage],
 ) -> bool {
     csr.spec
-        .groups
-        .iter()
-        .any(|g| g == EXPIRED_CLIENT_CERTIFICATE_GROUP)
-        && csr
-            .spec
-            .username
-            .strip_prefix(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX)
-            .is_some_and(|cn| x509.common_name() == Some(cn))
+        .username
+        .starts_with(EXPIRED_CLIENT_CERTIFICATE_USER_PREFIX)
+        && requesting_node(csr).is_some_and(|node| x509.common_name() == Some(node))
         && is_node_client(csr, x509, usages)
 }
 
@@ -692,6 +685,7 @@ fn used_by_another(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::authentication::v1::EXPIRED_CLIENT_CERTIFICATE_GROUP;
 
     fn csr(
         cn: &str,

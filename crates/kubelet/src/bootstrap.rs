@@ -372,32 +372,25 @@ async fn renew_expired(
         .load_or_create_pending_key()
         .map_err(RenewalError::Store)?;
     let template = Template::kubelet_client(node_name);
-    let mut backoff = Backoff::certificate();
-    let submitted = loop {
-        match csr::submit(&client, &key, &template, Naming::Generated).await {
-            Ok(submitted) => break submitted,
-            Err(CsrError::Create(e)) if e.is_certificate_time() => {
-                return Err(NotRenewed::Stop(BootstrapError::CertificateTime {
-                    source: e,
-                    diagnosis: crate::clock::diagnose(&config).await,
-                }));
-            }
-            Err(CsrError::Create(e)) if e.is_unauthorized() => {
-                return Err(RenewalError::Unauthorized(e).into());
-            }
-            Err(CsrError::Create(e)) if e.is_forbidden() => {
-                return Err(RenewalError::Forbidden(e).into());
-            }
-            // A node powered on before the apiserver keeps trying rather than give up the
-            // renewal at once.
-            Err(CsrError::Create(e)) if e.is_retryable() => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in = ?delay, "cannot reach the apiserver to renew the expired client certificate");
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(RenewalError::Csr(e).into()),
+    let submitted = submit_retrying(
+        &client,
+        &config,
+        &key,
+        &template,
+        Naming::Generated,
+        "renew the expired client certificate",
+    )
+    .await
+    .map_err(|e| match e {
+        BootstrapError::Csr(CsrError::Create(e)) if e.is_unauthorized() => {
+            NotRenewed::Refused(RenewalError::Unauthorized(e))
         }
-    };
+        BootstrapError::Csr(CsrError::Create(e)) if e.is_forbidden() => {
+            NotRenewed::Refused(RenewalError::Forbidden(e))
+        }
+        BootstrapError::Csr(e) => NotRenewed::Refused(RenewalError::Csr(e)),
+        e => NotRenewed::Stop(e),
+    })?;
     tracing::info!(csr = %submitted.name, "requested the renewal of the expired client certificate; waiting for approval");
     let name = submitted.name.clone();
     let certificate = csr::wait_for_certificate(&client, &submitted, wait, |condition| {
@@ -422,6 +415,38 @@ async fn renew_expired(
     Ok(keyed)
 }
 
+/// Sends the CSR, retrying with backoff while the apiserver cannot be reached (a node may
+/// start before it). A clock that makes the apiserver's certificate look invalid is a
+/// [`BootstrapError::CertificateTime`] with the diagnosis (nothing was sent: the handshake
+/// failed first); any other refusal is [`BootstrapError::Csr`] for the caller to judge.
+async fn submit_retrying(
+    client: &Client,
+    config: &client::ClientConfig,
+    key: &pki::PrivateKey,
+    template: &Template,
+    naming: Naming,
+    what: &str,
+) -> Result<csr::Submitted, BootstrapError> {
+    let mut backoff = Backoff::certificate();
+    loop {
+        match csr::submit(client, key, template, naming).await {
+            Ok(submitted) => return Ok(submitted),
+            Err(CsrError::Create(e)) if e.is_certificate_time() => {
+                return Err(BootstrapError::CertificateTime {
+                    source: e,
+                    diagnosis: crate::clock::diagnose(config).await,
+                });
+            }
+            Err(CsrError::Create(e)) if e.is_retryable() => {
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?delay, "cannot reach the apiserver to {what}");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(BootstrapError::Csr(e)),
+        }
+    }
+}
+
 /// Sends (or finds again) the bootstrap CSR and waits for its certificate.
 async fn request_certificate(
     bootstrap: &ResolvedConfig,
@@ -440,25 +465,15 @@ async fn request_certificate(
             .map_err(BootstrapError::Store)?,
     };
     let template = Template::kubelet_client(node_name);
-    let mut backoff = Backoff::certificate();
-    let submitted = loop {
-        match csr::submit(&client, &key, &template, Naming::Digested).await {
-            Ok(submitted) => break submitted,
-            Err(csr::CsrError::Create(e)) if e.is_certificate_time() => {
-                // Nothing was sent yet: the handshake failed before the token left.
-                return Err(BootstrapError::CertificateTime {
-                    source: e,
-                    diagnosis: crate::clock::diagnose(&config).await,
-                });
-            }
-            Err(csr::CsrError::Create(e)) if e.is_retryable() => {
-                let delay = backoff.next_delay();
-                tracing::warn!(error = %e, retry_in = ?delay, "cannot reach the apiserver to request a client certificate");
-                tokio::time::sleep(delay).await;
-            }
-            Err(e) => return Err(BootstrapError::Csr(e)),
-        }
-    };
+    let submitted = submit_retrying(
+        &client,
+        &config,
+        &key,
+        &template,
+        Naming::Digested,
+        "request a client certificate",
+    )
+    .await?;
     tracing::info!(csr = %submitted.name, "requested a client certificate; waiting for approval");
     let name = submitted.name.clone();
     let certificate =
