@@ -45,7 +45,8 @@ pub struct Client {
 struct Inner {
     /// `https://host:port` plus any path prefix, without a trailing slash.
     base: String,
-    trust: ServerTrust,
+    /// Replaced by `set_trust` (a CA rotation); read when a pool is built.
+    trust: RwLock<ServerTrust>,
     server_name_override: Option<ServerName<'static>>,
     client_cert: Arc<SwappableClientCert>,
     token: RwLock<Option<String>>,
@@ -105,7 +106,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 base,
-                trust,
+                trust: RwLock::new(trust),
                 server_name_override,
                 client_cert,
                 token: RwLock::new(token_of(&config.identity)),
@@ -137,14 +138,44 @@ impl Client {
         let _guard = self.inner.swap.lock().unwrap_or_else(|e| e.into_inner());
         self.inner.client_cert.set(cert);
         *self.inner.token.write().unwrap_or_else(|e| e.into_inner()) = token_of(&identity);
-        let http = build_pool(
-            &self.inner.trust,
-            &self.inner.server_name_override,
-            &self.inner.client_cert,
-            self.inner.connect_timeout,
-        )?;
-        *self.inner.http.write().unwrap_or_else(|e| e.into_inner()) = http;
+        self.rebuild_pool()?;
         self.inner.identity_version.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Replaces the CAs trusted for the server certificate (a PEM bundle) for every request
+    /// from now on, as after a CA rotation (decision 0029). New requests go over new
+    /// connections; requests in flight finish on the old ones. A bundle without a usable
+    /// certificate is rejected and the old trust stays. Ignored (Ok) when the client was
+    /// built with `insecure_skip_tls_verify`, which trusts nothing in particular.
+    pub fn set_trust(&self, ca_pem: &[u8]) -> Result<(), ClientError> {
+        let _guard = self.inner.swap.lock().unwrap_or_else(|e| e.into_inner());
+        let mut trust = self.inner.trust.write().unwrap_or_else(|e| e.into_inner());
+        if trust.is_insecure() {
+            return Ok(());
+        }
+        let new = ServerTrust::new(Some(ca_pem), false)?;
+        let old = std::mem::replace(&mut *trust, new);
+        drop(trust);
+        if let Err(error) = self.rebuild_pool() {
+            *self.inner.trust.write().unwrap_or_else(|e| e.into_inner()) = old;
+            return Err(error);
+        }
+        Ok(())
+    }
+
+    /// A new connection pool from the current trust and certificate; callers hold `swap`.
+    fn rebuild_pool(&self) -> Result<(), ClientError> {
+        let http = {
+            let trust = self.inner.trust.read().unwrap_or_else(|e| e.into_inner());
+            build_pool(
+                &trust,
+                &self.inner.server_name_override,
+                &self.inner.client_cert,
+                self.inner.connect_timeout,
+            )?
+        };
+        *self.inner.http.write().unwrap_or_else(|e| e.into_inner()) = http;
         Ok(())
     }
 

@@ -149,6 +149,10 @@ impl ServerTrust {
         }
         Ok(ServerTrust::Roots(Arc::new(roots)))
     }
+
+    pub(crate) fn is_insecure(&self) -> bool {
+        matches!(self, ServerTrust::InsecureSkipVerify)
+    }
 }
 
 /// A fresh rustls config (own session cache: a resumed session must not carry the previous

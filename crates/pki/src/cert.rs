@@ -199,6 +199,15 @@ impl Certificate {
         })
     }
 
+    /// The certificate of `candidates` that issued this one (name and signature checked), if
+    /// any: which CA of a bundle a leaf belongs to, e.g. during a CA rotation where old and new
+    /// CA may share a subject name.
+    pub fn issuer_in<'a>(&self, candidates: &'a [Certificate]) -> Option<&'a Certificate> {
+        candidates
+            .iter()
+            .find(|candidate| self.verify_issued_by(candidate).is_ok())
+    }
+
     pub(crate) fn subject_der(&self) -> &[u8] {
         &self.subject_der
     }
@@ -219,6 +228,18 @@ impl Certificate {
 pub fn credential_id(der: &[u8]) -> String {
     use sha2::Digest as _;
     format!("X509SHA256={}", hex::encode(sha2::Sha256::digest(der)))
+}
+
+/// The ID of a CA bundle (decision 0029): `SHA256=` and the SHA-256, in lowercase hex, of the
+/// DER of its certificates in order. PEM comments, line lengths and blank lines do not change
+/// it, so two copies of one bundle compare equal however they were written.
+pub fn bundle_id(certificates: &[Certificate]) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    for certificate in certificates {
+        hash.update(certificate.der());
+    }
+    format!("SHA256={}", hex::encode(hash.finalize()))
 }
 
 /// Every `CERTIFICATE` block in `pem_data`, in order; an error if there is none or one is bad.

@@ -392,3 +392,34 @@ fn issue_leaf_makes_a_serving_pair() {
     let cert = Certificate::from_pem(cert_pem.as_bytes()).unwrap();
     assert_eq!(cert.public_key_der(), key.public_key_der().as_slice());
 }
+
+#[test]
+fn a_leaf_finds_its_issuer_among_cas_of_one_name_and_bundles_compare_by_der() {
+    // A rotation's old and new CA usually share their name: only the signature tells them apart.
+    let old = CertificateAuthority::generate("kubernetes", KeyAlgorithm::EcdsaP256, YEAR).unwrap();
+    let new = CertificateAuthority::generate("kubernetes", KeyAlgorithm::EcdsaP256, YEAR).unwrap();
+    let pem = new
+        .sign_csr(
+            &node_csr(&[], &[]),
+            &client_usages(),
+            None,
+            YEAR,
+            SystemTime::now(),
+        )
+        .unwrap();
+    let leaf = Certificate::from_pem(pem.as_bytes()).unwrap();
+    let bundle =
+        pki::parse_certificates(format!("{}{}", old.cert_pem(), new.cert_pem()).as_bytes())
+            .unwrap();
+    let issuer = leaf.issuer_in(&bundle).expect("the new CA issued it");
+    assert_eq!(issuer.der(), new.certificate().der());
+    assert!(leaf.issuer_in(&bundle[..1]).is_none(), "not the old CA's");
+
+    // The same certificates, written differently, are the same bundle; order matters.
+    let reflowed = format!("# new CA next\n\n{}\n{}", old.cert_pem(), new.cert_pem());
+    let same = pki::parse_certificates(reflowed.as_bytes()).unwrap();
+    assert_eq!(pki::bundle_id(&bundle), pki::bundle_id(&same));
+    let reversed = [bundle[1].clone(), bundle[0].clone()];
+    assert_ne!(pki::bundle_id(&bundle), pki::bundle_id(&reversed));
+    assert!(pki::bundle_id(&bundle).starts_with("SHA256="));
+}

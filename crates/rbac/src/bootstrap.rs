@@ -615,6 +615,14 @@ pub fn kube_controller_manager_rules() -> Vec<PolicyRule> {
     ];
     rules.extend(certificate_controller_rules());
     rules.extend(aggregation_controller_rules());
+    // Upstream's `system:controller:root-ca-cert-publisher` rules: kube-root-ca.crt in each
+    // namespace (decision 0029).
+    rules.push(
+        rule(&["create", "update"])
+            .groups(&[LEGACY])
+            .resources(&["configmaps"])
+            .build(),
+    );
     // Ours: csrsupersede writes each node's `<node>-superseded` revocation (decision 0025).
     rules.push(
         rule(&["get", "create", "update"])

@@ -1,6 +1,7 @@
 //! Retries: a request made before the apiserver is up succeeds once it is; and connection
 //! reuse (many requests, HTTP/2).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use client::{ClientError, ListParams, RetryPolicy};
@@ -90,5 +91,33 @@ async fn a_wrong_ca_is_a_tls_failure_not_a_retry_loop() {
     assert!(matches!(err, ClientError::Tls(_)), "{err:?}");
     assert!(err.to_string().contains("certificate"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "not retried");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn set_trust_swaps_the_server_ca_and_keeps_the_old_one_on_a_bad_bundle() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = TestPki::new();
+    let server = TestServer::start(Arc::clone(&pki), dir.path()).await;
+    let other = TestPki::new();
+    // Trusts only another CA: the server's certificate is refused.
+    let client = client_for(&other, server.addr, pki.admin());
+    let params = ListParams::default();
+    let list = || client.list::<CertificateSigningRequest>(None, &params);
+    assert!(matches!(list().await, Err(ClientError::Tls(_))));
+
+    // A bundle of both (a CA rotation's middle stage) verifies it.
+    let bundle = format!("{}{}", other.ca.cert_pem(), pki.ca.cert_pem());
+    client.set_trust(bundle.as_bytes()).unwrap();
+    list().await.expect("trusted now");
+
+    // Garbage is refused and the working trust stays.
+    let err = client.set_trust(b"not a certificate").unwrap_err();
+    assert!(err.to_string().contains("CERTIFICATE"), "{err}");
+    list().await.expect("still trusted");
+
+    // Back to the other CA alone: refused again, on new connections.
+    client.set_trust(other.ca.cert_pem().as_bytes()).unwrap();
+    assert!(matches!(list().await, Err(ClientError::Tls(_))));
     server.stop().await;
 }

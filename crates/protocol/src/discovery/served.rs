@@ -135,6 +135,18 @@ pub static SERVED: &[ServedResource] = &[
     ServedResource {
         group: "",
         version: "v1",
+        plural: "configmaps",
+        singular: "configmap",
+        kind: "ConfigMap",
+        namespaced: true,
+        verbs: ALL,
+        short_names: &["cm"],
+        subresources: &[],
+        categories: &[],
+    },
+    ServedResource {
+        group: "",
+        version: "v1",
         plural: "secrets",
         singular: "secret",
         kind: "Secret",

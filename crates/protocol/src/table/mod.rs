@@ -123,6 +123,7 @@ pub fn build_for_resource(
         "core/nodes" => typed::<core::v1::Node>(items, include, list_meta, now),
         "core/pods" => typed::<core::v1::Pod>(items, include, list_meta, now),
         "core/secrets" => typed::<core::v1::Secret>(items, include, list_meta, now),
+        "core/configmaps" => typed::<core::v1::ConfigMap>(items, include, list_meta, now),
         "core/namespaces" => typed::<core::v1::Namespace>(items, include, list_meta, now),
         "core/events" => typed::<core::v1::Event>(items, include, list_meta, now),
         "coordination.k8s.io/leases" => {

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{Printable, column, human_duration, since, since_micro};
 use crate::certificates::v1::CertificateSigningRequest;
 use crate::coordination::v1::Lease;
-use crate::core::v1::{Event, EventSource, Namespace, Node, Pod, Secret};
+use crate::core::v1::{ConfigMap, Event, EventSource, Namespace, Node, Pod, Secret};
 use crate::meta::{ObjectMeta, TableColumnDefinition, Time};
 use crate::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding, RoleRef, Subject};
 use crate::revocation::v1alpha1::CertificateRevocation;
@@ -524,6 +524,34 @@ impl Printable for Secret {
             json!(self.metadata.name),
             json!(self.type_),
             json!(keys.len()),
+            age(&self.metadata, now),
+        ]
+    }
+
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+}
+
+impl Printable for ConfigMap {
+    fn columns() -> Vec<TableColumnDefinition> {
+        vec![
+            name_column(),
+            column(
+                "Data",
+                "string",
+                "",
+                0,
+                "Data contains the configuration data.",
+            ),
+            age_column(),
+        ]
+    }
+
+    fn cells(&self, now: &Time) -> Vec<Value> {
+        vec![
+            json!(self.metadata.name),
+            json!(self.data.len() + self.binary_data.len()),
             age(&self.metadata, now),
         ]
     }

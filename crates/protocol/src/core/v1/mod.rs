@@ -1,15 +1,23 @@
-//! Core `v1` kinds this system serves: Node, Pod, Secret, Namespace, Event (+ ObjectReference).
+//! Core `v1` kinds this system serves: Node, Pod, Secret, ConfigMap, Namespace, Event (+
+//! ObjectReference).
 
+mod config_map;
 mod event;
 mod namespace;
 mod node;
 mod pod;
 mod secret;
 
+pub use config_map::{
+    ConfigMap, ConfigMapList, KUBELET_CLIENT_SIGNER_CA_ANNOTATION,
+    KUBELET_SERVING_SIGNER_CA_ANNOTATION, ROOT_CA_CONFIG_MAP, ROOT_CA_CONFIG_MAP_KEY,
+    ROOT_CA_NAMESPACE_FOR_NODES,
+};
 pub use event::{Event, EventList, EventSeries, EventSource, ObjectReference};
 pub use namespace::{Namespace, NamespaceCondition, NamespaceList, NamespaceSpec, NamespaceStatus};
 pub use node::{
-    ContainerImage, DaemonEndpoint, NODE_CLIENT_CERTIFICATE_ANNOTATION, Node, NodeAddress,
+    ContainerImage, DaemonEndpoint, NODE_CLIENT_CERTIFICATE_ANNOTATION,
+    NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION, NODE_ROOT_CA_BUNDLE_ANNOTATION, Node, NodeAddress,
     NodeCondition, NodeDaemonEndpoints, NodeList, NodeSpec, NodeStatus, NodeSystemInfo, Quantity,
     Taint,
 };

@@ -16,6 +16,20 @@ use crate::serde_helpers::{is_false, null_as_default};
 /// certificate only if it is this one.
 pub const NODE_CLIENT_CERTIFICATE_ANNOTATION: &str = "kubelet-tls-bootstrap/client-certificate";
 
+/// Ours (decision 0029): the credential ID form (`X509SHA256=...`) of the CA certificate that
+/// issued the client certificate named by [`NODE_CLIENT_CERTIFICATE_ANNOTATION`]. Only the
+/// apiserver writes it: when a node names the certificate it authenticates with, the apiserver
+/// sets this to the CA that verified it (a value sent by the node is replaced). A CA rotation
+/// counts the nodes on the new issuer with it.
+pub const NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION: &str =
+    "kubelet-tls-bootstrap/client-certificate-issuer";
+
+/// Ours (decision 0029): the bundle ID (`SHA256=<hex>` over the DER of its
+/// certificates, in order) of the CA bundle the node's kubelet-agent trusts for the apiserver.
+/// The node reports it itself; a CA rotation waits for every node to trust the new bundle
+/// before the apiserver's serving certificate moves to the new CA.
+pub const NODE_ROOT_CA_BUNDLE_ANNOTATION: &str = "kubelet-tls-bootstrap/root-ca-bundle";
+
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", remote = "Self")]
 pub struct Node {
