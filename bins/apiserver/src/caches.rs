@@ -495,6 +495,7 @@ mod tests {
             serial: "4f2a".to_string(),
             not_before: std::time::SystemTime::now(),
             not_after: std::time::SystemTime::now(),
+            issuer: None,
         };
         assert_eq!(
             cache.revoked_by(&certificate).as_deref(),

@@ -33,6 +33,8 @@ pub struct Args {
     pub bind_address: IpAddr,
 
     /// File containing the x509 serving certificate (followed by any intermediates), PEM.
+    /// Re-read every 5 s with --tls-private-key-file and --client-ca-file: new connections use
+    /// the new files once they build.
     #[arg(long, value_name = "FILE")]
     pub tls_cert_file: Option<PathBuf>,
 
@@ -41,7 +43,8 @@ pub struct Args {
     pub tls_private_key_file: Option<PathBuf>,
 
     /// If set, a client certificate signed by one of these CAs authenticates as its CommonName,
-    /// with its Organizations as groups.
+    /// with its Organizations as groups. Re-read every 5 s; an open connection whose
+    /// certificate the new CAs do not verify is closed.
     #[arg(long, value_name = "FILE")]
     pub client_ca_file: Option<PathBuf>,
 
@@ -116,6 +119,8 @@ pub struct Args {
 pub struct Config {
     /// Serving certificate, key and (optionally) the client CA.
     pub tls: ServingTls,
+    /// How often the files of `tls` are re-read, when it came from files (decision 0029).
+    pub tls_reload_interval: Duration,
     /// Static bearer tokens (`--token-auth-file`).
     pub token_file: Option<TokenFile>,
     /// Authenticate bootstrap tokens against kube-system Secrets.
@@ -142,6 +147,7 @@ impl Config {
     pub fn new(tls: ServingTls, data_dir: impl Into<PathBuf>) -> Config {
         Config {
             tls,
+            tls_reload_interval: crate::tls::DEFAULT_RELOAD_INTERVAL,
             token_file: None,
             bootstrap_token_auth: false,
             authorization_modes: vec![AuthorizationMode::Node, AuthorizationMode::Rbac],

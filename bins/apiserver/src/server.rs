@@ -27,6 +27,7 @@ use crate::caches::{BootstrapTokenCache, CacheTasks, RevocationCache};
 use crate::flags::Config;
 use crate::metrics::Metrics;
 use crate::openapi::OpenApi;
+use crate::tls::TlsUpdates;
 use crate::{authz, caches, seed};
 
 /// A handshake that takes longer than this is dropped (slow or idle clients hold no task).
@@ -139,8 +140,10 @@ pub async fn run_with_store(
         metrics: Arc::new(Metrics::new()),
         openapi: OpenApi::generate(builtin::GIT_VERSION),
     });
-    let acceptor = TlsAcceptor::from(config.tls.server_config());
-    let client_ca = config.tls.client_ca().cloned();
+    let (tls, reloading) = crate::tls::reload(config.tls, config.tls_reload_interval);
+    if let Some(reloading) = reloading {
+        tasks.spawn(reloading);
+    }
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, modes = ?config.authorization_modes, "serving securely");
     }
@@ -154,10 +157,14 @@ pub async fn run_with_store(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((tcp, remote)) => {
+                    // The settings now; the connection follows client CA changes from here.
+                    let mut updates = tls.clone();
+                    let current = updates.borrow_and_update().clone();
                     connections.spawn(serve_connection(
                         Arc::clone(&state),
-                        acceptor.clone(),
-                        client_ca.clone(),
+                        TlsAcceptor::from(current.server_config()),
+                        current.client_ca().cloned(),
+                        updates,
                         tcp,
                         remote,
                         drain_rx.clone(),
@@ -202,6 +209,7 @@ async fn serve_connection(
     state: Arc<State>,
     acceptor: TlsAcceptor,
     client_ca: Option<Arc<ClientCertAuthority>>,
+    tls_updates: TlsUpdates,
     tcp: TcpStream,
     remote: SocketAddr,
     drain: watch::Receiver<bool>,
@@ -234,6 +242,7 @@ async fn serve_connection(
         state.authenticator.revocations().cloned(),
         Arc::clone(&peer),
     );
+    let untrusted = until_untrusted(tls_updates, client_ca, Arc::clone(&peer));
     let service = service_fn(move |request| {
         let state = Arc::clone(&state);
         let peer = Arc::clone(&peer);
@@ -264,6 +273,7 @@ async fn serve_connection(
     let result = tokio::select! {
         result = serve => result,
         () = revoked => Ok(()),
+        () = untrusted => Ok(()),
     };
     if let Err(error) = result {
         tracing::debug!(%remote, %error, "connection ended with an error");
@@ -283,6 +293,62 @@ async fn until_revoked(revocations: Option<Arc<RevocationCache>>, peer: Arc<Peer
                     revocation = %name,
                     "closing the connection of a client certificate revoked while it was open"
                 );
+                return;
+            }
+        }
+    }
+    std::future::pending().await
+}
+
+/// Resolves once the client CA changes so that the connection's client certificate no longer
+/// verifies (decision 0029): retiring a CA closes its connections at once, as a revocation
+/// does. A certificate whose CA (its trust anchor: subject, key, name constraints) is still
+/// in the new client CA stays connected, with the identity it has. A certificate that did not
+/// verify is closed at any client CA change, so its client reconnects and is verified under
+/// the new CA (kube-apiserver verifies on every request, so it would accept it on the same
+/// connection). What this keeps per connection: the receiver, the authority the connection
+/// was verified under (an `Arc`) and the peer it shares with the requests.
+async fn until_untrusted(
+    mut updates: TlsUpdates,
+    client_ca: Option<Arc<ClientCertAuthority>>,
+    peer: Arc<PeerIdentity>,
+) {
+    let (Some(mut authority), false) = (client_ca, matches!(*peer, PeerIdentity::None)) else {
+        // Nothing to re-verify: hold no receiver for the connection's life.
+        drop(updates);
+        return std::future::pending().await;
+    };
+    let mut issuer = match &*peer {
+        PeerIdentity::Verified(certificate) => certificate.issuer.clone(),
+        _ => None,
+    };
+    while updates.changed().await.is_ok() {
+        let Some(now) = updates.borrow_and_update().client_ca().cloned() else {
+            continue;
+        };
+        if Arc::ptr_eq(&now, &authority) {
+            continue;
+        }
+        match issuer
+            .as_deref()
+            .and_then(|id| now.still_trusts(&authority, id))
+        {
+            Some(id) => {
+                authority = now;
+                issuer = Some(id);
+            }
+            None => {
+                match &*peer {
+                    PeerIdentity::Verified(certificate) => tracing::info!(
+                        user = %certificate.user.name,
+                        serial = %certificate.serial,
+                        issuer = certificate.issuer.as_deref().unwrap_or("unknown"),
+                        "closing the connection of a client certificate the new client CA does not verify"
+                    ),
+                    _ => tracing::debug!(
+                        "closing a connection whose client certificate did not verify, to verify it under the new client CA"
+                    ),
+                }
                 return;
             }
         }
@@ -322,5 +388,113 @@ fn peer_identity(
             Err(error) => PeerIdentity::Rejected(error.to_string()),
         },
         _ => PeerIdentity::None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    use super::*;
+    use crate::tls::ServingTls;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    fn ca(name: &str) -> pki::CertificateAuthority {
+        pki::CertificateAuthority::generate(name, pki::KeyAlgorithm::EcdsaP256, DAY).unwrap()
+    }
+
+    fn leaf(ca: &pki::CertificateAuthority, name: &str, usage: pki::Usage) -> (String, String) {
+        ca.issue_leaf(&pki::LeafParams {
+            common_name: name.into(),
+            organizations: Vec::new(),
+            dns: vec![name.into()],
+            ips: Vec::new(),
+            usages: vec![pki::Usage::DigitalSignature, usage],
+            validity: DAY,
+        })
+        .unwrap()
+    }
+
+    /// Serving settings whose client CA is `cas`, in order.
+    fn tls(serving: &(String, String), cas: &[&pki::CertificateAuthority]) -> ServingTls {
+        let bundle: String = cas.iter().map(|ca| ca.cert_pem()).collect();
+        ServingTls::from_pem(
+            serving.0.as_bytes(),
+            serving.1.as_bytes(),
+            Some(bundle.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    fn peer_of(tls: &ServingTls, client: &(String, String)) -> Arc<PeerIdentity> {
+        let chain = vec![CertificateDer::from_pem_slice(client.0.as_bytes()).unwrap()];
+        Arc::new(peer_identity(
+            tls.client_ca().map(Arc::as_ref),
+            Some(&chain),
+        ))
+    }
+
+    /// Whether `future` is still pending after the watchers had a moment to run.
+    async fn still_open(future: &mut Pin<Box<impl Future<Output = ()>>>) -> bool {
+        tokio::time::timeout(Duration::from_millis(100), future.as_mut())
+            .await
+            .is_err()
+    }
+
+    #[tokio::test]
+    async fn a_connection_closes_when_the_client_ca_stops_verifying_its_certificate() {
+        let (old, new) = (ca("kubernetes"), ca("kubernetes"));
+        let serving = leaf(&old, "apiserver", pki::Usage::ServerAuth);
+        let first = tls(&serving, &[&old]);
+        let (sender, receiver) = watch::channel(first.clone());
+        let mut updates = receiver.clone();
+        let current = updates.borrow_and_update().clone();
+
+        let of_old = peer_of(&current, &leaf(&old, "node-a", pki::Usage::ClientAuth));
+        assert!(matches!(*of_old, PeerIdentity::Verified(_)));
+        let stranger = peer_of(&current, &leaf(&new, "node-b", pki::Usage::ClientAuth));
+        assert!(matches!(*stranger, PeerIdentity::Rejected(_)));
+        let client_ca = || current.client_ca().cloned();
+        let mut old_connection = Box::pin(until_untrusted(
+            receiver.clone(),
+            client_ca(),
+            Arc::clone(&of_old),
+        ));
+        let mut rejected = Box::pin(until_untrusted(receiver.clone(), client_ca(), stranger));
+        let mut anonymous = Box::pin(until_untrusted(
+            receiver.clone(),
+            client_ca(),
+            Arc::new(PeerIdentity::None),
+        ));
+        // Per connection: a receiver, an authority and a peer, and the wait on the channel.
+        assert!(
+            std::mem::size_of_val(&*old_connection) <= 256,
+            "{} bytes",
+            std::mem::size_of_val(&*old_connection)
+        );
+        assert!(still_open(&mut old_connection).await);
+
+        // Trust both: the old CA's connection stays; the one refused before is closed, so its
+        // client reconnects and is verified under the bundle.
+        sender.send_replace(tls(&serving, &[&new, &old]));
+        assert!(still_open(&mut old_connection).await);
+        assert!(!still_open(&mut rejected).await);
+        // A new serving certificate, same client CA bytes: still open.
+        sender.send_replace(tls(
+            &leaf(&new, "apiserver", pki::Usage::ServerAuth),
+            &[&new, &old],
+        ));
+        assert!(still_open(&mut old_connection).await);
+
+        // The old CA retired: closed. A connection without a certificate never is.
+        sender.send_replace(tls(&serving, &[&new]));
+        assert!(!still_open(&mut old_connection).await);
+        assert!(still_open(&mut anonymous).await);
+        drop(sender);
+        assert!(still_open(&mut anonymous).await);
     }
 }

@@ -6,9 +6,15 @@
 //! handshake; whether it chains to the client CA is decided afterwards by the x509
 //! authenticator, so a certificate from another CA gets kube-apiserver's answer, a 401 Status
 //! (kubectl: "You must be logged in to the server (Unauthorized)"), instead of a bare TLS alert.
+//!
+//! Settings read from files are re-read while the server runs (decision 0029, [`reload`]):
+//! when the bytes of `--tls-cert-file`, `--tls-private-key-file` or `--client-ca-file` change
+//! and they build, new connections use them; a file that does not build is logged and the
+//! running settings kept.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::server::WebPkiClientVerifier;
@@ -70,21 +76,74 @@ pub enum TlsError {
 pub struct ServingTls {
     server_config: Arc<ServerConfig>,
     client_ca: Option<Arc<ClientCertAuthority>>,
+    /// The files these settings were read from, and their bytes then (`None`: from memory,
+    /// never reloaded).
+    files: Option<Arc<TlsFiles>>,
+}
+
+/// The paths of the serving files and the bytes a [`ServingTls`] was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TlsFiles {
+    cert: PathBuf,
+    key: PathBuf,
+    client_ca: Option<PathBuf>,
+    bytes: FileBytes,
+}
+
+/// The contents of the three files, compared to tell a change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileBytes {
+    cert: Vec<u8>,
+    key: Vec<u8>,
+    client_ca: Option<Vec<u8>>,
+}
+
+impl TlsFiles {
+    fn read(&self) -> Result<FileBytes, TlsError> {
+        Ok(FileBytes {
+            cert: read(&self.cert)?,
+            key: read(&self.key)?,
+            client_ca: self.client_ca.as_deref().map(read).transpose()?,
+        })
+    }
+
+    fn build(&self, bytes: FileBytes) -> Result<ServingTls, TlsError> {
+        let mut tls = build(
+            Named::path(&self.cert, &bytes.cert),
+            Named::path(&self.key, &bytes.key),
+            self.client_ca
+                .as_deref()
+                .zip(bytes.client_ca.as_deref())
+                .map(|(p, pem)| Named::path(p, pem)),
+        )?;
+        tls.files = Some(Arc::new(TlsFiles {
+            bytes,
+            ..self.clone()
+        }));
+        Ok(tls)
+    }
 }
 
 impl ServingTls {
     /// Reads `--tls-cert-file`, `--tls-private-key-file` and the optional `--client-ca-file`.
     pub fn load(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<ServingTls, TlsError> {
-        let cert_pem = read(cert)?;
-        let key_pem = read(key)?;
-        let ca_pem = client_ca.map(read).transpose()?;
-        build(
-            Named::path(cert, &cert_pem),
-            Named::path(key, &key_pem),
-            client_ca
-                .zip(ca_pem.as_deref())
-                .map(|(p, pem)| Named::path(p, pem)),
-        )
+        let files = TlsFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            client_ca: client_ca.map(Path::to_path_buf),
+            bytes: FileBytes {
+                cert: Vec::new(),
+                key: Vec::new(),
+                client_ca: None,
+            },
+        };
+        let bytes = files.read()?;
+        files.build(bytes)
+    }
+
+    /// Whether these settings came from files (and so are reloaded by [`reload`]).
+    pub fn from_files(&self) -> bool {
+        self.files.is_some()
     }
 
     /// The same from PEM in memory (tests, or a caller that already holds the material).
@@ -229,7 +288,140 @@ fn build(
     Ok(ServingTls {
         server_config: Arc::new(config),
         client_ca,
+        files: None,
     })
+}
+
+/// How often [`reload`] reads the files (decision 0029; kube-apiserver's dynamic certificate
+/// files also resync every minute besides their file notifications).
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The served settings, for the accept loop and for connections that follow client CA changes.
+pub type TlsUpdates = tokio::sync::watch::Receiver<ServingTls>;
+
+/// Starts following `tls`: the receiver always holds the settings to accept with. Settings
+/// read from files come with the task that re-reads them every `interval` (run it as long as
+/// the server); from memory there is none and the settings never change.
+pub fn reload(
+    tls: ServingTls,
+    interval: Duration,
+) -> (
+    TlsUpdates,
+    Option<impl std::future::Future<Output = ()> + Send + 'static>,
+) {
+    let files = tls.files.clone();
+    let (sender, receiver) = tokio::sync::watch::channel(tls);
+    let task = files.map(|files| reload_files(sender, files, interval));
+    (receiver, task)
+}
+
+/// Re-reads the files every `interval`; swaps in what they build when their bytes changed. A
+/// failure is logged once until it changes (or the files work again), and the running
+/// settings stay.
+async fn reload_files(
+    sender: tokio::sync::watch::Sender<ServingTls>,
+    mut current: Arc<TlsFiles>,
+    interval: Duration,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failures = FailureLog::default();
+    loop {
+        ticks.tick().await;
+        // Small files, read off the runtime's threads all the same.
+        let files = Arc::clone(&current);
+        let outcome = tokio::task::spawn_blocking(move || reload_once(&files)).await;
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(error) => Reload::Failed(format!("reading the serving files failed: {error}")),
+        };
+        match outcome {
+            Reload::Unchanged => failures.recovered(),
+            Reload::Failed(failure) => {
+                if failures.is_new(&failure) {
+                    tracing::warn!(
+                        error = %failure,
+                        "not reloading the serving certificate, key and client CA files: keeping the ones in use"
+                    );
+                }
+            }
+            Reload::Built(tls) => {
+                let Some(files) = tls.files.clone() else {
+                    continue;
+                };
+                let changed = changed_files(&current, &files);
+                tracing::info!(
+                    files = %changed.join(", "),
+                    client_ca_certificates = tls.client_ca().map_or(0, |ca| ca.ca_ids().count()),
+                    "reloaded the serving TLS files: new connections use them"
+                );
+                current = files;
+                failures.recovered();
+                sender.send_replace(tls);
+            }
+        }
+    }
+}
+
+/// Which failure was logged last, so each is logged once until another comes or the files
+/// work again.
+#[derive(Debug, Default)]
+struct FailureLog {
+    last: Option<String>,
+}
+
+impl FailureLog {
+    /// Whether `failure` is to be logged (it differs from the one logged last).
+    fn is_new(&mut self, failure: &str) -> bool {
+        if self.last.as_deref() == Some(failure) {
+            return false;
+        }
+        self.last = Some(failure.to_string());
+        true
+    }
+
+    /// The files work (again): the next failure is logged whatever it is.
+    fn recovered(&mut self) {
+        self.last = None;
+    }
+}
+
+/// What one look at the files found.
+enum Reload {
+    Unchanged,
+    Built(ServingTls),
+    Failed(String),
+}
+
+fn reload_once(files: &TlsFiles) -> Reload {
+    let bytes = match files.read() {
+        Ok(bytes) => bytes,
+        Err(error) => return Reload::Failed(error.to_string()),
+    };
+    if bytes == files.bytes {
+        return Reload::Unchanged;
+    }
+    match files.build(bytes) {
+        Ok(tls) => Reload::Built(tls),
+        Err(error) => Reload::Failed(error.to_string()),
+    }
+}
+
+/// The paths whose bytes differ between two reads, for the log.
+fn changed_files(before: &TlsFiles, after: &TlsFiles) -> Vec<String> {
+    let mut changed = Vec::new();
+    if before.bytes.cert != after.bytes.cert {
+        changed.push(after.cert.display().to_string());
+    }
+    if before.bytes.key != after.bytes.key {
+        changed.push(after.key.display().to_string());
+    }
+    if before.bytes.client_ca != after.bytes.client_ca
+        && let Some(path) = &after.client_ca
+    {
+        changed.push(path.display().to_string());
+    }
+    changed
 }
 
 /// Offers client authentication and checks the handshake signatures (proof of key
@@ -416,5 +608,160 @@ mod tests {
             handshake(&client, &resuming),
             rustls::HandshakeKind::Resumed
         );
+    }
+
+    /// A CA and a serving certificate of it, PEM.
+    fn serving_pki(name: &str) -> (pki::CertificateAuthority, String, String) {
+        let day = std::time::Duration::from_secs(86_400);
+        let ca =
+            pki::CertificateAuthority::generate(name, pki::KeyAlgorithm::EcdsaP256, day).unwrap();
+        let (cert, key) = ca
+            .issue_leaf(&pki::LeafParams {
+                common_name: "apiserver".into(),
+                organizations: Vec::new(),
+                dns: vec!["apiserver".into()],
+                ips: Vec::new(),
+                usages: vec![pki::Usage::DigitalSignature, pki::Usage::ServerAuth],
+                validity: day,
+            })
+            .unwrap();
+        (ca, cert, key)
+    }
+
+    async fn next_change(updates: &mut TlsUpdates) -> Option<ServingTls> {
+        let changed = tokio::time::timeout(Duration::from_secs(5), updates.changed()).await;
+        matches!(changed, Ok(Ok(()))).then(|| updates.borrow_and_update().clone())
+    }
+
+    fn ids(tls: &ServingTls) -> Vec<String> {
+        tls.client_ca()
+            .map(|ca| ca.ca_ids().map(|id| id.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn files_are_reloaded_when_their_bytes_change_and_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca1, cert1, key1) = serving_pki("ca1");
+        let (ca2, cert2, key2) = serving_pki("ca2");
+        let (cert, key, client_ca) = (
+            dir.path().join("tls.crt"),
+            dir.path().join("tls.key"),
+            dir.path().join("ca.crt"),
+        );
+        std::fs::write(&cert, &cert1).unwrap();
+        std::fs::write(&key, &key1).unwrap();
+        std::fs::write(&client_ca, ca1.cert_pem()).unwrap();
+        let tls = ServingTls::load(&cert, &key, Some(&client_ca)).unwrap();
+        assert!(tls.from_files());
+        let first_ids = ids(&tls);
+        assert_eq!(first_ids.len(), 1);
+        let (mut updates, task) = reload(tls, Duration::from_millis(20));
+        let task = tokio::spawn(task.expect("files are followed"));
+
+        // Rewritten with the same bytes: nothing new.
+        std::fs::write(&client_ca, ca1.cert_pem()).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), updates.changed())
+                .await
+                .is_err()
+        );
+
+        // The client CA becomes a bundle of both.
+        std::fs::write(&client_ca, ca1.cert_pem() + &ca2.cert_pem()).unwrap();
+        let both = next_change(&mut updates).await.expect("reloaded");
+        assert_eq!(ids(&both).len(), 2);
+        assert_eq!(ids(&both)[0], first_ids[0]);
+
+        // Broken or missing files, and a key of another certificate: kept as they are.
+        std::fs::write(&client_ca, "not a certificate").unwrap();
+        std::fs::write(&key, &key2).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), updates.changed())
+                .await
+                .is_err()
+        );
+        std::fs::remove_file(&client_ca).unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), updates.changed())
+                .await
+                .is_err()
+        );
+        assert_eq!(ids(&updates.borrow()), ids(&both));
+
+        // Whole again, with the serving pair of the second CA.
+        std::fs::write(&cert, &cert2).unwrap();
+        std::fs::write(&client_ca, ca2.cert_pem()).unwrap();
+        let second = next_change(&mut updates).await.expect("reloaded");
+        assert_eq!(ids(&second).len(), 1);
+        assert_ne!(ids(&second)[0], first_ids[0]);
+        assert!(!Arc::ptr_eq(&second.server_config(), &both.server_config()));
+        // The new serving certificate is the one handed out.
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca2.cert_pem().as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        let client = Arc::new(
+            rustls::ClientConfig::builder_with_provider(crypto_provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        );
+        assert_eq!(
+            handshake(&client, &second.server_config()),
+            rustls::HandshakeKind::Full
+        );
+        task.abort();
+    }
+
+    #[test]
+    fn settings_from_memory_are_not_followed() {
+        let (ca, cert, key) = serving_pki("ca");
+        let tls = ServingTls::from_pem(
+            cert.as_bytes(),
+            key.as_bytes(),
+            Some(ca.cert_pem().as_bytes()),
+        )
+        .unwrap();
+        assert!(!tls.from_files());
+        let (updates, task) = reload(tls, Duration::from_millis(20));
+        assert!(task.is_none());
+        assert_eq!(ids(&updates.borrow()).len(), 1);
+    }
+
+    #[test]
+    fn each_failure_is_logged_once_until_it_changes_or_the_files_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ca, cert, key) = serving_pki("ca");
+        let paths = [
+            dir.path().join("tls.crt"),
+            dir.path().join("tls.key"),
+            dir.path().join("ca.crt"),
+        ];
+        std::fs::write(&paths[0], &cert).unwrap();
+        std::fs::write(&paths[1], &key).unwrap();
+        std::fs::write(&paths[2], ca.cert_pem()).unwrap();
+        let tls = ServingTls::load(&paths[0], &paths[1], Some(&paths[2])).unwrap();
+        let files = tls.files.clone().unwrap();
+        assert!(matches!(reload_once(&files), Reload::Unchanged));
+
+        let mut log = FailureLog::default();
+        std::fs::write(&paths[2], "garbage").unwrap();
+        let Reload::Failed(broken) = reload_once(&files) else {
+            panic!("a broken client CA builds");
+        };
+        assert!(broken.contains("ca.crt"), "{broken}");
+        assert!(log.is_new(&broken));
+        assert!(!log.is_new(&broken));
+        std::fs::remove_file(&paths[2]).unwrap();
+        let Reload::Failed(missing) = reload_once(&files) else {
+            panic!("a missing client CA builds");
+        };
+        assert!(missing.starts_with("failed to read "), "{missing}");
+        assert!(log.is_new(&missing));
+        assert!(!log.is_new(&missing));
+        log.recovered();
+        assert!(log.is_new(&missing));
     }
 }

@@ -351,7 +351,7 @@ async fn bad_inputs_get_statuses() {
             405,
             "MethodNotAllowed",
         ),
-        ("GET", "/api/v1/configmaps", JSON, b"", 404, "NotFound"),
+        ("GET", "/api/v1/services", JSON, b"", 404, "NotFound"),
         (
             "GET",
             "/apis/nope.example/v1/things",

@@ -137,3 +137,105 @@ async fn kubectl_version_and_raw_health() {
     }
     server.stop().await.expect("clean stop");
 }
+
+/// ConfigMaps (decision 0029) with the real kubectl: create from a literal, list by the short
+/// name, read back as YAML, and an invalid key refused by the server with upstream's message.
+#[tokio::test]
+async fn kubectl_creates_lists_and_reads_config_maps() {
+    let binaries = kubectls();
+    if binaries.is_empty() {
+        eprintln!("kubectl not installed; skipping");
+        return;
+    }
+    let server = TestServer::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: PkiFiles = server.pki.write_files(dir.path());
+    let admin = kubeconfig(
+        dir.path(),
+        &server.url(),
+        &files.ca,
+        &files.admin_cert,
+        &files.admin_key,
+    );
+    let invalid = dir.path().join("invalid.yaml");
+    std::fs::write(
+        &invalid,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\ndata:\n  \"a b\": c\n",
+    )
+    .expect("write manifest");
+
+    for (i, binary) in binaries.iter().enumerate() {
+        let name = format!("x{i}");
+        let run = kubectl(
+            binary,
+            &admin,
+            dir.path(),
+            &["create", "configmap", &name, "--from-literal=a=b"],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{}: {}", binary.display(), run.stderr);
+        assert_eq!(run.stdout.trim(), format!("configmap/{name} created"));
+
+        let run = kubectl(binary, &admin, dir.path(), &["get", "cm"]).await;
+        assert_eq!(run.code, Some(0), "{}: {}", binary.display(), run.stderr);
+        let header: Vec<&str> = run
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        assert_eq!(header, ["NAME", "DATA", "AGE"], "{}", run.stdout);
+        let row = run
+            .stdout
+            .lines()
+            .find(|line| line.split_whitespace().next() == Some(name.as_str()))
+            .unwrap_or_else(|| panic!("{name} not listed: {}", run.stdout));
+        assert_eq!(row.split_whitespace().nth(1), Some("1"), "{row}");
+
+        let run = kubectl(
+            binary,
+            &admin,
+            dir.path(),
+            &["get", "cm", &name, "-o", "yaml"],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{}: {}", binary.display(), run.stderr);
+        assert!(
+            run.stdout.contains("kind: ConfigMap") && run.stdout.contains("data:\n  a: b\n"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains(&format!("name: {name}\n")),
+            "{}",
+            run.stdout
+        );
+
+        let run = kubectl(
+            binary,
+            &admin,
+            dir.path(),
+            &["create", "-f", invalid.to_str().expect("utf-8 path")],
+        )
+        .await;
+        assert_ne!(run.code, Some(0), "{}", run.stdout);
+        assert!(
+            run.stderr.contains(r#"The ConfigMap "bad" is invalid: data[a b]: Invalid value: "a b": a valid config key must consist of alphanumeric characters"#),
+            "{}: {}",
+            binary.display(),
+            run.stderr
+        );
+    }
+    // The short name and the plural are the same resource.
+    let run = kubectl(
+        &binaries[0],
+        &admin,
+        dir.path(),
+        &["get", "configmaps", "-o", "name"],
+    )
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(run.stdout.contains("configmap/x0"), "{}", run.stdout);
+    server.stop().await.expect("clean stop");
+}

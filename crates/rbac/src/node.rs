@@ -3,6 +3,8 @@
 //! ownership checks upstream leaves to the NodeRestriction admission plugin, narrowed to the
 //! resources this system serves.
 
+use protocol::core::v1::{ROOT_CA_CONFIG_MAP, ROOT_CA_NAMESPACE_FOR_NODES};
+
 use crate::attributes::Attributes;
 use crate::authorizer::{Authorizer, Decision};
 use crate::forbidden::go_quote;
@@ -24,7 +26,11 @@ pub const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 /// - `create`, `update`, `patch` Events (core and `events.k8s.io`, as upstream's NodeRules:
 ///   the kubelet patches events when it aggregates repeats);
 /// - `create` SubjectAccessReviews and TokenReviews (upstream's NodeRules: the kubelet's port
-///   delegates its authentication and authorization to the apiserver).
+///   delegates its authentication and authorization to the apiserver);
+/// - ours (decision 0029): `get` the ConfigMap `kube-root-ca.crt` in `kube-public`, and `list`
+///   or `watch` it by name (`fieldSelector=metadata.name=kube-root-ca.crt`, which the apiserver
+///   passes as the name), so a kubelet-agent follows a CA rotation. Upstream gives nodes only
+///   the ConfigMaps their pods use; no other ConfigMap is allowed here.
 ///
 /// On `create` the URL carries no name. When the apiserver leaves `Attributes::name` empty the
 /// create is allowed (upstream behaviour, which then relies on admission to check the body);
@@ -80,6 +86,14 @@ impl Authorizer for NodeAuthorizer {
             ("authorization.k8s.io", "subjectaccessreviews")
             | ("authentication.k8s.io", "tokenreviews")
                 if attributes.subresource.is_empty() && verb == "create" =>
+            {
+                allow()
+            }
+            ("", "configmaps")
+                if attributes.subresource.is_empty()
+                    && matches!(verb, "get" | "list" | "watch")
+                    && attributes.namespace == ROOT_CA_NAMESPACE_FOR_NODES
+                    && attributes.name == ROOT_CA_CONFIG_MAP =>
             {
                 allow()
             }
@@ -274,6 +288,65 @@ mod tests {
         assert_eq!(decide(secrets), Decision::NoOpinion);
         let healthz = Attributes::non_resource(node("a"), "get", "/healthz");
         assert_eq!(decide(healthz), Decision::NoOpinion);
+    }
+
+    #[test]
+    fn only_the_root_ca_config_map_in_kube_public() {
+        let cm = |verb: &str, ns: &str, name: &str| {
+            Attributes::resource(node("a"), verb, "", "configmaps")
+                .with_namespace(ns)
+                .with_name(name)
+        };
+        for verb in ["get", "list", "watch"] {
+            assert_eq!(
+                decide(cm(verb, "kube-public", "kube-root-ca.crt")),
+                Decision::Allow,
+                "{verb}"
+            );
+            assert_eq!(
+                decide(cm(verb, "kube-public", "other")),
+                Decision::NoOpinion,
+                "{verb}"
+            );
+            assert_eq!(
+                decide(cm(verb, "default", "kube-root-ca.crt")),
+                Decision::NoOpinion,
+                "{verb}"
+            );
+            assert_eq!(
+                decide(cm(verb, "", "kube-root-ca.crt")),
+                Decision::NoOpinion,
+                "{verb}"
+            );
+        }
+        // A list or watch that names no object, and every write, are not allowed.
+        for verb in ["list", "watch"] {
+            assert_eq!(decide(cm(verb, "kube-public", "")), Decision::NoOpinion);
+        }
+        for verb in ["create", "update", "patch", "delete", "deletecollection"] {
+            assert_eq!(
+                decide(cm(verb, "kube-public", "kube-root-ca.crt")),
+                Decision::NoOpinion,
+                "{verb}"
+            );
+        }
+        // Another group's resource of the same name, or a subresource: no.
+        let other_group = Attributes::resource(node("a"), "get", "example.com", "configmaps")
+            .with_namespace("kube-public")
+            .with_name("kube-root-ca.crt");
+        assert_eq!(decide(other_group), Decision::NoOpinion);
+        let sub = cm("get", "kube-public", "kube-root-ca.crt").with_subresource("status");
+        assert_eq!(decide(sub), Decision::NoOpinion);
+        // Not a node: nothing from here.
+        let bob = Attributes::resource(
+            UserInfo::new("bob", ["system:authenticated"]),
+            "get",
+            "",
+            "configmaps",
+        )
+        .with_namespace("kube-public")
+        .with_name("kube-root-ca.crt");
+        assert_eq!(decide(bob), Decision::NoOpinion);
     }
 
     #[test]

@@ -40,7 +40,8 @@ use crate::request_info::RequestInfo;
 pub use registry::{Backing, Registry, ResourceDef};
 pub use response::status_response;
 pub use strategies::{
-    DefaultStrategy, LeaseStrategy, NamespaceStrategy, NodeStrategy, SecretStrategy,
+    ConfigMapStrategy, DefaultStrategy, LeaseStrategy, NamespaceStrategy, NodeStrategy,
+    SecretStrategy,
 };
 
 /// What a write does, as admission sees it (Kubernetes' `admission.Operation`).
@@ -69,6 +70,24 @@ pub struct AdmissionContext<'a> {
     /// The RBAC objects' rules (not the other authorizers'), for escalation checks.
     pub rule_resolver: &'a dyn rbac::RuleResolver,
 }
+
+/// Who writes, as mutating admission sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    pub operation: Operation,
+    /// `""` for the main resource, else `"status"`, ...
+    pub subresource: &'a str,
+    pub user: &'a rbac::UserInfo,
+    /// The credential ID of the client CA certificate that verified the client certificate
+    /// the user authenticated with; `None` for any other authentication, and when
+    /// impersonating.
+    pub client_certificate_issuer: Option<&'a str>,
+}
+
+/// A request extension set by the serving pipeline when the user is the one its client
+/// certificate names (not impersonated): the credential ID of that certificate's issuer.
+#[derive(Debug, Clone)]
+pub struct ClientCertificateIssuer(pub Arc<str>);
 
 /// Per-resource behaviour plugged into the generic handlers (defaults for most kinds; CSRs override).
 pub trait Strategy: Send + Sync {
@@ -103,6 +122,18 @@ pub trait Strategy: Send + Sync {
         _subresource: &str,
         _new: &Value,
         _old: &Value,
+    ) -> Result<(), protocol::meta::Status> {
+        Ok(())
+    }
+
+    /// Mutating admission with the writer's identity, after `prepare_create`/`prepare_update`
+    /// and before validation: fields only the server may write, from who writes (e.g. the
+    /// issuer of a node's client certificate on its Node, decision 0029).
+    fn admit_mutating(
+        &self,
+        _writer: &Writer<'_>,
+        _object: &mut Value,
+        _old: Option<&Value>,
     ) -> Result<(), protocol::meta::Status> {
         Ok(())
     }
@@ -286,6 +317,10 @@ impl Api {
             def,
             info,
             user,
+            client_certificate_issuer: parts
+                .extensions
+                .get::<ClientCertificateIssuer>()
+                .map(|issuer| Arc::clone(&issuer.0)),
             headers: &parts.headers,
             query: parts.uri.query(),
             body,
@@ -335,6 +370,7 @@ pub(crate) struct Call<'a> {
     def: &'a ResourceDef,
     info: &'a RequestInfo,
     user: &'a rbac::UserInfo,
+    client_certificate_issuer: Option<Arc<str>>,
     headers: &'a http::HeaderMap,
     query: Option<&'a str>,
     body: Bytes,

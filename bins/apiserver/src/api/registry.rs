@@ -13,7 +13,8 @@ use serde_json::Value;
 use super::Strategy;
 use super::names::NameRule;
 use super::strategies::{
-    DefaultStrategy, LeaseStrategy, NamespaceStrategy, NodeStrategy, SecretStrategy,
+    ConfigMapStrategy, DefaultStrategy, LeaseStrategy, NamespaceStrategy, NodeStrategy,
+    SecretStrategy,
 };
 
 /// Turns a request body of one media type into the object's JSON form (typed on the way, so
@@ -224,6 +225,13 @@ impl Registry {
                 Arc::new(SecretStrategy),
             )
             .with_list_kind("SecretList"),
+            ResourceDef::of::<core::ConfigMap>(
+                "configmap",
+                &["cm"],
+                NameRule::Dns1123Subdomain,
+                Arc::new(ConfigMapStrategy),
+            )
+            .with_list_kind("ConfigMapList"),
             ResourceDef::of::<core::Namespace>(
                 "namespace",
                 &["ns"],

@@ -4,11 +4,14 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use protocol::authentication::v1::CREDENTIAL_ID_EXTRA;
-use protocol::core::v1::NODE_CLIENT_CERTIFICATE_ANNOTATION;
-use protocol::meta::Status;
+use protocol::core::v1::ConfigMap;
+use protocol::core::v1::{
+    NODE_CLIENT_CERTIFICATE_ANNOTATION, NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION,
+};
+use protocol::meta::{Status, StatusCause};
 use serde_json::{Map, Value};
 
-use super::{AdmissionContext, Operation, Strategy};
+use super::{AdmissionContext, Operation, Strategy, Writer};
 
 /// Leases, events, RBAC objects: stored as sent.
 #[derive(Debug, Default, Clone, Copy)]
@@ -72,9 +75,86 @@ impl Strategy for NodeStrategy {
         Ok(())
     }
 
+    fn admit_mutating(
+        &self,
+        writer: &Writer<'_>,
+        object: &mut Value,
+        old: Option<&Value>,
+    ) -> Result<(), Status> {
+        set_client_certificate_issuer(writer, object, old)
+    }
+
     fn subresources(&self) -> &'static [&'static str] {
         &["status"]
     }
+}
+
+/// The issuer annotation of a Node written by a node (decision 0029): only the apiserver
+/// knows which CA verified the certificate a node authenticates with, so it writes
+/// `kubelet-tls-bootstrap/client-certificate-issuer` whenever the node writes its Node:
+/// - the client-certificate annotation names the certificate of this request: that
+///   certificate's issuer (the CA of `--client-ca-file` that verified it);
+/// - no client-certificate annotation: no issuer annotation either;
+/// - otherwise (a value left as it was): the issuer annotation as stored.
+///
+/// What the node sent for the issuer annotation is never kept. Other writers (admins,
+/// controllers) write it as they like.
+fn set_client_certificate_issuer(
+    writer: &Writer<'_>,
+    object: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), Status> {
+    if writer.user.node_name().is_none() {
+        return Ok(());
+    }
+    let annotation = |object: &Value, key: &str| {
+        object
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let own = writer
+        .user
+        .extra
+        .get(CREDENTIAL_ID_EXTRA)
+        .and_then(|ids| ids.first());
+    let issuer = match annotation(object, NODE_CLIENT_CERTIFICATE_ANNOTATION) {
+        None => None,
+        Some(named)
+            if own == Some(&named)
+                && let Some(issuer) = writer.client_certificate_issuer =>
+        {
+            Some(issuer.to_string())
+        }
+        Some(_) => old.and_then(|old| annotation(old, NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION)),
+    };
+    let metadata = super::object::metadata_mut(object)?;
+    match issuer {
+        Some(issuer) => {
+            let annotations = metadata
+                .entry("annotations")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !annotations.is_object() {
+                *annotations = Value::Object(Map::new());
+            }
+            if let Some(annotations) = annotations.as_object_mut() {
+                annotations.insert(
+                    NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION.to_string(),
+                    Value::String(issuer),
+                );
+            }
+        }
+        None => {
+            if let Some(annotations) = metadata
+                .get_mut("annotations")
+                .and_then(Value::as_object_mut)
+            {
+                annotations.remove(NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A node may set its Node's client-certificate annotation only to the credential ID of the
@@ -244,6 +324,120 @@ impl Strategy for SecretStrategy {
     }
 }
 
+/// ConfigMaps (decision 0029): stored as sent, validated as upstream's `ValidateConfigMap` and
+/// `ValidateConfigMapUpdate`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ConfigMapStrategy;
+
+/// Most bytes of data and binaryData together (upstream's `MaxSecretSize`, 1 MiB).
+pub const MAX_CONFIG_MAP_SIZE: usize = 1024 * 1024;
+
+const IMMUTABLE: &str = "field is immutable when `immutable` is set";
+
+impl Strategy for ConfigMapStrategy {
+    fn validate_create(&self, obj: &Value) -> Result<(), Status> {
+        let config_map: ConfigMap = super::object::decode(obj)?;
+        invalid_config_map(obj, validate_config_map(&config_map))
+    }
+
+    fn validate_update(&self, _subresource: &str, new: &Value, old: &Value) -> Result<(), Status> {
+        let config_map: ConfigMap = super::object::decode(new)?;
+        let before: ConfigMap = super::object::decode(old)?;
+        let mut causes = Vec::new();
+        if before.immutable == Some(true) {
+            if config_map.immutable != Some(true) {
+                causes.push(StatusCause::forbidden("immutable", IMMUTABLE));
+            }
+            if config_map.data != before.data {
+                causes.push(StatusCause::forbidden("data", IMMUTABLE));
+            }
+            if config_map.binary_data != before.binary_data {
+                causes.push(StatusCause::forbidden("binaryData", IMMUTABLE));
+            }
+        }
+        causes.extend(validate_config_map(&config_map));
+        invalid_config_map(new, causes)
+    }
+}
+
+fn invalid_config_map(obj: &Value, causes: Vec<StatusCause>) -> Result<(), Status> {
+    super::object::invalid_if_any(
+        "",
+        "ConfigMap",
+        super::object::meta_str(obj, "name"),
+        causes,
+    )
+}
+
+/// Upstream's `ValidateConfigMap` (the object metadata is checked by the generic handlers).
+fn validate_config_map(config_map: &ConfigMap) -> Vec<StatusCause> {
+    let mut causes = Vec::new();
+    let mut total = 0usize;
+    for (key, value) in &config_map.data {
+        total += value.len();
+        let field = format!("data[{key}]");
+        for message in config_map_key_errors(key) {
+            causes.push(StatusCause::invalid_value(&field, key, &message));
+        }
+        if config_map.binary_data.contains_key(key) {
+            causes.push(StatusCause::invalid_value(
+                &field,
+                key,
+                "duplicate of key present in binaryData",
+            ));
+        }
+    }
+    for (key, value) in &config_map.binary_data {
+        total += value.len();
+        for message in config_map_key_errors(key) {
+            causes.push(StatusCause::invalid_value(
+                &format!("binaryData[{key}]"),
+                key,
+                &message,
+            ));
+        }
+    }
+    if total > MAX_CONFIG_MAP_SIZE {
+        causes.push(StatusCause {
+            reason: "FieldValueTooLong".to_string(),
+            message: format!("Too long: must have at most {MAX_CONFIG_MAP_SIZE} bytes"),
+            field: String::new(),
+        });
+    }
+    causes
+}
+
+/// Upstream's `IsConfigMapKey`: at most 253 characters of `[-._a-zA-Z0-9]`, not `.` or `..`,
+/// not starting with `..`.
+fn config_map_key_errors(key: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    if key.len() > 253 {
+        errors.push("must be no more than 253 characters".to_string());
+    }
+    if key.is_empty()
+        || !key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        errors.push(
+            concat!(
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.' ",
+                // Go's RegexError, two spaces before each "or" included.
+                "(e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', ",
+                "regex used for validation is '[-._a-zA-Z0-9]+')"
+            )
+            .to_string(),
+        );
+    }
+    match key {
+        "." => errors.push("must not be '.'".to_string()),
+        ".." => errors.push("must not be '..'".to_string()),
+        _ if key.starts_with("..") => errors.push("must not start with '..'".to_string()),
+        _ => {}
+    }
+    errors
+}
+
 fn object_mut(obj: &mut Value) -> Result<&mut Map<String, Value>, Status> {
     obj.as_object_mut()
         .ok_or_else(|| Status::bad_request("the object is not a JSON object"))
@@ -292,6 +486,258 @@ mod tests {
         assert_eq!(
             secret,
             json!({"data": {"a": "eA==", "b": "aGVsbG8="}, "type": "Opaque"})
+        );
+    }
+
+    fn causes(status: &Status) -> Vec<(String, String)> {
+        status
+            .details
+            .as_ref()
+            .map(|d| {
+                d.causes
+                    .iter()
+                    .map(|c| (c.field.clone(), c.message.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn config_map_keys_are_checked_as_upstream() {
+        let ok = json!({"metadata": {"name": "x"}, "data": {"a.b_C-1": "v"},
+            "binaryData": {"bin": "AAE="}});
+        ConfigMapStrategy.validate_create(&ok).unwrap();
+
+        let bad = json!({"metadata": {"name": "x"},
+            "data": {"a b": "v", "..": "v", "same": "v", "..x": "v"},
+            "binaryData": {"same": "AAE=", "ü": "AA=="}});
+        let err = ConfigMapStrategy.validate_create(&bad).unwrap_err();
+        assert_eq!(err.http_code(), 422);
+        assert_eq!(err.reason, "Invalid");
+        let fields: Vec<String> = causes(&err).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(
+            fields,
+            [
+                "data[..]",
+                "data[..x]",
+                "data[a b]",
+                "data[same]",
+                "binaryData[ü]"
+            ]
+        );
+        let (_, message) = &causes(&err)[2];
+        assert_eq!(
+            message,
+            "Invalid value: \"a b\": a valid config key must consist of alphanumeric characters, \
+             '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for \
+             validation is '[-._a-zA-Z0-9]+')"
+        );
+        assert_eq!(causes(&err)[0].1, "Invalid value: \"..\": must not be '..'");
+        assert!(
+            causes(&err)[3]
+                .1
+                .ends_with("duplicate of key present in binaryData")
+        );
+        assert!(
+            err.message.starts_with("ConfigMap \"x\" is invalid: ["),
+            "{}",
+            err.message
+        );
+
+        let long = "k".repeat(254);
+        let err = ConfigMapStrategy
+            .validate_create(&json!({"metadata": {"name": "x"}, "data": {long.clone(): ""}}))
+            .unwrap_err();
+        assert_eq!(
+            causes(&err),
+            [(
+                format!("data[{long}]"),
+                format!("Invalid value: {long:?}: must be no more than 253 characters")
+            )]
+        );
+        let dot = json!({"metadata": {"name": "x"}, "data": {".": ""}});
+        assert_eq!(
+            causes(&ConfigMapStrategy.validate_create(&dot).unwrap_err())[0].1,
+            "Invalid value: \".\": must not be '.'"
+        );
+    }
+
+    #[test]
+    fn config_maps_are_at_most_one_mebibyte() {
+        let half = "x".repeat(MAX_CONFIG_MAP_SIZE / 2);
+        let full = json!({"metadata": {"name": "x"}, "data": {"a": half, "b": half}});
+        ConfigMapStrategy.validate_create(&full).unwrap();
+        let over = json!({"metadata": {"name": "x"}, "data": {"a": half, "b": half},
+            "binaryData": {"c": "AA=="}});
+        let err = ConfigMapStrategy.validate_create(&over).unwrap_err();
+        assert_eq!(
+            causes(&err),
+            [(
+                String::new(),
+                format!("Too long: must have at most {MAX_CONFIG_MAP_SIZE} bytes")
+            )]
+        );
+    }
+
+    #[test]
+    fn an_immutable_config_map_keeps_its_data() {
+        let old = json!({"metadata": {"name": "x"}, "data": {"a": "1"}, "immutable": true});
+        // Labels may change; data, binaryData and immutable may not.
+        let relabelled = json!({"metadata": {"name": "x", "labels": {"l": "v"}},
+            "data": {"a": "1"}, "immutable": true});
+        ConfigMapStrategy
+            .validate_update("", &relabelled, &old)
+            .unwrap();
+        let changed = json!({"metadata": {"name": "x"}, "data": {"a": "2"},
+            "binaryData": {"b": "AA=="}});
+        let err = ConfigMapStrategy
+            .validate_update("", &changed, &old)
+            .unwrap_err();
+        assert_eq!(err.http_code(), 422);
+        let found = causes(&err);
+        let fields: Vec<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(fields, ["immutable", "data", "binaryData"]);
+        assert_eq!(
+            found[0].1,
+            "Forbidden: field is immutable when `immutable` is set"
+        );
+        // A mutable one changes freely, and may become immutable.
+        let mutable = json!({"metadata": {"name": "x"}, "data": {"a": "1"}});
+        ConfigMapStrategy
+            .validate_update("", &changed, &mutable)
+            .unwrap();
+        ConfigMapStrategy
+            .validate_update("", &old, &mutable)
+            .unwrap();
+    }
+
+    const OWN: &str = "X509SHA256=00aa";
+    const CA1: &str = "X509SHA256=ca01";
+    const CA2: &str = "X509SHA256=ca02";
+
+    fn node_user(credential_id: &str) -> rbac::UserInfo {
+        let mut user = rbac::UserInfo::new("system:node:a", ["system:nodes"]);
+        user.extra.insert(
+            CREDENTIAL_ID_EXTRA.to_string(),
+            vec![credential_id.to_string()],
+        );
+        user
+    }
+
+    fn node_with(annotations: Value) -> Value {
+        json!({"metadata": {"name": "a", "annotations": annotations}})
+    }
+
+    fn mutate(
+        user: &rbac::UserInfo,
+        issuer: Option<&str>,
+        mut new: Value,
+        old: Option<&Value>,
+    ) -> Value {
+        let writer = Writer {
+            operation: if old.is_some() {
+                Operation::Update
+            } else {
+                Operation::Create
+            },
+            subresource: "",
+            user,
+            client_certificate_issuer: issuer,
+        };
+        NodeStrategy.admit_mutating(&writer, &mut new, old).unwrap();
+        new
+    }
+
+    fn issuer_of(node: &Value) -> Option<&str> {
+        node.pointer("/metadata/annotations")
+            .and_then(|a| a.get(NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION))
+            .and_then(Value::as_str)
+    }
+
+    #[test]
+    fn a_node_naming_its_certificate_gets_its_issuer_written() {
+        let user = node_user(OWN);
+        // Created naming its own certificate: the issuer is set.
+        let created = mutate(
+            &user,
+            Some(CA1),
+            json!({"metadata": {"name": "a", "annotations":
+                {(NODE_CLIENT_CERTIFICATE_ANNOTATION): OWN}}}),
+            None,
+        );
+        assert_eq!(issuer_of(&created), Some(CA1));
+        // Without annotations at all: none added.
+        let bare = mutate(&user, Some(CA1), json!({"metadata": {"name": "a"}}), None);
+        assert_eq!(issuer_of(&bare), None);
+        // A forged value is replaced, on create and update.
+        let forged = node_with(json!({(NODE_CLIENT_CERTIFICATE_ANNOTATION): OWN,
+            (NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION): "X509SHA256=forged"}));
+        assert_eq!(
+            issuer_of(&mutate(&user, Some(CA1), forged.clone(), None)),
+            Some(CA1)
+        );
+        assert_eq!(
+            issuer_of(&mutate(&user, Some(CA2), forged, Some(&created))),
+            Some(CA2)
+        );
+        // The same certificate now verified by another CA of the file (after a new
+        // certificate, or a re-issued CA): the annotation moves.
+        let moved = mutate(&user, Some(CA2), created.clone(), Some(&created));
+        assert_eq!(issuer_of(&moved), Some(CA2));
+    }
+
+    #[test]
+    fn an_unchanged_foreign_value_keeps_the_stored_issuer_and_removal_removes_it() {
+        let stored = node_with(
+            json!({(NODE_CLIENT_CERTIFICATE_ANNOTATION): "X509SHA256=old",
+            (NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION): CA1}),
+        );
+        // A token-authenticated or older-certificate write: whatever it sends for the issuer,
+        // the stored one stays.
+        let user = node_user(OWN);
+        let sent = node_with(
+            json!({(NODE_CLIENT_CERTIFICATE_ANNOTATION): "X509SHA256=old",
+            (NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION): CA2}),
+        );
+        assert_eq!(
+            issuer_of(&mutate(&user, Some(CA2), sent.clone(), Some(&stored))),
+            Some(CA1)
+        );
+        let dropped = node_with(json!({(NODE_CLIENT_CERTIFICATE_ANNOTATION): "X509SHA256=old"}));
+        assert_eq!(
+            issuer_of(&mutate(&user, None, dropped, Some(&stored))),
+            Some(CA1)
+        );
+        // Naming its own certificate without a known issuer (not a client certificate
+        // request): the stored value, not the sent one.
+        let own_no_issuer = node_with(json!({(NODE_CLIENT_CERTIFICATE_ANNOTATION): OWN,
+            (NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION): CA2}));
+        assert_eq!(
+            issuer_of(&mutate(&user, None, own_no_issuer.clone(), Some(&stored))),
+            Some(CA1)
+        );
+        assert_eq!(issuer_of(&mutate(&user, None, own_no_issuer, None)), None);
+        // The client-certificate annotation removed: the issuer goes too.
+        let removed = node_with(json!({(NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION): CA1,
+            "other": "kept"}));
+        let after = mutate(&user, Some(CA1), removed, Some(&stored));
+        assert_eq!(issuer_of(&after), None);
+        assert_eq!(after["metadata"]["annotations"]["other"], "kept");
+    }
+
+    #[test]
+    fn other_writers_write_the_issuer_as_they_like() {
+        let admin = rbac::UserInfo::new("kubernetes-admin", ["system:masters"]);
+        let stored = node_with(json!({(NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION): CA1}));
+        let sent = node_with(json!({(NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION): "by-hand"}));
+        assert_eq!(
+            issuer_of(&mutate(&admin, Some(CA2), sent, Some(&stored))),
+            Some("by-hand")
+        );
+        let removed = node_with(json!({}));
+        assert_eq!(
+            issuer_of(&mutate(&admin, Some(CA2), removed, Some(&stored))),
+            None
         );
     }
 }

@@ -10,7 +10,7 @@ use super::negotiate::{self, BodyFormat};
 use super::object::{carry_meta, meta_str, sent_resource_version, set_meta, set_type};
 use super::read::filtered_list;
 use super::response::{json_bytes_response, json_response, store_error};
-use super::{AdmissionContext, Call, Operation, names, patch};
+use super::{AdmissionContext, Call, Operation, Writer, names, patch};
 use crate::body::Body;
 
 /// How often an unconditional update or a patch is retried when a concurrent write wins the
@@ -62,6 +62,7 @@ impl Call<'_> {
 
         let strategy = &self.def.strategy;
         strategy.prepare_create(&mut obj, self.user)?;
+        strategy.admit_mutating(&self.writer(Operation::Create), &mut obj, None)?;
         strategy.validate_create(&obj)?;
         strategy.admit(&self.admission(Operation::Create, &name, &obj, None))?;
 
@@ -233,6 +234,7 @@ impl Call<'_> {
         }
         let strategy = &self.def.strategy;
         strategy.prepare_update(subresource, new, old)?;
+        strategy.admit_mutating(&self.writer(Operation::Update), new, Some(old))?;
         strategy.validate_update(subresource, new, old)?;
         strategy.admit(&self.admission(Operation::Update, &self.info.name, new, Some(old)))
     }
@@ -403,6 +405,15 @@ impl Call<'_> {
 
     fn invalid(&self, name: &str, causes: Vec<StatusCause>) -> Status {
         Status::invalid(self.def.group, self.def.kind, name, causes)
+    }
+
+    fn writer(&self, operation: Operation) -> Writer<'_> {
+        Writer {
+            operation,
+            subresource: &self.info.subresource,
+            user: self.user,
+            client_certificate_issuer: self.client_certificate_issuer.as_deref(),
+        }
     }
 
     fn admission<'a>(

@@ -238,6 +238,7 @@ mod tests {
             serial: "01".to_string(),
             not_before: std::time::SystemTime::now(),
             not_after: std::time::SystemTime::now() + std::time::Duration::from_secs(3600),
+            issuer: None,
         });
         let user = authenticator(true)
             .authenticate(
@@ -276,6 +277,7 @@ mod tests {
             serial: "01".to_string(),
             not_before: expired_at - 24 * hour,
             not_after: expired_at,
+            issuer: None,
         });
         // No window (the default): 401, in Go's words.
         let failure = authenticator(false)

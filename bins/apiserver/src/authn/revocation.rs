@@ -79,6 +79,7 @@ mod tests {
             serial: serial.to_string(),
             not_before: Time::parse(not_before).unwrap().to_system_time(),
             not_after: std::time::SystemTime::UNIX_EPOCH,
+            issuer: None,
         }
     }
 

@@ -52,6 +52,11 @@ pub struct ClientCertificate {
     pub serial: String,
     pub not_before: SystemTime,
     pub not_after: SystemTime,
+    /// The credential ID form (`X509SHA256=<hex>`) of the `--client-ca-file` certificate the
+    /// chain ends at (decision 0029): shared with the authority, so a clone per connection.
+    /// `None` only when no CA of the file can be told apart as the issuer (not expected for a
+    /// chain that verified).
+    pub issuer: Option<Arc<str>>,
 }
 
 impl ClientCertificate {
@@ -112,18 +117,69 @@ impl ClientCertificate {
     }
 }
 
+/// One certificate of the client CA file, as the issuer of a client certificate is told.
+#[derive(Debug)]
+struct ClientCa {
+    /// `X509SHA256=<hex>` of its DER (decision 0029), shared with every certificate it issued.
+    id: Arc<str>,
+    /// The DER of its subject name, matched against a certificate's issuer name.
+    subject: Vec<u8>,
+    /// What WebPKI trusts of it (subject, key and name constraints): a chain that verified
+    /// under one authority verifies under another that has the same anchor.
+    anchor: TrustAnchorKey,
+    /// The parsed certificate, for the signature check when several CAs share the name.
+    certificate: pki::Certificate,
+}
+
+/// The parts of a trust anchor that decide whether a chain verifies under it.
+#[derive(Debug, PartialEq, Eq)]
+struct TrustAnchorKey {
+    subject: Vec<u8>,
+    spki: Vec<u8>,
+    name_constraints: Option<Vec<u8>>,
+}
+
+impl ClientCa {
+    fn parse(der: &CertificateDer<'_>) -> Option<ClientCa> {
+        let (_, parsed) = X509Certificate::from_der(der).ok()?;
+        let name_constraints = parsed
+            .extensions()
+            .iter()
+            .find(|e| e.oid == x509_parser::oid_registry::OID_X509_EXT_NAME_CONSTRAINTS)
+            .map(|e| e.value.to_vec());
+        let subject = parsed.subject().as_raw().to_vec();
+        Some(ClientCa {
+            id: Arc::from(pki::credential_id(der)),
+            anchor: TrustAnchorKey {
+                subject: subject.clone(),
+                spki: parsed.public_key().raw.to_vec(),
+                name_constraints,
+            },
+            subject,
+            certificate: pki::Certificate::from_der(der).ok()?,
+        })
+    }
+}
+
 /// The client CA and how to turn a verified certificate into a user.
 #[derive(Debug)]
 pub struct ClientCertAuthority {
     verifier: Arc<dyn ClientCertVerifier>,
     /// The client CA certificates the verifier trusts, for version 1 leaves.
     roots: Vec<CertificateDer<'static>>,
+    /// The same, parsed once, with their credential IDs (which CA issued a certificate).
+    cas: Vec<ClientCa>,
 }
 
 impl ClientCertAuthority {
     /// Wraps a WebPKI verifier built over `roots`, the client CA's certificates.
     pub fn new(verifier: Arc<dyn ClientCertVerifier>, roots: Vec<CertificateDer<'static>>) -> Self {
-        ClientCertAuthority { verifier, roots }
+        let cas = roots.iter().filter_map(ClientCa::parse).collect();
+        ClientCertAuthority {
+            verifier,
+            roots,
+            cas,
+        }
     }
 
     /// Verifies the peer's chain (end entity first) and reads the user from its subject.
@@ -144,7 +200,55 @@ impl ClientCertAuthority {
                 return Err(X509Error::Verify(error));
             }
         }
-        client_certificate(end_entity)
+        let mut certificate = client_certificate(end_entity)?;
+        certificate.issuer = self.issuer_of(chain).map(|ca| Arc::clone(&ca.id));
+        Ok(certificate)
+    }
+
+    /// The CA of the file a verified chain ends at: the first certificate of the chain whose
+    /// issuer name is a CA's subject. Names alone decide, with no signature work, unless
+    /// several CAs share the name (old and new CA during a rotation): then the one whose key
+    /// verifies the certificate's signature.
+    fn issuer_of(&self, chain: &[CertificateDer<'_>]) -> Option<&ClientCa> {
+        for der in chain {
+            let Ok((_, parsed)) = X509Certificate::from_der(der) else {
+                return None;
+            };
+            let issuer = parsed.issuer().as_raw();
+            let mut named = self.cas.iter().filter(|ca| ca.subject == issuer);
+            let Some(first) = named.next() else {
+                continue;
+            };
+            if named.next().is_none() {
+                return Some(first);
+            }
+            let certificate = pki::Certificate::from_der(der).ok()?;
+            return self
+                .cas
+                .iter()
+                .filter(|ca| ca.subject == issuer)
+                .find(|ca| certificate.verify_issued_by(&ca.certificate).is_ok());
+        }
+        None
+    }
+
+    /// Whether a certificate that verified under `before` with the issuer `issuer` (its
+    /// [`ClientCertificate::issuer`]) still verifies under this authority, and the ID of its
+    /// issuer here: the anchor it chained to (subject, key, name constraints) is still trusted.
+    /// Nothing of the chain is kept per connection for this: the chain is unchanged, and
+    /// WebPKI's answer depends only on the chain, the anchors and the time (checked per
+    /// request).
+    pub fn still_trusts(&self, before: &ClientCertAuthority, issuer: &str) -> Option<Arc<str>> {
+        let anchor = &before.cas.iter().find(|ca| &*ca.id == issuer)?.anchor;
+        self.cas
+            .iter()
+            .find(|ca| ca.anchor == *anchor)
+            .map(|ca| Arc::clone(&ca.id))
+    }
+
+    /// The credential IDs of the CAs, in file order.
+    pub fn ca_ids(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.cas.iter().map(|ca| &ca.id)
     }
 
     /// Whether a chain refused only because of its leaf's dates verifies at the bound it
@@ -266,6 +370,7 @@ fn client_certificate(der: &CertificateDer<'_>) -> Result<ClientCertificate, X50
         serial: normalize_serial(&hex).unwrap_or(hex),
         not_before: system_time(cert.validity().not_before),
         not_after: system_time(cert.validity().not_after),
+        issuer: None,
     })
 }
 
@@ -595,5 +700,100 @@ mod tests {
             ASN1Time::now()
         ));
         assert!(v1_public_key(b"not a certificate").is_none());
+    }
+
+    /// An authority over several CAs, in order, as the server builds one from a bundle file.
+    fn authority_of(cas: &[&pki::CertificateAuthority]) -> ClientCertAuthority {
+        use rustls_pki_types::pem::PemObject;
+        let roots: Vec<CertificateDer<'static>> = cas
+            .iter()
+            .map(|ca| CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).expect("CA PEM"))
+            .collect();
+        let mut store = rustls::RootCertStore::empty();
+        for root in &roots {
+            store.add(root.clone()).expect("root");
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(store),
+            crate::tls::crypto_provider(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .expect("verifier");
+        ClientCertAuthority::new(verifier, roots)
+    }
+
+    fn ca_id(ca: &pki::CertificateAuthority) -> String {
+        use rustls_pki_types::pem::PemObject;
+        let der = CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).expect("CA PEM");
+        pki::credential_id(&der)
+    }
+
+    #[test]
+    fn the_issuer_is_the_ca_of_the_file_that_verified_even_when_names_are_shared() {
+        let day = Duration::from_secs(24 * 3600);
+        // Old and new CA of a rotation: the same name, other keys.
+        let old =
+            pki::CertificateAuthority::generate("kubernetes", pki::KeyAlgorithm::EcdsaP256, day)
+                .expect("CA");
+        let new =
+            pki::CertificateAuthority::generate("kubernetes", pki::KeyAlgorithm::EcdsaP256, day)
+                .expect("CA");
+        let other = pki::CertificateAuthority::generate("other", pki::KeyAlgorithm::EcdsaP256, day)
+            .expect("CA");
+        let now = SystemTime::now();
+        let pair = authority_of(&[&old, &new]);
+        assert_eq!(
+            pair.cas[0].subject, pair.cas[1].subject,
+            "the names are ambiguous: the signature decides"
+        );
+        for order in [
+            [&old, &new, &other],
+            [&new, &other, &old],
+            [&other, &old, &new],
+        ] {
+            let both = authority_of(&order);
+            for ca in [&old, &new, &other] {
+                let certificate = both.authenticate(&[leaf(ca, now)]).expect("verifies");
+                assert_eq!(certificate.issuer.as_deref(), Some(ca_id(ca).as_str()));
+            }
+        }
+        // One CA of that name: found by name alone.
+        let single = authority_of(&[&old]);
+        let certificate = single.authenticate(&[leaf(&old, now)]).expect("verifies");
+        assert_eq!(certificate.issuer.as_deref(), Some(ca_id(&old).as_str()));
+        assert!(single.authenticate(&[leaf(&new, now)]).is_err());
+        assert_eq!(
+            single.ca_ids().map(|id| id.to_string()).collect::<Vec<_>>(),
+            [ca_id(&old)]
+        );
+    }
+
+    #[test]
+    fn a_certificate_stays_trusted_while_its_ca_is_in_the_new_file() {
+        let day = Duration::from_secs(24 * 3600);
+        let old =
+            pki::CertificateAuthority::generate("kubernetes", pki::KeyAlgorithm::EcdsaP256, day)
+                .expect("CA");
+        let new =
+            pki::CertificateAuthority::generate("kubernetes", pki::KeyAlgorithm::EcdsaP256, day)
+                .expect("CA");
+        let only_old = authority_of(&[&old]);
+        let both = authority_of(&[&new, &old]);
+        let only_new = authority_of(&[&new]);
+        let certificate = only_old
+            .authenticate(&[leaf(&old, SystemTime::now())])
+            .expect("verifies");
+        let issuer = certificate.issuer.expect("issuer");
+        // Still trusted once both are in the file, with the same issuer ID there.
+        assert_eq!(
+            both.still_trusts(&only_old, &issuer).as_deref(),
+            Some(&*issuer)
+        );
+        // Not once the old CA is gone, although a CA of the same name is there.
+        assert_eq!(only_new.still_trusts(&both, &issuer), None);
+        assert_eq!(only_new.still_trusts(&only_old, &issuer), None);
+        // An issuer the previous authority does not know: not trusted.
+        assert_eq!(both.still_trusts(&only_old, "X509SHA256=00"), None);
     }
 }

@@ -242,6 +242,18 @@ fn core_schemas(s: &mut BTreeMap<String, Value>) {
         s,
         CORE,
         "",
+        "ConfigMap",
+        "ConfigMap holds configuration data for pods to consume.",
+        vec![
+            ("immutable", boolean()),
+            ("data", map(string())),
+            ("binaryData", map(bytes())),
+        ],
+    );
+    kind(
+        s,
+        CORE,
+        "",
         "Namespace",
         "Namespace provides a scope for Names.",
         vec![

@@ -110,8 +110,30 @@ async fn authenticated_and_authorized(
             return status_response(&Status::unauthorized());
         }
     };
+    // The issuer of the client certificate, when the request acts as the user it names
+    // (decision 0029: admission writes it on the node's Node).
+    let issuer = match peer {
+        PeerIdentity::Verified(certificate)
+            if user
+                .extra
+                .get(protocol::authentication::v1::CREDENTIAL_ID_EXTRA)
+                .and_then(|ids| ids.first())
+                == Some(&certificate.credential_id) =>
+        {
+            certificate.issuer.clone()
+        }
+        _ => None,
+    };
+    let mut request = request;
     let user = match impersonation::acting_user(&user, request.headers(), &*state.authorizer) {
-        Ok(None) => user,
+        Ok(None) => {
+            if let Some(issuer) = issuer {
+                request
+                    .extensions_mut()
+                    .insert(crate::api::ClientCertificateIssuer(issuer));
+            }
+            user
+        }
         Ok(Some(acting)) => {
             tracing::debug!(%remote, user = %user.name, acting_as = %acting.name, groups = ?acting.groups, "impersonating");
             acting

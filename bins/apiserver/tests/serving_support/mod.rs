@@ -41,7 +41,8 @@ pub struct TestPki {
     pub foreign: Credential,
 }
 
-fn leaf(ca: &CertificateAuthority, cn: &str, orgs: &[&str], usages: Vec<Usage>) -> Credential {
+/// A certificate of `ca` for localhost and 127.0.0.1 with `usages`.
+pub fn leaf(ca: &CertificateAuthority, cn: &str, orgs: &[&str], usages: Vec<Usage>) -> Credential {
     let (cert_pem, key_pem) = ca
         .issue_leaf(&LeafParams {
             common_name: cn.to_string(),
@@ -55,7 +56,8 @@ fn leaf(ca: &CertificateAuthority, cn: &str, orgs: &[&str], usages: Vec<Usage>) 
     Credential { cert_pem, key_pem }
 }
 
-fn client(ca: &CertificateAuthority, cn: &str, orgs: &[&str]) -> Credential {
+/// A client certificate of `ca`.
+pub fn client(ca: &CertificateAuthority, cn: &str, orgs: &[&str]) -> Credential {
     leaf(
         ca,
         cn,
@@ -140,7 +142,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server with the default flags, adjusted by `configure`.
     pub async fn start(configure: impl FnOnce(&mut Config)) -> TestServer {
-        let pki = Arc::new(TestPki::new());
+        TestServer::start_with(Arc::new(TestPki::new()), configure).await
+    }
+
+    /// The same with a PKI the caller made (e.g. to write it to files first).
+    pub async fn start_with(pki: Arc<TestPki>, configure: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut config = Config::new(pki.serving_tls(), dir.path().join("data"));
         config.shutdown_grace = Duration::from_secs(2);
@@ -422,7 +428,8 @@ impl TestResponse {
     }
 }
 
-fn client_config(
+/// A client trusting `ca_pem`, presenting `credential` when given, offering `proto` by ALPN.
+pub fn client_config(
     ca_pem: &str,
     credential: Option<&Credential>,
     proto: Proto,
