@@ -11,12 +11,15 @@ pub const CSR_SUPERSEDE: &str = "csrsupersede";
 pub const CLUSTERROLE_AGGREGATION: &str = "clusterrole-aggregation";
 /// Upstream's: deletes expired bootstrap tokens; ours also retires single-use ones.
 pub const TOKEN_CLEANER: &str = "tokencleaner";
-const IMPLEMENTED: [&str; 5] = [
+/// Upstream's: `kube-root-ca.crt` in every namespace; runs only with `--root-ca-file`.
+pub const ROOT_CA_CERT_PUBLISHER: &str = "root-ca-cert-publisher";
+const IMPLEMENTED: [&str; 6] = [
     CSR_APPROVING,
     CSR_SIGNING,
     CSR_CLEANER,
     CLUSTERROLE_AGGREGATION,
     TOKEN_CLEANER,
+    ROOT_CA_CERT_PUBLISHER,
 ];
 
 /// Upstream's `ControllersDisabledByDefault` that we implement: `*` does not turn them on.
@@ -51,7 +54,6 @@ const UPSTREAM_ONLY: &[&str] = &[
     "replicaset",
     "replicationcontroller",
     "resourcequota",
-    "root-ca-cert-publisher",
     "route",
     "service",
     "serviceaccount",
@@ -75,6 +77,8 @@ pub struct EnabledControllers {
     pub cleaner: bool,
     pub aggregation: bool,
     pub token_cleaner: bool,
+    /// Runs only when `--root-ca-file` is set too.
+    pub root_ca_publisher: bool,
 }
 
 impl EnabledControllers {
@@ -85,6 +89,7 @@ impl EnabledControllers {
         cleaner: true,
         aggregation: true,
         token_cleaner: false,
+        root_ca_publisher: true,
     };
 
     /// Reads the `--controllers` list; also returns the named upstream controllers that were
@@ -112,6 +117,7 @@ impl EnabledControllers {
                 cleaner: enabled(CSR_CLEANER),
                 aggregation: enabled(CLUSTERROLE_AGGREGATION),
                 token_cleaner: enabled(TOKEN_CLEANER),
+                root_ca_publisher: enabled(ROOT_CA_CERT_PUBLISHER),
             },
             not_here,
         ))
@@ -155,6 +161,7 @@ mod tests {
                 cleaner: false,
                 aggregation: true,
                 token_cleaner: false,
+                root_ca_publisher: true,
             }
         );
         let (e, _) = parse(&["csrsigning"]).unwrap();
@@ -166,6 +173,7 @@ mod tests {
                 cleaner: false,
                 aggregation: false,
                 token_cleaner: false,
+                root_ca_publisher: false,
             }
         );
         // First match wins, as upstream.
@@ -179,6 +187,17 @@ mod tests {
         assert!(parse(&["*", "tokencleaner"]).unwrap().0.token_cleaner);
         assert!(parse(&["tokencleaner"]).unwrap().0.token_cleaner);
         assert!(!parse(&["-tokencleaner", "*"]).unwrap().0.token_cleaner);
+    }
+
+    #[test]
+    fn root_ca_cert_publisher_is_on_by_default_as_upstream() {
+        assert!(parse(&["*"]).unwrap().0.root_ca_publisher);
+        let (e, not_here) = parse(&["*", "-root-ca-cert-publisher"]).unwrap();
+        assert!(!e.root_ca_publisher);
+        assert!(not_here.is_empty());
+        let (e, not_here) = parse(&["root-ca-cert-publisher"]).unwrap();
+        assert!(e.root_ca_publisher && !e.signing);
+        assert!(not_here.is_empty(), "implemented here now");
     }
 
     #[test]

@@ -17,6 +17,7 @@ use client::delegated::CacheTtls;
 use crate::ca_provider::DynamicCa;
 use crate::controllers::{EnabledControllers, UnknownController};
 use crate::leader::LeaderElectionConfig;
+use crate::root_ca_publisher::RootCaFile;
 use crate::serving::{ServingTls, ServingTlsError};
 
 /// The raw flags.
@@ -64,6 +65,13 @@ pub struct Args {
     /// CA key for the kubernetes.io/legacy-unknown signer.
     #[arg(long, value_name = "FILE")]
     pub cluster_signing_legacy_unknown_key_file: Option<PathBuf>,
+
+    /// If set, this root certificate authority will be included in service account's token
+    /// secret. This must be a valid PEM-encoded CA bundle. Here: the bundle the
+    /// root-ca-cert-publisher puts in `kube-root-ca.crt` in every namespace (re-read when it
+    /// changes); without it that controller does not run.
+    #[arg(long, value_name = "FILE")]
+    pub root_ca_file: Option<PathBuf>,
 
     /// The max length of duration signed certificates will be given (Go duration syntax).
     #[arg(long, value_name = "DURATION", default_value = "8760h0m0s")]
@@ -172,7 +180,8 @@ pub struct Args {
     /// How often csrcleaner passes over all CSRs (upstream: a fixed 1h). For tests.
     #[arg(long, value_name = "DURATION", default_value = "1h", hide = true)]
     pub csr_cleaner_interval: String,
-    /// How often the signing CA files are checked for changes.
+    /// How often the signing CA files, the --root-ca-file and the kubeconfigs are checked for
+    /// changes.
     #[arg(long, value_name = "DURATION", default_value = "5s", hide = true)]
     pub cluster_signing_reload_interval: String,
 }
@@ -219,6 +228,9 @@ pub enum ConfigError {
         #[source]
         source: pki::PkiError,
     },
+    /// Upstream's words come first in the message.
+    #[error("{0}")]
+    RootCaFile(String),
     #[error("{0}")]
     LeaderElection(String),
     #[error("{0}")]
@@ -270,6 +282,15 @@ impl Default for DelegationConfig {
     }
 }
 
+/// The files the kubeconfigs were read from, re-read when they change (all `None` in tests
+/// that build a [`Config`] by hand: nothing is re-read).
+#[derive(Debug, Clone, Default)]
+pub struct KubeconfigFiles {
+    pub kubeconfig: Option<PathBuf>,
+    pub authentication: Option<PathBuf>,
+    pub authorization: Option<PathBuf>,
+}
+
 /// Validated settings of one run. Tests build it by hand.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -290,6 +311,10 @@ pub struct Config {
     pub queue_capacity: usize,
     /// `--feature-gates`, logged at start-up; `RotateKubeletServerCertificate` runs `selfnodeserver`.
     pub feature_gates: FeatureGates,
+    /// `--root-ca-file`, loaded when root-ca-cert-publisher runs.
+    pub root_ca: Option<Arc<RootCaFile>>,
+    /// Where `api` and the delegation kubeconfigs came from.
+    pub kubeconfig_files: KubeconfigFiles,
 }
 
 impl Config {
@@ -311,6 +336,8 @@ impl Config {
             cleaner_interval: Duration::from_secs(3600),
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             feature_gates: FeatureGates::default(),
+            root_ca: None,
+            kubeconfig_files: KubeconfigFiles::default(),
         }
     }
 }
@@ -480,6 +507,14 @@ impl Args {
             }
         }
 
+        // Upstream reads it when the controller starts; a bad file fails the start.
+        let root_ca = match &self.root_ca_file {
+            Some(path) if controllers.root_ca_publisher => Some(Arc::new(
+                RootCaFile::load(path).map_err(ConfigError::RootCaFile)?,
+            )),
+            _ => None,
+        };
+
         let leader_election = if self.leader_elect {
             let config = LeaderElectionConfig {
                 namespace: self.leader_elect_resource_namespace.clone(),
@@ -575,6 +610,12 @@ impl Args {
             cleaner_interval: duration_flag("csr-cleaner-interval", &self.csr_cleaner_interval)?,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
             feature_gates: FeatureGates::from_flags(&self.feature_gates),
+            root_ca,
+            kubeconfig_files: KubeconfigFiles {
+                kubeconfig: Some(path.clone()),
+                authentication: self.authentication_kubeconfig.clone(),
+                authorization: self.authorization_kubeconfig.clone(),
+            },
         })
     }
 }
@@ -756,6 +797,61 @@ mod tests {
                 && err.contains("authz.kubeconfig"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn root_ca_file_is_read_at_start_only_when_its_controller_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("cm.kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
+        )
+        .unwrap();
+        let kubeconfig = kubeconfig.to_str().unwrap();
+        let config = args(&["--kubeconfig", kubeconfig, "--secure-port=0"])
+            .to_config()
+            .unwrap();
+        assert!(config.root_ca.is_none());
+        assert_eq!(
+            config.kubeconfig_files.kubeconfig.as_deref(),
+            Some(Path::new(kubeconfig))
+        );
+
+        let ca = pki::CertificateAuthority::generate(
+            "root",
+            pki::KeyAlgorithm::EcdsaP256,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+        let root = dir.path().join("ca.crt");
+        std::fs::write(&root, ca.cert_pem()).unwrap();
+        let root_flag = format!("--root-ca-file={}", root.display());
+        let config = args(&["--kubeconfig", kubeconfig, "--secure-port=0", &root_flag])
+            .to_config()
+            .unwrap();
+        assert_eq!(config.root_ca.unwrap().current().pem, ca.cert_pem());
+
+        std::fs::write(&root, "garbage").unwrap();
+        let err = args(&["--kubeconfig", kubeconfig, "--secure-port=0", &root_flag])
+            .to_config()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("error parsing root-ca-file at ") && err.contains("ca.crt"),
+            "{err}"
+        );
+        // Its controller off: not read.
+        let config = args(&[
+            "--kubeconfig",
+            kubeconfig,
+            "--secure-port=0",
+            &root_flag,
+            "--controllers=*,-root-ca-cert-publisher",
+        ])
+        .to_config()
+        .unwrap();
+        assert!(config.root_ca.is_none());
     }
 
     #[test]

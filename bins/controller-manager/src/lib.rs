@@ -7,7 +7,12 @@
 //! * `csrsigning` ([`signer`]) signs approved CSRs with the cluster CA (reloaded from disk);
 //! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention;
 //! * `tokencleaner` ([`token_cleaner`], off unless named, as upstream) deletes expired bootstrap
-//!   tokens, and single-use ones once their node is up.
+//!   tokens, and single-use ones once their node is up;
+//! * `root-ca-cert-publisher` ([`root_ca_publisher`], with `--root-ca-file`) keeps the CA
+//!   bundle in `kube-root-ca.crt` in every namespace, with the CAs the kubelet signers sign
+//!   with now, and counts the Nodes' progress through a CA rotation ([`root_ca_fleet`]).
+//!
+//! The kubeconfigs are re-read when they change ([`kubeconfig_reload`]).
 //!
 //! They are driven by one CSR watch ([`informer`]) through bounded, deduplicating work queues
 //! with per-item backoff ([`queue`]), and run only while this process holds the leader Lease
@@ -24,6 +29,7 @@ pub mod csr;
 pub mod explain;
 pub mod flags;
 pub mod informer;
+pub mod kubeconfig_reload;
 mod lazy_index;
 pub mod leader;
 pub mod metrics;
@@ -32,6 +38,8 @@ pub mod pending_dedup;
 pub mod queue;
 pub mod review_cache;
 pub mod revoked_users;
+pub mod root_ca_fleet;
+pub mod root_ca_publisher;
 mod run;
 pub mod serving;
 pub mod signer;

@@ -1,8 +1,10 @@
 //! `/metrics`: what the controllers did (approvals, signings, failures, cleanups), the work
 //! queues (client-go's `workqueue_*` names), leadership (`leader_election_master_status`) and,
 //! on the leader, the CSRs still waiting (`csr_open`, `csr_open_oldest_age_seconds`: the
-//! "pending forever" and "approved but never issued" cases an alert should catch), in the
-//! OpenMetrics text format Prometheus scrapes.
+//! "pending forever" and "approved but never issued" cases an alert should catch),
+//! root-ca-cert-publisher's syncs (upstream's `root_ca_cert_publisher_sync_*`) and, ours, the
+//! fleet's progress through a CA rotation (`kubelet_tls_bootstrap_nodes_*`, leader only), in
+//! the OpenMetrics text format Prometheus scrapes.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -18,6 +20,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Content type of [`Metrics::render`]'s output.
@@ -56,6 +59,28 @@ struct OpenLabels {
     state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CodeLabels {
+    code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BundleLabels {
+    /// `current`, `other` or `unreported`.
+    bundle: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IssuerLabels {
+    /// `current`, `other` or `unreported`.
+    issuer: String,
+}
+
+/// Upstream's buckets for `root_ca_cert_publisher_sync_duration_seconds`.
+fn sync_duration_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
 /// Which waiting state a CSR is in, if any.
 fn open_state(csr: &CertificateSigningRequest) -> Option<&'static str> {
     if is_issued(csr) || is_denied(csr) || is_failed(csr) {
@@ -90,6 +115,10 @@ pub struct Metrics {
     ca_reloads: Family<SignerLabels, Counter>,
     open: Family<OpenLabels, Gauge>,
     oldest_open: Family<OpenLabels, Gauge<f64, AtomicU64>>,
+    root_ca_syncs: Family<CodeLabels, Counter>,
+    root_ca_sync_duration: Family<CodeLabels, Histogram, fn() -> Histogram>,
+    nodes_trusting_root_ca: Family<BundleLabels, Gauge>,
+    nodes_by_issuer: Family<IssuerLabels, Gauge>,
     /// The running controllers' CSR cache, counted at each scrape (none on a standby).
     csrs: Arc<RwLock<Option<Arc<CsrCache>>>>,
 }
@@ -169,8 +198,39 @@ impl Metrics {
             "Age of the oldest waiting CSR, by signer and state, from its creation",
             oldest_open.clone(),
         );
+        let root_ca_syncs = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "root_ca_cert_publisher_sync",
+            "Number of namespace syncs happened in root ca cert publisher.",
+            root_ca_syncs.clone(),
+        );
+        let root_ca_sync_duration =
+            Family::<CodeLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                sync_duration_histogram,
+            );
+        registry.register(
+            "root_ca_cert_publisher_sync_duration_seconds",
+            "Number of namespace syncs happened in root ca cert publisher.",
+            root_ca_sync_duration.clone(),
+        );
+        let nodes_trusting_root_ca = Family::<BundleLabels, Gauge>::default();
+        registry.register(
+            "kubelet_tls_bootstrap_nodes_trusting_root_ca",
+            "Nodes by the CA bundle their agent reports trusting: current (the published --root-ca-file bundle), other, or unreported; only the leader reports",
+            nodes_trusting_root_ca.clone(),
+        );
+        let nodes_by_issuer = Family::<IssuerLabels, Gauge>::default();
+        registry.register(
+            "kubelet_tls_bootstrap_nodes_by_client_certificate_issuer",
+            "Nodes by the CA that issued their client certificate: current (the kube-apiserver-client-kubelet signer's CA), other, or unreported; only the leader reports",
+            nodes_by_issuer.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
+            root_ca_syncs,
+            root_ca_sync_duration,
+            nodes_trusting_root_ca,
+            nodes_by_issuer,
             open,
             oldest_open,
             csrs: Arc::default(),
@@ -225,6 +285,41 @@ impl Metrics {
                 signer: signer.to_string(),
             })
             .inc();
+    }
+
+    /// One root-ca-cert-publisher sync that ended with `code` (upstream's `200`, the API
+    /// status code, or `500`) after `seconds`.
+    pub fn root_ca_sync(&self, code: &str, seconds: f64) {
+        let labels = CodeLabels {
+            code: code.to_string(),
+        };
+        self.root_ca_syncs.get_or_create(&labels).inc();
+        self.root_ca_sync_duration
+            .get_or_create(&labels)
+            .observe(seconds);
+    }
+
+    /// The fleet's CA-rotation progress; `None` (leadership ended) drops the gauges.
+    pub fn set_fleet(&self, counts: Option<crate::root_ca_fleet::FleetCounts>) {
+        self.nodes_trusting_root_ca.clear();
+        self.nodes_by_issuer.clear();
+        let Some(counts) = counts else {
+            return;
+        };
+        for (label, n) in counts.trusting_root_ca.labelled() {
+            self.nodes_trusting_root_ca
+                .get_or_create(&BundleLabels {
+                    bundle: label.to_string(),
+                })
+                .set(n);
+        }
+        for (label, n) in counts.client_certificate_issuer.labelled() {
+            self.nodes_by_issuer
+                .get_or_create(&IssuerLabels {
+                    issuer: label.to_string(),
+                })
+                .set(n);
+        }
     }
 
     /// 1 while this process holds the lease `name`, else 0.
@@ -327,6 +422,47 @@ mod tests {
             assert!(text.contains(expected), "{expected} missing from:\n{text}");
         }
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn root_ca_publisher_and_fleet_metrics_have_upstream_s_and_our_names() {
+        use crate::root_ca_fleet::{FleetCounts, Split};
+
+        let m = Metrics::new();
+        m.root_ca_sync("200", 0.002);
+        m.root_ca_sync("200", 0.002);
+        m.root_ca_sync("409", 0.5);
+        m.set_fleet(Some(FleetCounts {
+            trusting_root_ca: Split {
+                current: 3,
+                other: 1,
+                unreported: 0,
+            },
+            client_certificate_issuer: Split {
+                current: 0,
+                other: 2,
+                unreported: 2,
+            },
+        }));
+        let text = m.render();
+        for expected in [
+            "root_ca_cert_publisher_sync_total{code=\"200\"} 2",
+            "root_ca_cert_publisher_sync_total{code=\"409\"} 1",
+            "root_ca_cert_publisher_sync_duration_seconds_count{code=\"200\"} 2",
+            "root_ca_cert_publisher_sync_duration_seconds_bucket{le=\"0.004\",code=\"200\"} 2",
+            "kubelet_tls_bootstrap_nodes_trusting_root_ca{bundle=\"current\"} 3",
+            "kubelet_tls_bootstrap_nodes_trusting_root_ca{bundle=\"other\"} 1",
+            "kubelet_tls_bootstrap_nodes_trusting_root_ca{bundle=\"unreported\"} 0",
+            "kubelet_tls_bootstrap_nodes_by_client_certificate_issuer{issuer=\"current\"} 0",
+            "kubelet_tls_bootstrap_nodes_by_client_certificate_issuer{issuer=\"unreported\"} 2",
+        ] {
+            assert!(text.contains(expected), "{expected} missing from:\n{text}");
+        }
+        m.set_fleet(None);
+        assert!(
+            !m.render()
+                .contains("kubelet_tls_bootstrap_nodes_trusting_root_ca{")
+        );
     }
 
     #[test]

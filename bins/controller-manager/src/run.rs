@@ -19,11 +19,15 @@ use crate::leader::{LeaderElector, LeadershipLost};
 use crate::metrics::Metrics;
 use crate::queue::{Backoff, WorkQueue};
 use crate::revoked_users::RevokedUsers;
+use crate::root_ca_publisher::Publisher;
 use crate::signer::Signer;
 use crate::supersede::Superseder;
 use crate::token_cleaner::{self, TokenCache, TokenCleaner};
 use crate::worker;
-use crate::{aggregation, ca_provider, cleaner, controllers, serving};
+use crate::{
+    aggregation, ca_provider, cleaner, controllers, kubeconfig_reload, root_ca_fleet,
+    root_ca_publisher, serving,
+};
 
 /// Sent as `User-Agent`, like upstream's `kube-controller-manager/<version>`.
 pub const USER_AGENT: &str = concat!("controller-manager/", env!("CARGO_PKG_VERSION"));
@@ -57,6 +61,16 @@ pub async fn run(
     let client = Client::from_kubeconfig(&config.api, USER_AGENT)?;
     let metrics = Metrics::new();
     let mut background = JoinSet::new();
+    // Every client built from a kubeconfig file, to follow the file (decision 0029).
+    let mut reloading = Vec::new();
+    if let Some(path) = &config.kubeconfig_files.kubeconfig {
+        reloading.push((
+            "kubeconfig",
+            path.clone(),
+            config.api.clone(),
+            client.clone(),
+        ));
+    }
 
     if let Some(tls) = &config.serving {
         let listener = match listener {
@@ -74,7 +88,30 @@ pub async fn run(
                 .map(|config| Client::from_kubeconfig(config, USER_AGENT))
                 .transpose()
         };
-        let authorizer = match delegated_client(&config.delegation.authorization)? {
+        let files = &config.kubeconfig_files;
+        let mut follow = |flag,
+                          path: &Option<std::path::PathBuf>,
+                          resolved: &Option<_>,
+                          client: &Option<Client>| {
+            if let (Some(path), Some(resolved), Some(client)) = (path, resolved, client) {
+                reloading.push((flag, path.clone(), Clone::clone(resolved), client.clone()));
+            }
+        };
+        let authorization = delegated_client(&config.delegation.authorization)?;
+        follow(
+            "authorization-kubeconfig",
+            &files.authorization,
+            &config.delegation.authorization,
+            &authorization,
+        );
+        let token_review = delegated_client(&config.delegation.authentication)?;
+        follow(
+            "authentication-kubeconfig",
+            &files.authentication,
+            &config.delegation.authentication,
+            &token_review,
+        );
+        let authorizer = match authorization {
             Some(client) => Authorizer::Webhook(client),
             None => {
                 tracing::warn!(
@@ -83,7 +120,6 @@ pub async fn run(
                 Authorizer::AllowedOnly
             }
         };
-        let token_review = delegated_client(&config.delegation.authentication)?;
         if token_review.is_none() {
             tracing::warn!(
                 "No authentication-kubeconfig provided, so token authentication of the secure port won't work."
@@ -100,6 +136,12 @@ pub async fn run(
             metrics.clone(),
             Arc::new(delegation),
             std::future::pending(),
+        ));
+    }
+    if !reloading.is_empty() {
+        background.spawn(kubeconfig_reload::watch(
+            kubeconfig_reload::by_file(reloading),
+            config.signing.reload_interval,
         ));
     }
     if config.controllers.signing && !config.signing.cas.is_empty() {
@@ -289,6 +331,39 @@ impl Controllers {
             metrics.count_open_csrs(Some(Arc::clone(&cache)));
             others.spawn(informer::run(client.clone(), cache, sinks));
         }
+        // After the CSR informer's sinks: this queue holds namespaces.
+        match &config.root_ca {
+            Some(root_ca) if config.controllers.root_ca_publisher => {
+                let queue = new_queue(controllers::ROOT_CA_CERT_PUBLISHER);
+                let publisher = Arc::new(Publisher::new(
+                    client.clone(),
+                    Arc::clone(root_ca),
+                    config.signing.cas.clone(),
+                    metrics.clone(),
+                ));
+                for _ in 0..config.workers {
+                    workers.spawn(worker::work(Arc::clone(&publisher), Arc::clone(&queue)));
+                }
+                others.spawn(root_ca_fleet::run(
+                    client.clone(),
+                    publisher.subscribe(),
+                    metrics.clone(),
+                    config.signing.reload_interval,
+                ));
+                others.spawn(root_ca_publisher::run(
+                    publisher,
+                    Arc::clone(&queue),
+                    config.signing.reload_interval,
+                ));
+                queues.push(queue);
+            }
+            None if config.controllers.root_ca_publisher => {
+                tracing::info!(
+                    "Skipping root-ca-cert-publisher because no --root-ca-file was given"
+                );
+            }
+            _ => {}
+        }
         if config.controllers.aggregation {
             others.spawn(aggregation::run(client.clone()));
         }
@@ -312,6 +387,7 @@ impl Controllers {
     async fn stop(mut self) {
         self.metrics.count_open_csrs(None);
         self.others.shutdown().await;
+        self.metrics.set_fleet(None);
         for queue in &self.queues {
             queue.shut_down();
         }
@@ -331,6 +407,7 @@ impl Controllers {
             queue.shut_down();
         }
         self.others.shutdown().await;
+        self.metrics.set_fleet(None);
         self.workers.shutdown().await;
     }
 }
