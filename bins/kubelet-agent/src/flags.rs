@@ -121,6 +121,16 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub client_ca_file: Option<PathBuf>,
 
+    /// How often to read the ConfigMap kube-public/kube-root-ca.crt to follow a CA rotation
+    /// without a restart (a Go duration, e.g. 30s or 5m; 0 turns it off). A published bundle
+    /// other than the trusted one is trusted for new connections at once, written into
+    /// --kubeconfig (certificate-authority-data) and reported on the Node; when the signer
+    /// annotations name another CA than the one that issued the client (or serving)
+    /// certificate, that certificate is rotated at once. --bootstrap-kubeconfig is never
+    /// changed.
+    #[arg(long, value_name = "DURATION", default_value = "1m")]
+    pub root_ca_check_frequency: String,
+
     /// Labels to add when registering the node: comma list of key=value.
     #[arg(long, value_name = "LABELS")]
     pub node_labels: Option<String>,
@@ -208,6 +218,8 @@ pub struct Config {
     pub client_ca_file: Option<PathBuf>,
     /// How long the port keeps TokenReview and SubjectAccessReview answers.
     pub cache_ttls: CacheTtls,
+    /// How often `kube-public/kube-root-ca.crt` is read (decision 0029); zero: never.
+    pub root_ca_check_frequency: Duration,
 }
 
 impl Args {
@@ -272,6 +284,8 @@ impl Args {
                 &self.authorization_webhook_cache_unauthorized_ttl,
             )?,
         };
+        let root_ca_check_frequency =
+            ttl("root-ca-check-frequency", &self.root_ca_check_frequency)?;
         let feature_gates = FeatureGates::from_flags(&self.feature_gates);
         warnings.extend(feature_gates.warnings());
         let serving_gate = feature_gates.enabled(cli::ROTATE_KUBELET_SERVER_CERTIFICATE);
@@ -302,6 +316,7 @@ impl Args {
             authorization_mode,
             client_ca_file: self.client_ca_file.clone(),
             cache_ttls,
+            root_ca_check_frequency,
         })
     }
 }
@@ -388,6 +403,29 @@ mod tests {
         assert_eq!(config.authorization_mode, AuthorizationMode::AlwaysAllow);
         assert_eq!(config.client_ca_file, None);
         assert_eq!(config.cache_ttls, CacheTtls::KUBELET);
+        assert_eq!(config.root_ca_check_frequency, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_root_ca_check_frequency_is_a_go_duration_and_0_turns_it_off() {
+        let frequency = |value: &str| {
+            parse(&[&format!("--root-ca-check-frequency={value}")])
+                .map(|c| c.root_ca_check_frequency)
+        };
+        assert_eq!(frequency("0"), Ok(Duration::ZERO));
+        assert_eq!(frequency("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(frequency("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(frequency("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            frequency("60").unwrap_err(),
+            r#"invalid --root-ca-check-frequency: time: missing unit in duration "60""#
+        );
+        let err = frequency("-1m").unwrap_err();
+        assert!(
+            err.starts_with("invalid --root-ca-check-frequency: "),
+            "{err}"
+        );
+        assert!(frequency("soon").is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! client certificate through the CSR API, keeps its Node registered with a Lease heartbeat,
 //! rotates its client certificate before expiry without restarting, and serves its own HTTPS
 //! port with a self-signed or a CSR-issued (`kubernetes.io/kubelet-serving`) certificate.
+//! It follows a CA rotation without restarting (`kube-public/kube-root-ca.crt`, decision 0029).
 //!
 //! It talks to the apiserver only through the `client` crate; files live in `--cert-dir`
 //! laid out as the real kubelet lays them out (see `docs/decisions/0009-kubelet-files.md`).
@@ -15,7 +16,7 @@ pub mod serving;
 
 // The node-side API logic lives in the `kubelet` crate (shared with the bootstrap-storm
 // benchmark); re-exported so `crate::csr` and friends keep their paths.
-pub use kubelet::{backoff, bootstrap, cert_manager, cert_store, csr, node, state};
+pub use kubelet::{backoff, bootstrap, cert_manager, cert_store, csr, node, root_ca, state};
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ use std::time::Duration;
 use client::Client;
 use client::delegated::{Authorizer, Delegation};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::cert_manager::{CertManager, Role};
 use crate::cert_store::{CLIENT_PREFIX, CertStore, KeyedCertificate, SERVER_PREFIX};
@@ -33,6 +34,7 @@ use crate::csr::Template;
 pub use crate::flags::Config;
 use crate::http::Endpoints;
 use crate::node::NodeIdentity;
+use crate::root_ca::{Rekeyer, RootCaWatcher, TrustedBundle};
 use crate::serving::CurrentCert;
 use crate::state::{AgentState, Lifetime};
 
@@ -121,6 +123,13 @@ pub async fn run_with_listeners(
     );
     let client = Client::from_kubeconfig(&credentials.config, &bootstrap::user_agent())
         .map_err(AgentError::Client)?;
+    // The Node records the CA bundle we trust (decision 0029): the kubeconfig's.
+    let trusted = trusted_bundle(&credentials.config);
+    if let Some(bundle) = &trusted {
+        state.set_root_ca_bundle(bundle.id.clone());
+    }
+    // Every client that reaches the apiserver, for a new bundle; clones share their trust.
+    let mut clients = vec![client.clone()];
 
     let identity = NodeIdentity {
         name: config.node_name.clone(),
@@ -136,6 +145,7 @@ pub async fn run_with_listeners(
         stopped.clone(),
     ));
 
+    let mut client_rekeyer = None;
     if config.rotate_certificates {
         let fallback_client = match &credentials.bootstrap {
             Some(bootstrap) => Some(
@@ -144,7 +154,12 @@ pub async fn run_with_listeners(
             ),
             None => None,
         };
-        let (current, _) = watch::channel(Some(Arc::new(credentials.certificate.clone())));
+        // Reaches the same apiserver: it follows the new trust too (in memory only, the
+        // --bootstrap-kubeconfig file is never changed).
+        clients.extend(fallback_client.clone());
+        let (current, current_rx) = watch::channel(Some(Arc::new(credentials.certificate.clone())));
+        let rotate_now = Arc::new(Notify::new());
+        client_rekeyer = Some(Rekeyer::new(Role::Client, current_rx, rotate_now.clone()));
         let manager = CertManager {
             role: Role::Client,
             store: client_store,
@@ -154,19 +169,42 @@ pub async fn run_with_listeners(
             deadline_scale: config.rotation_deadline_scale,
             state: state.clone(),
             current,
+            rotate_now,
         };
         tasks.spawn(manager.run(stopped.clone()));
     }
 
-    start_kubelet_port(
+    let serving_rekeyer = start_kubelet_port(
         &config,
         listeners.server,
-        client,
+        client.clone(),
         &state,
         &stopped,
         &mut tasks,
     )
     .await?;
+
+    if config.root_ca_check_frequency.is_zero() {
+        tracing::info!("not following CA rotations: --root-ca-check-frequency=0");
+    } else if credentials.config.insecure_skip_tls_verify {
+        tracing::info!(
+            "not following CA rotations: the kubeconfig does not verify the apiserver (insecure-skip-tls-verify)"
+        );
+    } else {
+        let mut watcher = RootCaWatcher::new(
+            client,
+            clients,
+            config.kubeconfig.clone(),
+            trusted,
+            state.clone(),
+        );
+        watcher.client_cert = client_rekeyer;
+        watcher.serving_cert = serving_rekeyer;
+        watcher.probe =
+            client::ClientConfig::from_kubeconfig(&credentials.config, &bootstrap::user_agent())
+                .ok();
+        tasks.spawn(watcher.run(config.root_ca_check_frequency, stopped.clone()));
+    }
 
     shutdown.await;
     tracing::info!("shutting down");
@@ -179,6 +217,20 @@ pub async fn run_with_listeners(
         tasks.abort_all();
     }
     Ok(())
+}
+
+/// The CA bundle of the kubeconfig the agent runs with, if it names one that parses.
+fn trusted_bundle(config: &kubeconfig::ResolvedConfig) -> Option<TrustedBundle> {
+    if config.insecure_skip_tls_verify {
+        return None;
+    }
+    match TrustedBundle::parse(config.ca_pem.as_deref()?) {
+        Ok(bundle) => Some(bundle),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the kubeconfig's CA bundle; the Node will not report it");
+            None
+        }
+    }
 }
 
 fn lifetime(keyed: &KeyedCertificate) -> Lifetime {
@@ -217,7 +269,7 @@ fn port_auth(config: &Config, client: &Client) -> auth::PortAuth {
 }
 
 /// The kubelet port: self-signed at once, or (with `--rotate-server-certificates`) only
-/// once a serving certificate has been issued.
+/// once a serving certificate has been issued; then its manager, for an early rotation.
 async fn start_kubelet_port(
     config: &Config,
     given: Option<std::net::TcpListener>,
@@ -225,7 +277,7 @@ async fn start_kubelet_port(
     state: &Arc<AgentState>,
     stopped: &watch::Receiver<bool>,
     tasks: &mut tokio::task::JoinSet<()>,
-) -> Result<(), AgentError> {
+) -> Result<Option<Rekeyer>, AgentError> {
     let address = SocketAddr::new(config.address, config.port);
     let current = Arc::new(CurrentCert::default());
     let tls = serving::server_config(current.clone(), config.client_ca_file.as_deref())
@@ -247,7 +299,7 @@ async fn start_kubelet_port(
             auth,
             stopped.clone(),
         ));
-        return Ok(());
+        return Ok(None);
     }
 
     let store = CertStore::new(&config.cert_dir, SERVER_PREFIX);
@@ -271,6 +323,8 @@ async fn start_kubelet_port(
         Ok(_) => {}
         Err(_) => sans.dns.push(config.node_name.clone()),
     }
+    let rotate_now = Arc::new(Notify::new());
+    let rekeyer = Rekeyer::new(Role::Serving, current_rx.clone(), rotate_now.clone());
     let manager = CertManager {
         role: Role::Serving,
         store,
@@ -280,6 +334,7 @@ async fn start_kubelet_port(
         deadline_scale: config.rotation_deadline_scale,
         state: state.clone(),
         current: current_tx,
+        rotate_now,
     };
     tasks.spawn(manager.run(stopped.clone()));
     tasks.spawn(serving::follow(
@@ -318,5 +373,5 @@ async fn start_kubelet_port(
             Err(e) => tracing::error!(error = %e, "cannot serve the kubelet port"),
         }
     });
-    Ok(())
+    Ok(Some(rekeyer))
 }

@@ -4,6 +4,9 @@
 //! a fresh key and `generateName: csr-`, retrying 2, 4, 8, 16, 32 s and then every 32 s.
 //! The old certificate stays in use until the new one is written and published.
 //!
+//! [`CertManager::rotate_now`] cuts the wait short: the agent rotates at once when the
+//! signer moved to another CA during a CA rotation (decision 0029, `root_ca`).
+//!
 //! Once the client certificate has expired (the agent ran on past a failed rotation), the
 //! request is first made with that certificate, which the apiserver may still accept for
 //! a renewal (decision 0027); the bootstrap credentials are used when it does not.
@@ -14,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use client::Client;
 use pki::PrivateKey;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::backoff::Backoff;
 use crate::bootstrap::EXPIRED_RENEWAL_WAIT;
@@ -49,6 +52,9 @@ pub struct CertManager {
     pub deadline_scale: f64,
     pub state: Arc<AgentState>,
     pub current: watch::Sender<Option<Arc<KeyedCertificate>>>,
+    /// Notified to rotate now instead of at the deadline (a stored permit counts: a request
+    /// made while a rotation runs starts another one after it).
+    pub rotate_now: Arc<Notify>,
 }
 
 /// Who sends a request, and so which client waits for it.
@@ -87,8 +93,12 @@ impl CertManager {
                     "waiting until the certificate rotation deadline"
                 );
             }
-            if sleep_or_shutdown(wait, &mut shutdown).await {
-                return;
+            tokio::select! {
+                stop = sleep_or_shutdown(wait, &mut shutdown) => if stop { return },
+                () = self.rotate_now.notified() => tracing::info!(
+                    certificate = self.name(),
+                    "rotating the certificate now, before its deadline"
+                ),
             }
             let mut backoff = Backoff::certificate();
             loop {

@@ -4,7 +4,11 @@
 //!
 //! The Node also records which client certificate the agent runs with (the annotation
 //! [`NODE_CLIENT_CERTIFICATE_ANNOTATION`], decision 0027): the apiserver renews an expired
-//! client certificate only if it is that one, the newest of the node's lineage.
+//! client certificate only if it is that one, the newest of the node's lineage. And it
+//! records the CA bundle the agent trusts for the apiserver
+//! ([`NODE_ROOT_CA_BUNDLE_ANNOTATION`], decision 0029), which a CA rotation waits for. Both
+//! are written in the create, and after a change by one update of the Node at the next
+//! heartbeat.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,8 +19,8 @@ use std::time::Duration;
 use client::{Client, ClientError, RetryPolicy};
 use protocol::coordination::v1::{Lease, LeaseSpec};
 use protocol::core::v1::{
-    DaemonEndpoint, NODE_CLIENT_CERTIFICATE_ANNOTATION, Node, NodeAddress, NodeCondition,
-    NodeDaemonEndpoints, NodeStatus, NodeSystemInfo, Quantity,
+    DaemonEndpoint, NODE_CLIENT_CERTIFICATE_ANNOTATION, NODE_ROOT_CA_BUNDLE_ANNOTATION, Node,
+    NodeAddress, NodeCondition, NodeDaemonEndpoints, NodeStatus, NodeSystemInfo, Quantity,
 };
 use protocol::meta::{MicroTime, ObjectMeta, OwnerReference, Time};
 use tokio::sync::watch;
@@ -112,14 +116,20 @@ impl NodeIdentity {
     }
 
     /// The Node to register; `client_certificate` is the credential ID of the client
-    /// certificate in use, recorded in the create itself (no extra request).
-    pub fn node(&self, client_certificate: Option<&str>) -> Node {
+    /// certificate in use and `root_ca_bundle` the bundle ID of the CA bundle trusted,
+    /// recorded in the create itself (no extra request).
+    pub fn node(&self, client_certificate: Option<&str>, root_ca_bundle: Option<&str>) -> Node {
         let mut metadata = ObjectMeta::named(self.name.clone());
         metadata.labels = self.labels();
-        if let Some(id) = client_certificate {
-            metadata
-                .annotations
-                .insert(NODE_CLIENT_CERTIFICATE_ANNOTATION.to_owned(), id.to_owned());
+        for (key, value) in [
+            (NODE_CLIENT_CERTIFICATE_ANNOTATION, client_certificate),
+            (NODE_ROOT_CA_BUNDLE_ANNOTATION, root_ca_bundle),
+        ] {
+            if let Some(value) = value {
+                metadata
+                    .annotations
+                    .insert(key.to_owned(), value.to_owned());
+            }
         }
         Node {
             metadata,
@@ -173,7 +183,8 @@ pub async fn run(
         };
         // A rotated client certificate goes on the Node at once, not at the next status
         // interval: until then an expired-certificate renewal would not be approved for it.
-        if heartbeat.client_certificate_unrecorded() {
+        // A new trusted CA bundle too: a CA rotation waits for it.
+        if heartbeat.annotations_unrecorded() {
             next_status = tokio::time::Instant::now();
         }
         if tokio::time::Instant::now() >= next_status {
@@ -223,6 +234,8 @@ pub struct Heartbeat {
     /// A credential ID the apiserver refused to record on the Node (403): not asked again
     /// until the certificate changes, so heartbeats go on without a failing request each.
     refused_credential_id: Option<String>,
+    /// The same for the trusted CA bundle's ID.
+    refused_root_ca_bundle: Option<String>,
 }
 
 impl Heartbeat {
@@ -236,6 +249,7 @@ impl Heartbeat {
             node_is_new: false,
             node_uid: None,
             refused_credential_id: None,
+            refused_root_ca_bundle: None,
         }
     }
 
@@ -244,26 +258,54 @@ impl Heartbeat {
         tracing::warn!(node = %self.identity.name, error = %error, "failed to {what}; retrying");
     }
 
-    /// Create the Node with its status and client certificate annotation (one request for a
-    /// new node; upstream's kubelet registers the same way), or take over the existing one:
-    /// labels merged, annotation and status reported.
+    /// Create the Node with its status and its client certificate and CA bundle annotations
+    /// (one request for a new node; upstream's kubelet registers the same way), or take over
+    /// the existing one: labels merged, annotations and status reported.
     pub async fn register(&mut self) -> Result<(), ClientError> {
         let client_certificate = self
             .state
             .client_credential_id()
             .filter(|id| self.refused_credential_id.as_ref() != Some(id));
-        let wanted = self.identity.node(client_certificate.as_deref());
-        let created = match (
-            self.client.create::<Node>(None, &wanted).await,
-            client_certificate,
-        ) {
-            // The annotation must not keep the node out: register without it.
-            (Err(e), Some(id)) if e.is_forbidden() => {
-                self.annotation_refused(id, &e);
-                let plain = self.identity.node(None);
-                self.client.create::<Node>(None, &plain).await
-            }
-            (other, _) => other,
+        let root_ca_bundle = self
+            .state
+            .root_ca_bundle()
+            .filter(|id| self.refused_root_ca_bundle.as_ref() != Some(id));
+        let wanted = self
+            .identity
+            .node(client_certificate.as_deref(), root_ca_bundle.as_deref());
+        let created = match self.client.create::<Node>(None, &wanted).await {
+            // The annotations must not keep the node out: find the refused one as the update
+            // does (the client certificate alone, then nothing), and register without it.
+            Err(e) if e.is_forbidden() => match (client_certificate, root_ca_bundle) {
+                (Some(id), Some(bundle)) => {
+                    let certificate_only = self.identity.node(Some(&id), None);
+                    match self.client.create::<Node>(None, &certificate_only).await {
+                        Err(e) if e.is_forbidden() => {
+                            // The bundle goes with the next heartbeat's update.
+                            self.annotation_refused(id, &e);
+                            let plain = self.identity.node(None, None);
+                            self.client.create::<Node>(None, &plain).await
+                        }
+                        Ok(node) => {
+                            self.bundle_refused(bundle, &e);
+                            Ok(node)
+                        }
+                        other => other,
+                    }
+                }
+                (Some(id), None) => {
+                    self.annotation_refused(id, &e);
+                    let plain = self.identity.node(None, None);
+                    self.client.create::<Node>(None, &plain).await
+                }
+                (None, Some(bundle)) => {
+                    self.bundle_refused(bundle, &e);
+                    let plain = self.identity.node(None, None);
+                    self.client.create::<Node>(None, &plain).await
+                }
+                (None, None) => Err(e),
+            },
+            other => other,
         };
         match created {
             Ok(node) => {
@@ -320,49 +362,120 @@ impl Heartbeat {
     }
 
     /// Whether the Node we last saw names another client certificate than the one in use
-    /// (after a rotation): [`run`] then updates it without waiting for the status interval.
+    /// (after a rotation).
     pub fn client_certificate_unrecorded(&self) -> bool {
         self.node
             .as_ref()
             .is_some_and(|node| self.credential_id_to_record(node).is_some())
     }
 
+    /// Whether the Node we last saw names another CA bundle than the one trusted (after the
+    /// agent took a new one).
+    pub fn root_ca_bundle_unrecorded(&self) -> bool {
+        self.node
+            .as_ref()
+            .is_some_and(|node| self.bundle_to_record(node).is_some())
+    }
+
+    /// Either of the above: [`run`] then updates the Node without waiting for the status
+    /// interval, both annotations in one update.
+    pub fn annotations_unrecorded(&self) -> bool {
+        self.client_certificate_unrecorded() || self.root_ca_bundle_unrecorded()
+    }
+
+    /// The bundle ID to write on `node`, if the state knows one the Node lacks and the
+    /// apiserver has not refused it already.
+    fn bundle_to_record(&self, node: &Node) -> Option<String> {
+        let current = self.state.root_ca_bundle();
+        recorded_update(node, NODE_ROOT_CA_BUNDLE_ANNOTATION, current.as_deref())
+            .filter(|id| self.refused_root_ca_bundle.as_deref() != Some(*id))
+            .map(str::to_owned)
+    }
+
     /// The credential ID to write on `node`, if the state knows one the Node lacks and the
     /// apiserver has not refused it already.
     fn credential_id_to_record(&self, node: &Node) -> Option<String> {
         let current = self.state.client_credential_id();
-        annotation_update(node, current.as_deref())
+        recorded_update(node, NODE_CLIENT_CERTIFICATE_ANNOTATION, current.as_deref())
             .filter(|id| self.refused_credential_id.as_deref() != Some(*id))
             .map(str::to_owned)
     }
 
     async fn write_node(&mut self, node: Node) -> Result<Node, ClientError> {
-        let node = self.record_client_certificate(node).await?;
+        let node = self.record_annotations(node).await?;
         self.put_status(node).await
     }
 
-    /// Writes the annotation with an update of the Node. A refusal (403: the apiserver holds
-    /// that the ID is not the certificate we authenticate with) does not stop the heartbeat.
-    async fn record_client_certificate(&mut self, node: Node) -> Result<Node, ClientError> {
-        let Some(id) = self.credential_id_to_record(&node) else {
+    /// Writes the annotations that changed (client certificate, trusted CA bundle) with one
+    /// update of the Node. A refusal (403: the apiserver holds that the ID is not the
+    /// certificate we authenticate with) does not stop the heartbeat; when both were sent,
+    /// the client certificate is tried alone to tell which one was refused.
+    async fn record_annotations(&mut self, node: Node) -> Result<Node, ClientError> {
+        let credential_id = self.credential_id_to_record(&node);
+        let bundle = self.bundle_to_record(&node);
+        if credential_id.is_none() && bundle.is_none() {
             return Ok(node);
-        };
-        let mut annotated = node.clone();
-        annotated
-            .metadata
-            .annotations
-            .insert(NODE_CLIENT_CERTIFICATE_ANNOTATION.to_owned(), id.clone());
-        match self.client.update::<Node>(None, &annotated).await {
-            Ok(updated) => {
-                tracing::info!(node = %self.identity.name, credential_id = %id, "recorded the client certificate on the Node");
-                Ok(updated)
-            }
-            Err(e) if e.is_forbidden() => {
-                self.annotation_refused(id, &e);
-                Ok(node)
-            }
+        }
+        match self
+            .update_annotations(&node, credential_id.as_deref(), bundle.as_deref())
+            .await
+        {
+            Ok(updated) => Ok(updated),
+            Err(e) if e.is_forbidden() => match (credential_id, bundle) {
+                (Some(id), Some(bundle)) => {
+                    match self.update_annotations(&node, Some(&id), None).await {
+                        Ok(updated) => {
+                            self.bundle_refused(bundle, &e);
+                            Ok(updated)
+                        }
+                        // The bundle goes alone at the next heartbeat.
+                        Err(e) if e.is_forbidden() => {
+                            self.annotation_refused(id, &e);
+                            Ok(node)
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                (Some(id), None) => {
+                    self.annotation_refused(id, &e);
+                    Ok(node)
+                }
+                (None, Some(bundle)) => {
+                    self.bundle_refused(bundle, &e);
+                    Ok(node)
+                }
+                (None, None) => Ok(node),
+            },
             Err(e) => Err(e),
         }
+    }
+
+    async fn update_annotations(
+        &self,
+        node: &Node,
+        credential_id: Option<&str>,
+        bundle: Option<&str>,
+    ) -> Result<Node, ClientError> {
+        let annotated = annotated(node, credential_id, bundle);
+        let updated = self.client.update::<Node>(None, &annotated).await?;
+        if let Some(id) = credential_id {
+            tracing::info!(node = %self.identity.name, credential_id = %id, "recorded the client certificate on the Node");
+        }
+        if let Some(bundle) = bundle {
+            tracing::info!(node = %self.identity.name, bundle = %bundle, "recorded the trusted CA bundle on the Node");
+        }
+        Ok(updated)
+    }
+
+    fn bundle_refused(&mut self, bundle: String, error: &ClientError) {
+        self.state.heartbeat_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            node = %self.identity.name,
+            bundle = %bundle,
+            error = %error,
+            "the apiserver refused to record the trusted CA bundle on the Node; a CA rotation will count this node as behind"
+        );
+        self.refused_root_ca_bundle = Some(bundle);
     }
 
     fn annotation_refused(&mut self, credential_id: String, error: &ClientError) {
@@ -465,14 +578,29 @@ impl Heartbeat {
     }
 }
 
-/// The credential ID to record on `node`: `current` when it is known and the Node's
-/// [`NODE_CLIENT_CERTIFICATE_ANNOTATION`] says otherwise (or nothing).
-fn annotation_update<'a>(node: &Node, current: Option<&'a str>) -> Option<&'a str> {
+/// `node` with the given annotations set (the others kept).
+fn annotated(node: &Node, credential_id: Option<&str>, bundle: Option<&str>) -> Node {
+    let mut annotated = node.clone();
+    for (key, value) in [
+        (NODE_CLIENT_CERTIFICATE_ANNOTATION, credential_id),
+        (NODE_ROOT_CA_BUNDLE_ANNOTATION, bundle),
+    ] {
+        if let Some(value) = value {
+            annotated
+                .metadata
+                .annotations
+                .insert(key.to_owned(), value.to_owned());
+        }
+    }
+    annotated
+}
+
+/// The value to record on `node` under `annotation` (the client certificate's credential
+/// ID, the trusted bundle's ID): `current` when it is known and the Node says otherwise (or
+/// nothing).
+fn recorded_update<'a>(node: &Node, annotation: &str, current: Option<&'a str>) -> Option<&'a str> {
     let current = current?;
-    let recorded = node
-        .metadata
-        .annotations
-        .get(NODE_CLIENT_CERTIFICATE_ANNOTATION);
+    let recorded = node.metadata.annotations.get(annotation);
     (recorded.map(String::as_str) != Some(current)).then_some(current)
 }
 
@@ -560,7 +688,7 @@ mod tests {
 
     #[test]
     fn node_carries_labels_addresses_version_and_ready() {
-        let node = identity().node(None);
+        let node = identity().node(None, None);
         assert!(node.metadata.annotations.is_empty());
         assert_eq!(node.metadata.name, "worker-1");
         let labels = &node.metadata.labels;
@@ -599,7 +727,7 @@ mod tests {
 
     #[test]
     fn the_registered_node_names_the_client_certificate_in_use() {
-        let node = identity().node(Some("X509SHA256=ab12"));
+        let node = identity().node(Some("X509SHA256=ab12"), None);
         assert_eq!(
             node.metadata.annotations[NODE_CLIENT_CERTIFICATE_ANNOTATION],
             "X509SHA256=ab12"
@@ -613,24 +741,45 @@ mod tests {
 
     #[test]
     fn the_annotation_is_written_only_when_it_names_another_certificate() {
-        let mut node = identity().node(None);
+        let mut node = identity().node(None, None);
         // Nothing known (the benchmark, a test): the Node is left alone.
-        assert_eq!(annotation_update(&node, None), None);
         assert_eq!(
-            annotation_update(&node, Some("X509SHA256=01")),
+            recorded_update(&node, NODE_CLIENT_CERTIFICATE_ANNOTATION, None),
+            None
+        );
+        assert_eq!(
+            recorded_update(
+                &node,
+                NODE_CLIENT_CERTIFICATE_ANNOTATION,
+                Some("X509SHA256=01")
+            ),
             Some("X509SHA256=01")
         );
         node.metadata.annotations.insert(
             NODE_CLIENT_CERTIFICATE_ANNOTATION.to_owned(),
             "X509SHA256=01".to_owned(),
         );
-        assert_eq!(annotation_update(&node, Some("X509SHA256=01")), None);
+        assert_eq!(
+            recorded_update(
+                &node,
+                NODE_CLIENT_CERTIFICATE_ANNOTATION,
+                Some("X509SHA256=01")
+            ),
+            None
+        );
         // After a rotation.
         assert_eq!(
-            annotation_update(&node, Some("X509SHA256=02")),
+            recorded_update(
+                &node,
+                NODE_CLIENT_CERTIFICATE_ANNOTATION,
+                Some("X509SHA256=02")
+            ),
             Some("X509SHA256=02")
         );
-        assert_eq!(annotation_update(&node, None), None);
+        assert_eq!(
+            recorded_update(&node, NODE_CLIENT_CERTIFICATE_ANNOTATION, None),
+            None
+        );
     }
 
     #[test]
@@ -654,7 +803,7 @@ mod tests {
         state.set_client_cert(lifetime, "X509SHA256=01".to_owned());
         // Not registered yet: nothing to compare with.
         assert!(!heartbeat.client_certificate_unrecorded());
-        heartbeat.remember(identity().node(Some("X509SHA256=01")));
+        heartbeat.remember(identity().node(Some("X509SHA256=01"), None));
         assert!(!heartbeat.client_certificate_unrecorded());
         state.set_client_cert(lifetime, "X509SHA256=02".to_owned());
         assert!(heartbeat.client_certificate_unrecorded());
@@ -662,6 +811,111 @@ mod tests {
         assert!(!heartbeat.client_certificate_unrecorded());
         state.set_client_cert(lifetime, "X509SHA256=03".to_owned());
         assert!(heartbeat.client_certificate_unrecorded());
+    }
+
+    #[test]
+    fn the_registered_node_names_the_trusted_ca_bundle() {
+        let node = identity().node(Some("X509SHA256=ab12"), Some("SHA256=cd34"));
+        let json = serde_json::to_value(&node).unwrap();
+        let annotations = &json["metadata"]["annotations"];
+        assert_eq!(
+            annotations["kubelet-tls-bootstrap/client-certificate"],
+            "X509SHA256=ab12"
+        );
+        assert_eq!(
+            annotations["kubelet-tls-bootstrap/root-ca-bundle"],
+            "SHA256=cd34"
+        );
+        let node = identity().node(None, Some("SHA256=cd34"));
+        assert_eq!(node.metadata.annotations.len(), 1);
+        assert_eq!(
+            node.metadata.annotations[NODE_ROOT_CA_BUNDLE_ANNOTATION],
+            "SHA256=cd34"
+        );
+    }
+
+    fn offline_heartbeat(state: &Arc<AgentState>) -> Heartbeat {
+        let config = client::ClientConfig {
+            insecure_skip_tls_verify: true,
+            ..client::ClientConfig::new(
+                "https://127.0.0.1:1".parse().unwrap(),
+                None,
+                client::Identity::None,
+                "test",
+            )
+        };
+        Heartbeat::new(Client::new(config).unwrap(), identity(), state.clone())
+    }
+
+    #[test]
+    fn a_new_trusted_bundle_is_noticed_and_goes_with_a_new_certificate_in_one_update() {
+        let state = Arc::new(AgentState::default());
+        let mut heartbeat = offline_heartbeat(&state);
+        let lifetime = crate::state::Lifetime {
+            not_before: std::time::SystemTime::now(),
+            not_after: std::time::SystemTime::now() + Duration::from_secs(60),
+        };
+        state.set_client_cert(lifetime, "X509SHA256=01".to_owned());
+        state.set_root_ca_bundle("SHA256=aa".to_owned());
+        let registered = identity().node(Some("X509SHA256=01"), Some("SHA256=aa"));
+        heartbeat.remember(registered.clone());
+        assert!(!heartbeat.annotations_unrecorded());
+
+        // The agent took a new bundle: noticed, the certificate is not.
+        state.set_root_ca_bundle("SHA256=bb".to_owned());
+        assert!(heartbeat.root_ca_bundle_unrecorded());
+        assert!(!heartbeat.client_certificate_unrecorded());
+        assert!(heartbeat.annotations_unrecorded());
+        assert_eq!(
+            heartbeat.bundle_to_record(&registered).as_deref(),
+            Some("SHA256=bb")
+        );
+        assert_eq!(heartbeat.credential_id_to_record(&registered), None);
+
+        // And a rotation too: both in the one update, the other annotations kept.
+        state.set_client_cert(lifetime, "X509SHA256=02".to_owned());
+        let mut node = registered.clone();
+        node.metadata
+            .annotations
+            .insert("example.com/other".to_owned(), "x".to_owned());
+        let update = annotated(
+            &node,
+            heartbeat.credential_id_to_record(&node).as_deref(),
+            heartbeat.bundle_to_record(&node).as_deref(),
+        );
+        let annotations = &update.metadata.annotations;
+        assert_eq!(
+            annotations[NODE_CLIENT_CERTIFICATE_ANNOTATION],
+            "X509SHA256=02"
+        );
+        assert_eq!(annotations[NODE_ROOT_CA_BUNDLE_ANNOTATION], "SHA256=bb");
+        assert_eq!(annotations["example.com/other"], "x");
+        assert_eq!(update.metadata.labels, node.metadata.labels);
+
+        // Recorded: nothing more to write.
+        heartbeat.remember(update);
+        assert!(!heartbeat.annotations_unrecorded());
+
+        // A refused bundle is not asked again; the next one is.
+        state.set_root_ca_bundle("SHA256=cc".to_owned());
+        assert!(heartbeat.root_ca_bundle_unrecorded());
+        heartbeat.refused_root_ca_bundle = Some("SHA256=cc".to_owned());
+        assert!(!heartbeat.annotations_unrecorded());
+        state.set_root_ca_bundle("SHA256=dd".to_owned());
+        assert!(heartbeat.annotations_unrecorded());
+    }
+
+    #[test]
+    fn without_a_known_bundle_the_annotation_is_left_alone() {
+        let state = Arc::new(AgentState::default());
+        let mut heartbeat = offline_heartbeat(&state);
+        let mut node = identity().node(None, None);
+        node.metadata.annotations.insert(
+            NODE_ROOT_CA_BUNDLE_ANNOTATION.to_owned(),
+            "SHA256=set-by-someone".to_owned(),
+        );
+        heartbeat.remember(node);
+        assert!(!heartbeat.root_ca_bundle_unrecorded());
     }
 
     #[test]

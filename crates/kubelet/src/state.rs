@@ -18,6 +18,10 @@ pub struct AgentState {
     /// Credential ID (`X509SHA256=...`) of the client certificate in use: the Node records it
     /// (decision 0027), so that the apiserver may renew this certificate after it expired.
     client_credential_id: Mutex<Option<String>>,
+    /// Bundle ID (`SHA256=...`, [`pki::bundle_id`]) of the CA bundle trusted for the
+    /// apiserver: the Node reports it (decision 0029) so a CA rotation can count the nodes
+    /// that follow it.
+    root_ca_bundle: Mutex<Option<String>>,
     server_cert: Mutex<Option<Lifetime>>,
     /// Failed attempts to renew the client certificate (upstream
     /// `kubelet_certificate_manager_client_expiration_renew_errors`).
@@ -40,6 +44,16 @@ impl AgentState {
     pub fn set_client_cert(&self, lifetime: Lifetime, credential_id: String) {
         *lock(&self.client_cert) = Some(lifetime);
         *lock(&self.client_credential_id) = Some(credential_id);
+    }
+
+    /// The CA bundle now trusted for the apiserver (its [`pki::bundle_id`]).
+    pub fn set_root_ca_bundle(&self, bundle_id: String) {
+        *lock(&self.root_ca_bundle) = Some(bundle_id);
+    }
+
+    /// `None` while no bundle is known (then the Node's annotation is left alone).
+    pub fn root_ca_bundle(&self) -> Option<String> {
+        lock(&self.root_ca_bundle).clone()
     }
 
     pub fn set_server_cert(&self, lifetime: Lifetime) {
