@@ -293,3 +293,130 @@ fn lab_up_manual_approval_waits_for_kubectl_certificate_approve() -> anyhow::Res
     assert!(output.contains("(KubectlApprove)"), "{output}");
     Ok(())
 }
+
+/// Decision 0029: `lab ca rotate` moves a running lab to a new CA, nothing restarted. Every
+/// node trusts the new CA, holds a client certificate from it and is Ready; the admin's
+/// kubectl works with the new CA alone; the old CA's certificates are refused.
+#[test]
+fn lab_ca_rotate_moves_every_node_to_a_new_ca_without_restarts() -> anyhow::Result<()> {
+    let mut lab = Lab::up(2, &[])?;
+    let kubectl = lab.kubectl()?;
+    lab.wait_nodes_ready(&kubectl, &["node-1", "node-2"])?;
+    let pki_dir = lab.state.join("pki");
+    let old_ca = pki::Certificate::from_pem(&std::fs::read(pki_dir.join("ca.pem"))?)?;
+    let pids = std::fs::read_to_string(lab.state.join("lab.pid"))?;
+    let old_admin = lab._dir.path().join("old-admin.kubeconfig");
+    std::fs::copy(lab.state.join("admin.kubeconfig"), &old_admin)?;
+    // The controller-manager published the lab's bundle for the nodes.
+    let published = kubectl.ok([
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-n",
+        "kube-public",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ])?;
+    assert_eq!(
+        pki::parse_certificates(published.as_bytes())?[0].der(),
+        old_ca.der()
+    );
+
+    let rotate = Command::new(&lab.lab)
+        .args(["ca", "rotate", "--timeout", "120s", "--state-dir"])
+        .arg(&lab.state)
+        .output()?;
+    let said = String::from_utf8_lossy(&rotate.stdout).into_owned()
+        + &String::from_utf8_lossy(&rotate.stderr);
+    anyhow::ensure!(
+        rotate.status.success(),
+        "lab ca rotate failed:\n{said}\nlab output:\n{}",
+        lab.output()
+    );
+    for stage in ["1/3 trust", "2/3 switch", "3/3 retire", "CA rotation done"] {
+        assert!(said.contains(stage), "{stage}: {said}");
+    }
+
+    // Nothing was restarted: the same lab and children.
+    assert_eq!(std::fs::read_to_string(lab.state.join("lab.pid"))?, pids);
+    let new_ca = pki::Certificate::from_pem(&std::fs::read(pki_dir.join("ca.pem"))?)?;
+    assert_ne!(new_ca.der(), old_ca.der());
+    let bundle = pki::parse_certificates(&std::fs::read(pki_dir.join("ca-bundle.pem"))?)?;
+    assert_eq!(bundle.len(), 1);
+    assert_eq!(bundle[0].der(), new_ca.der());
+    let new_id = pki::credential_id(new_ca.der());
+    for node in ["node-1", "node-2"] {
+        // Its client certificate comes from the new CA, and its Node says so.
+        node_cert(&lab.state, node)?.verify_issued_by(&new_ca)?;
+        let annotations =
+            json(&kubectl, &["get", "node", node])?["metadata"]["annotations"].clone();
+        assert_eq!(
+            annotations["kubelet-tls-bootstrap/client-certificate-issuer"], new_id,
+            "{annotations}"
+        );
+        assert_eq!(
+            annotations["kubelet-tls-bootstrap/root-ca-bundle"],
+            pki::bundle_id(&bundle),
+            "{annotations}"
+        );
+        // Its own kubeconfig trusts the new CA alone (the agent wrote it).
+        let own =
+            kubeconfig::Kubeconfig::load(lab.state.join("nodes").join(node).join("kubeconfig"))?
+                .resolve(None)?;
+        let trusted = pki::parse_certificates(&own.ca_pem.unwrap_or_default())?;
+        assert_eq!(trusted.len(), 1, "{node}");
+        assert_eq!(trusted[0].der(), new_ca.der(), "{node}");
+    }
+    // The admin's kubectl trusts the new CA alone and the nodes stay Ready.
+    lab.wait_nodes_ready(&kubectl, &["node-1", "node-2"])?;
+    let published = kubectl.ok([
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-n",
+        "default",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ])?;
+    assert_eq!(
+        pki::parse_certificates(published.as_bytes())?[0].der(),
+        new_ca.der()
+    );
+
+    // The old admin certificate, shown the new CA so TLS works, is refused: the old CA is retired.
+    let old = kubectl.with_kubeconfig(&old_admin, &lab._dir.path().join("old-cache"));
+    old.ok([
+        "config",
+        "set-cluster",
+        "lab",
+        "--embed-certs=true",
+        &format!(
+            "--certificate-authority={}",
+            pki_dir.join("ca.pem").display()
+        ),
+    ])?;
+    let refused = old.run(["get", "nodes"])?;
+    assert!(!refused.success, "{refused:?}");
+    // kubectl's words for a 401.
+    assert!(
+        refused
+            .stderr
+            .contains("You must be logged in to the server"),
+        "{refused:?}"
+    );
+
+    let status = Command::new(&lab.lab)
+        .args(["ca", "status", "--state-dir"])
+        .arg(&lab.state)
+        .output()?;
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.contains("rotation: none in progress"), "{status}");
+    assert!(
+        status.contains(
+            "2 of 2 nodes trust the current bundle, 2 hold a client certificate from the signing CA"
+        ),
+        "{status}"
+    );
+    lab.stop()?;
+    Ok(())
+}

@@ -137,6 +137,33 @@ pub struct SeedArgs {
 pub enum CaCommand {
     /// Make a new self-signed CA: `<cert-dir>/ca.pem` and `<cert-dir>/ca-key.pem` (0600).
     Create(CaCreateArgs),
+    /// Replace the CA of a running lab without restarting anything: trust the old and a new
+    /// CA, wait for every node to trust both; sign and serve with the new one, wait for every
+    /// node's client certificate to come from it; then retire the old CA. Run again to go on
+    /// after an interruption or a timeout.
+    Rotate(CaRotateArgs),
+    /// Where a CA rotation stands: the CAs trusted and signing, and per node the bundle it
+    /// trusts and the CA its client certificate comes from.
+    Status(CaStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaRotateArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// How long each stage waits for every node.
+    #[arg(long, default_value = "5m", value_name = "DURATION")]
+    pub timeout: String,
+    /// Go on when a stage times out, without the nodes that are behind (they will be
+    /// refused once the old CA is retired).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CaStatusArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Args)]

@@ -29,6 +29,12 @@ pub fn init(args: &InitArgs) -> anyhow::Result<()> {
     let layout = Layout::new(&args.state.state_dir);
     if args.keep_existing && layout.settings_file().exists() {
         let settings = Settings::load(&layout)?;
+        // A state folder made before CA rotation (decision 0029) has no trust bundle yet.
+        if !layout.ca_bundle().exists() {
+            let ca = std::fs::read_to_string(layout.ca_cert())
+                .with_context(|| format!("cannot read {}", layout.ca_cert().display()))?;
+            crate::files::write_public(&layout.ca_bundle(), &ca)?;
+        }
         println!(
             "{} already initialised for {}; keeping it",
             layout.root().display(),

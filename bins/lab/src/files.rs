@@ -15,6 +15,9 @@ use url::Url;
 /// File names of a CA inside a cert dir (the seeds' cfssl names).
 pub const CA_CERT: &str = "ca.pem";
 pub const CA_KEY: &str = "ca-key.pem";
+/// The trust bundle beside them (decision 0029): what `--client-ca-file` and `--root-ca-file`
+/// name, so a CA rotation can trust two CAs while one signs.
+pub const CA_BUNDLE: &str = "ca-bundle.pem";
 
 /// The key algorithm flag of `lab ca create`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

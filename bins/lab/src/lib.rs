@@ -10,6 +10,7 @@
 
 pub mod api;
 pub mod binaries;
+pub mod ca_rotation;
 pub mod children;
 pub mod cli;
 pub mod commands;

@@ -38,6 +38,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Init(args) => lab::commands::init(&args)?,
         Command::Seed(args) => runtime()?.block_on(lab::commands::seed(&args))?,
         Command::Ca(CaCommand::Create(args)) => lab::ops::ca_create(&args)?,
+        Command::Ca(CaCommand::Rotate(args)) => {
+            runtime()?.block_on(lab::ca_rotation::rotate(&args))?
+        }
+        Command::Ca(CaCommand::Status(args)) => {
+            runtime()?.block_on(lab::ca_rotation::status(&args))?
+        }
         Command::Token(TokenCommand::Create(args)) => {
             runtime()?.block_on(lab::commands::token_create(&args))?
         }

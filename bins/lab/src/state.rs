@@ -30,6 +30,25 @@ impl Layout {
     pub fn ca_key(&self) -> PathBuf {
         self.pki_dir().join(crate::files::CA_KEY)
     }
+    /// The CAs every component trusts (`--client-ca-file`, `--root-ca-file`): the signing CA
+    /// alone, or during a rotation the old and the new one (decision 0029).
+    pub fn ca_bundle(&self) -> PathBuf {
+        self.pki_dir().join(crate::files::CA_BUNDLE)
+    }
+    /// A rotation's new CA until it signs (`lab ca rotate`).
+    pub fn ca_next_cert(&self) -> PathBuf {
+        self.pki_dir().join("ca-next.pem")
+    }
+    pub fn ca_next_key(&self) -> PathBuf {
+        self.pki_dir().join("ca-next-key.pem")
+    }
+    /// A rotation's old CA after the switch, until it is retired.
+    pub fn ca_previous_cert(&self) -> PathBuf {
+        self.pki_dir().join("ca-previous.pem")
+    }
+    pub fn ca_previous_key(&self) -> PathBuf {
+        self.pki_dir().join("ca-previous-key.pem")
+    }
     pub fn apiserver_cert(&self) -> PathBuf {
         self.pki_dir().join("apiserver.pem")
     }

@@ -108,6 +108,9 @@ pub async fn up(args: &UpArgs) -> anyhow::Result<()> {
 /// the compose and systemd set-ups.
 pub const MAX_OFFLINE_WINDOW: &str = "720h";
 
+/// How often the lab's kubelet-agents look for a new CA bundle.
+pub const ROOT_CA_CHECK_FREQUENCY: &str = "5s";
+
 fn apiserver_args(layout: &Layout, settings: &Settings) -> Vec<String> {
     let path = |p: &Path| p.display().to_string();
     vec![
@@ -115,7 +118,8 @@ fn apiserver_args(layout: &Layout, settings: &Settings) -> Vec<String> {
         format!("--secure-port={}", settings.apiserver_port),
         format!("--tls-cert-file={}", path(&layout.apiserver_cert())),
         format!("--tls-private-key-file={}", path(&layout.apiserver_key())),
-        format!("--client-ca-file={}", path(&layout.ca_cert())),
+        // The trust bundle, not the signing CA: `lab ca rotate` adds the new CA to it.
+        format!("--client-ca-file={}", path(&layout.ca_bundle())),
         format!("--token-auth-file={}", path(&layout.token_csv())),
         "--enable-bootstrap-token-auth".into(),
         "--authorization-mode=Node,RBAC".into(),
@@ -137,6 +141,8 @@ fn controller_manager_args(layout: &Layout, settings: &Settings) -> Vec<String> 
         format!("--cluster-signing-cert-file={}", path(&layout.ca_cert())),
         format!("--cluster-signing-key-file={}", path(&layout.ca_key())),
         format!("--cluster-signing-duration={}", settings.signing_duration),
+        // kube-root-ca.crt in every namespace: the nodes follow a CA rotation with it.
+        format!("--root-ca-file={}", path(&layout.ca_bundle())),
         // Ours (decision 0025): a node's older client certificates stop working 5 minutes
         // after it renews.
         "--supersede-rotated-client-certificates-after=5m".into(),
@@ -169,6 +175,8 @@ fn kubelet_agent_args(layout: &Layout, node: &NodeSettings) -> Vec<String> {
         "--authorization-mode=Webhook".into(),
         "--rotate-certificates".into(),
         "--rotate-server-certificates".into(),
+        // Ours (decision 0029): a CA rotation reaches the lab's nodes within seconds.
+        format!("--root-ca-check-frequency={ROOT_CA_CHECK_FREQUENCY}"),
     ]
 }
 
@@ -249,9 +257,16 @@ async fn run(
     let deadline = exit_when_ready.map(|d| tokio::time::Instant::now() + d);
     let admin_kubeconfig = absolute(&layout.admin_kubeconfig());
     let mut watch_errors = 0u32;
+    let admin_path = layout.admin_kubeconfig();
+    let mut admin_seen = std::fs::read(&admin_path).unwrap_or_default();
+    let mut follow = tokio::time::interval(KUBECONFIG_CHECK);
     loop {
         let (lines, actions) = tokio::select! {
             exit = supervisor.next_exit() => return Err(died(exit)),
+            _ = follow.tick() => {
+                follow_kubeconfig(&admin, &admin_path, &mut admin_seen);
+                Default::default()
+            }
             _ = sleep_until(deadline) => {
                 for line in tracker.summary() { println!("  {line}"); }
                 anyhow::bail!("not every node joined within --exit-when-ready");
@@ -284,6 +299,33 @@ async fn run(
             }
             return Ok(Ending::AllJoined);
         }
+    }
+}
+
+/// How often the live view looks at the admin kubeconfig.
+const KUBECONFIG_CHECK: Duration = Duration::from_secs(2);
+
+/// `lab ca rotate` rewrites the admin kubeconfig (a new CA, then a certificate from it): the
+/// live view's client follows it, as the controller-manager follows its own (decision 0029).
+fn follow_kubeconfig(client: &client::Client, path: &Path, seen: &mut Vec<u8>) {
+    let Ok(bytes) = std::fs::read(path) else {
+        return;
+    };
+    if bytes == *seen {
+        return;
+    }
+    let resolved = match api::resolve_kubeconfig(path) {
+        Ok(resolved) => resolved,
+        // Half-written: the next look reads it whole.
+        Err(error) => return tracing::debug!(error = %format!("{error:#}"), "admin kubeconfig"),
+    };
+    let trust = match &resolved.ca_pem {
+        Some(ca) => client.set_trust(ca),
+        None => Ok(()),
+    };
+    match trust.and_then(|()| client.set_identity(resolved.identity.clone())) {
+        Ok(()) => *seen = bytes,
+        Err(error) => tracing::warn!(%error, "cannot use the rewritten admin kubeconfig"),
     }
 }
 
