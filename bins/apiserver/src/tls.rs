@@ -568,19 +568,7 @@ mod tests {
 
     #[test]
     fn no_session_is_resumed() {
-        let day = std::time::Duration::from_secs(86_400);
-        let ca =
-            pki::CertificateAuthority::generate("ca", pki::KeyAlgorithm::EcdsaP256, day).unwrap();
-        let (cert, key) = ca
-            .issue_leaf(&pki::LeafParams {
-                common_name: "apiserver".into(),
-                organizations: Vec::new(),
-                dns: vec!["apiserver".into()],
-                ips: Vec::new(),
-                usages: vec![pki::Usage::DigitalSignature, pki::Usage::ServerAuth],
-                validity: day,
-            })
-            .unwrap();
+        let (ca, cert, key) = serving_pki("ca");
         let tls = ServingTls::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {

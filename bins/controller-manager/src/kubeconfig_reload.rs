@@ -231,22 +231,7 @@ pub async fn watch(mut files: Vec<ReloadingKubeconfig>, interval: Duration) {
 mod tests {
     use super::*;
 
-    /// Writes aside and renames over, as deployment tools do (a new inode: seen even when
-    /// size and coarse mtime are unchanged).
-    fn replace(path: &Path, contents: impl AsRef<[u8]>) {
-        let aside = path.with_extension("new");
-        std::fs::write(&aside, contents).unwrap();
-        std::fs::rename(&aside, path).unwrap();
-    }
-
-    fn ca(name: &str) -> pki::CertificateAuthority {
-        pki::CertificateAuthority::generate(
-            name,
-            pki::KeyAlgorithm::EcdsaP256,
-            Duration::from_secs(3600),
-        )
-        .unwrap()
-    }
+    use crate::test_files::{ca, replace};
 
     fn client_pair(ca: &pki::CertificateAuthority) -> (String, String) {
         ca.issue_leaf(&pki::LeafParams {

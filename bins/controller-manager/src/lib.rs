@@ -44,6 +44,8 @@ mod run;
 pub mod serving;
 pub mod signer;
 pub mod supersede;
+#[cfg(test)]
+mod test_files;
 pub mod token_binding;
 pub mod token_cleaner;
 pub mod worker;
