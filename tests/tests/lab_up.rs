@@ -420,3 +420,28 @@ fn lab_ca_rotate_moves_every_node_to_a_new_ca_without_restarts() -> anyhow::Resu
     lab.stop()?;
     Ok(())
 }
+
+/// `lab ca rotate` on a lab that is not running changes nothing and says so.
+#[test]
+fn lab_ca_rotate_refuses_a_stopped_lab_and_changes_nothing() -> anyhow::Result<()> {
+    let lab = paths::workspace_binary("lab")?;
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("state");
+    let init = Command::new(&lab)
+        .args(["init", "--server", "https://127.0.0.1:1", "--nodes", "1"])
+        .arg("--state-dir")
+        .arg(&state)
+        .output()?;
+    anyhow::ensure!(init.status.success(), "{init:?}");
+    let bundle = std::fs::read(state.join("pki/ca-bundle.pem"))?;
+    let rotate = Command::new(&lab)
+        .args(["ca", "rotate", "--state-dir"])
+        .arg(&state)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&rotate.stderr);
+    assert_eq!(rotate.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("works on a running lab"), "{stderr}");
+    assert!(!state.join("pki/ca-next.pem").exists());
+    assert_eq!(std::fs::read(state.join("pki/ca-bundle.pem"))?, bundle);
+    Ok(())
+}

@@ -25,6 +25,8 @@ use crate::{api, duration, files, table};
 /// The new CA lives as long as the lab's first one.
 const CA_VALIDITY: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
 const LEAF_VALIDITY: Duration = Duration::from_secs(365 * 24 * 3600);
+/// How long the apiserver has to answer before anything changes.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the waits look at the Nodes.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -142,6 +144,10 @@ pub async fn rotate(args: &CaRotateArgs) -> anyhow::Result<()> {
         timeout,
         force: args.force,
     };
+    // Every stage waits on the nodes through the API: nothing is changed on a stopped lab.
+    api::wait_ready(&admin(&layout)?, READY_TIMEOUT)
+        .await
+        .context("`lab ca rotate` works on a running lab (`lab up`)")?;
 
     if stage(&layout) == Stage::Idle {
         let ca = CertificateAuthority::generate("lab-ca", KeyAlgorithm::EcdsaP256, CA_VALIDITY)
@@ -316,6 +322,7 @@ impl Waits {
     async fn every_node(&self, layout: &Layout, goal: &Goal) -> anyhow::Result<()> {
         let started = Instant::now();
         let mut last: Option<Vec<String>> = None;
+        let mut failure: Option<String> = None;
         loop {
             // A fresh client each time: the switch replaces the admin's certificate and CA.
             let behind = match nodes(layout).await {
@@ -342,11 +349,20 @@ impl Waits {
                     behind
                 }
                 Err(error) => {
-                    tracing::debug!(%error, "listing the nodes failed, retrying");
+                    tracing::debug!(error = %format!("{error:#}"), "listing the nodes failed, retrying");
+                    failure = Some(format!("{error:#}"));
                     last.clone().unwrap_or_default()
                 }
             };
             if started.elapsed() >= self.timeout {
+                if last.is_none() {
+                    anyhow::bail!(
+                        "could not list the nodes for {}: {}; run `lab ca rotate` again once \
+                         the apiserver answers (it goes on from this stage)",
+                        duration::human(self.timeout),
+                        failure.unwrap_or_default()
+                    );
+                }
                 if self.force {
                     println!(
                         "      --force: going on without {} node(s): {}",
