@@ -5,7 +5,8 @@
 #  3. stop the apiserver container, start it again;
 #  4. check the nodes are still Ready and every node heartbeats (renews its Lease) through the
 #     restarted apiserver;
-#  5. tear everything down, always (trap), volumes included.
+#  5. rotate the cluster CA with `lab ca rotate` and check every node is on the new CA, Ready;
+#  6. tear everything down, always (trap), volumes included.
 # Traffic stays on the private compose network and 127.0.0.1 (the published apiserver port).
 #   LAB_PROFILE=debug by default (reuses what scripts/test.sh built); LAB_APISERVER_PORT=16543.
 set -euo pipefail
@@ -90,5 +91,24 @@ compose start apiserver
 wait_for 60 "the restarted apiserver" kc get --raw /readyz
 wait_for 60 "${nodes[*]} still Ready" all_ready
 wait_for 90 "every node heartbeating through the restarted apiserver" all_renewed_since "$restarted_at"
+kc get nodes
+
+# The CA rotated with nothing restarted (decision 0029): `lab ca rotate` runs in the init
+# container, which mounts the state read-write; the host-side admin kubeconfig is then
+# fetched again (new CA, new certificate).
+echo "rotating the cluster CA"
+old_ca="$(kc get configmap kube-root-ca.crt -n kube-public -o jsonpath='{.data.ca\.crt}')"
+compose run --rm -T init lab ca rotate --state-dir=/var/lib/lab/state --timeout=180s
+fetch_admin_kubeconfig
+new_ca="$(kc get configmap kube-root-ca.crt -n kube-public -o jsonpath='{.data.ca\.crt}')"
+[ -n "$new_ca" ] && [ "$new_ca" != "$old_ca" ] || { echo "error: kube-root-ca.crt did not change" >&2; exit 1; }
+new_issuer="X509SHA256=$(openssl x509 -outform der <<<"$new_ca" | sha256sum | cut -d' ' -f1)"
+on_new_ca() {
+  local issuers
+  issuers="$(kc get nodes -o jsonpath='{range .items[*]}{.metadata.name}={.metadata.annotations.kubelet-tls-bootstrap/client-certificate-issuer}{"\n"}{end}')"
+  for node in "${nodes[@]}"; do grep -qx "$node=$new_issuer" <<<"$issuers" || return 1; done
+}
+wait_for 10 "${nodes[*]} on the new CA" on_new_ca
+wait_for 60 "${nodes[*]} Ready after the CA rotation" all_ready
 kc get nodes
 echo "compose smoke test passed"
