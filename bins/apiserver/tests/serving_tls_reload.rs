@@ -112,24 +112,7 @@ struct H2 {
 
 impl H2 {
     async fn open(server: &TestServer, credential: &Credential) -> H2 {
-        let config = serving_support::client_config(
-            &server.pki.ca.cert_pem(),
-            Some(credential),
-            Proto::Http2,
-        );
-        let tcp = tokio::net::TcpStream::connect(server.addr)
-            .await
-            .expect("connect");
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(ServerName::try_from("localhost").expect("name"), tcp)
-            .await
-            .expect("tls");
-        let (sender, connection) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
-                .await
-                .expect("h2 handshake");
-        tokio::spawn(connection);
-        H2 { sender }
+        H2::open_trusting(server, &server.pki.ca.cert_pem(), credential).await
     }
 
     /// The status of a GET on this connection; `None` once the server closed it.

@@ -718,15 +718,21 @@ mod tests {
         );
     }
 
-    #[test]
-    fn delegation_flags_default_to_upstream_s_and_bad_kubeconfigs_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("cm.kubeconfig");
+    /// A kubeconfig with a token for `https://127.0.0.1:6443`, written in `dir`.
+    fn token_kubeconfig(dir: &std::path::Path) -> std::path::PathBuf {
+        let kubeconfig = dir.join("cm.kubeconfig");
         std::fs::write(
             &kubeconfig,
             "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
         )
         .unwrap();
+        kubeconfig
+    }
+
+    #[test]
+    fn delegation_flags_default_to_upstream_s_and_bad_kubeconfigs_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = token_kubeconfig(dir.path());
         let kubeconfig = kubeconfig.to_str().unwrap();
         let config = args(&["--kubeconfig", kubeconfig, "--secure-port=0"])
             .to_config()
@@ -802,12 +808,7 @@ mod tests {
     #[test]
     fn root_ca_file_is_read_at_start_only_when_its_controller_runs() {
         let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("cm.kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\ncurrent-context: x\n",
-        )
-        .unwrap();
+        let kubeconfig = token_kubeconfig(dir.path());
         let kubeconfig = kubeconfig.to_str().unwrap();
         let config = args(&["--kubeconfig", kubeconfig, "--secure-port=0"])
             .to_config()

@@ -178,6 +178,27 @@ async fn node_annotation(admin: &Client, key: &str) -> Option<String> {
     node.metadata.annotations.get(key).cloned()
 }
 
+/// The whole agent in this process, on a free port; it stops when the sender is used.
+fn spawn_agent(
+    config: kubelet_agent::Config,
+) -> (
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<(), kubelet_agent::AgentError>>,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let agent = tokio::spawn(kubelet_agent::run_with_listeners(
+        config,
+        kubelet_agent::Listeners {
+            healthz: None,
+            server: Some(std::net::TcpListener::bind("127.0.0.1:0").unwrap()),
+        },
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    (stop, agent)
+}
+
 fn kubeconfig_ca(path: &Path) -> Vec<u8> {
     let config = Kubeconfig::load(path).unwrap();
     let context = &config
@@ -207,17 +228,7 @@ async fn the_registered_node_reports_the_trusted_bundle() {
     let cluster = Cluster::start(dir.path()).await;
     let kubeconfig = cluster.node_kubeconfig(dir.path());
     let config = agent_config(dir.path(), &kubeconfig);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let agent = tokio::spawn(kubelet_agent::run_with_listeners(
-        config,
-        kubelet_agent::Listeners {
-            healthz: None,
-            server: Some(std::net::TcpListener::bind("127.0.0.1:0").unwrap()),
-        },
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, agent) = spawn_agent(config);
     let want = bundle_id(&cluster.ca.cert_pem());
     let reported = eventually("the Node's bundle annotation", || {
         node_annotation(&cluster.admin, NODE_ROOT_CA_BUNDLE_ANNOTATION)
@@ -247,17 +258,7 @@ async fn a_published_bundle_reaches_the_kubeconfig_and_the_node() {
     let kubeconfig = cluster.node_kubeconfig(dir.path());
     let bootstrap_before = std::fs::read(&kubeconfig).unwrap();
     let config = agent_config(dir.path(), &kubeconfig);
-    let (stop, stopped) = oneshot::channel::<()>();
-    let agent = tokio::spawn(kubelet_agent::run_with_listeners(
-        config,
-        kubelet_agent::Listeners {
-            healthz: None,
-            server: Some(std::net::TcpListener::bind("127.0.0.1:0").unwrap()),
-        },
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let (stop, agent) = spawn_agent(config);
     let old_id = bundle_id(&cluster.ca.cert_pem());
     eventually("the registration", || async {
         (node_annotation(&cluster.admin, NODE_ROOT_CA_BUNDLE_ANNOTATION).await? == old_id)

@@ -11,7 +11,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use client::{Client, ListParams};
 use pki::{Certificate, CertificateAuthority, KeyAlgorithm};
 use protocol::core::v1::{
@@ -281,20 +280,15 @@ fn set_kubeconfig(
     ca_pem: &str,
     client: Option<&(String, String)>,
 ) -> anyhow::Result<()> {
-    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
     let mut config = kubeconfig::Kubeconfig::load(path)
         .with_context(|| format!("cannot load {}", path.display()))?;
-    for named in &mut config.clusters {
-        named.cluster.certificate_authority = None;
-        named.cluster.certificate_authority_data = Some(b64(ca_pem));
-    }
+    config
+        .embed_certificate_authority(ca_pem.as_bytes())
+        .with_context(|| format!("cannot set the CA of {}", path.display()))?;
     if let Some((cert, key)) = client {
-        for named in &mut config.users {
-            named.user.client_certificate = None;
-            named.user.client_key = None;
-            named.user.client_certificate_data = Some(b64(cert));
-            named.user.client_key_data = Some(b64(key));
-        }
+        config
+            .embed_client_certificate(cert.as_bytes(), key.as_bytes())
+            .with_context(|| format!("cannot set the client certificate of {}", path.display()))?;
     }
     files::save_kubeconfig(&config, path)
 }

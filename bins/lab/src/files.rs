@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use kubeconfig::Kubeconfig;
 use pki::{CertificateAuthority, KeyAlgorithm, LeafParams, Usage};
 use url::Url;
@@ -157,8 +156,7 @@ pub fn embedded_cert_kubeconfig(
     user: &str,
     cert_pem: &str,
     key_pem: &str,
-) -> Kubeconfig {
-    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+) -> anyhow::Result<Kubeconfig> {
     let mut config = Kubeconfig::with_client_certificate_files(
         cluster,
         server,
@@ -167,13 +165,10 @@ pub fn embedded_cert_kubeconfig(
         Path::new(""),
         Path::new(""),
     );
-    for named in &mut config.users {
-        named.user.client_certificate = None;
-        named.user.client_key = None;
-        named.user.client_certificate_data = Some(b64(cert_pem));
-        named.user.client_key_data = Some(b64(key_pem));
-    }
     config
+        .embed_client_certificate(cert_pem.as_bytes(), key_pem.as_bytes())
+        .context("cannot embed the client certificate")?;
+    Ok(config)
 }
 
 /// The seeds' bootstrap kubeconfig: embedded CA, a token.
@@ -229,7 +224,8 @@ mod tests {
         )
         .unwrap();
         let server = Url::parse("https://127.0.0.1:6443").unwrap();
-        let config = embedded_cert_kubeconfig("lab", &server, &ca.cert_pem(), "admin", &cert, &key);
+        let config =
+            embedded_cert_kubeconfig("lab", &server, &ca.cert_pem(), "admin", &cert, &key).unwrap();
         let path = dir.path().join("admin.kubeconfig");
         save_kubeconfig(&config, &path).unwrap();
         let resolved = Kubeconfig::load(&path).unwrap().resolve(None).unwrap();

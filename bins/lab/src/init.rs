@@ -68,7 +68,7 @@ pub fn init(layout: &Layout, options: &InitOptions) -> anyhow::Result<Settings> 
         LAB_LEAF_VALIDITY,
     )?;
     let admin =
-        files::embedded_cert_kubeconfig(CLUSTER_NAME, server, &ca_pem, "admin", &cert, &key);
+        files::embedded_cert_kubeconfig(CLUSTER_NAME, server, &ca_pem, "admin", &cert, &key)?;
     files::save_kubeconfig(&admin, &layout.admin_kubeconfig())?;
 
     let (cert, key) = files::issue_client(
@@ -86,7 +86,7 @@ pub fn init(layout: &Layout, options: &InitOptions) -> anyhow::Result<Settings> 
         "system:kube-controller-manager",
         &cert,
         &key,
-    );
+    )?;
     files::save_kubeconfig(&cm, &layout.controller_manager_kubeconfig())?;
 
     let bootstrap = BootstrapToken::generate();

@@ -9,6 +9,7 @@
 mod atomic;
 mod build;
 mod data;
+mod edit;
 mod error;
 mod file;
 pub mod model;

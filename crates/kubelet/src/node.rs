@@ -273,40 +273,24 @@ impl Heartbeat {
         let wanted = self
             .identity
             .node(client_certificate.as_deref(), root_ca_bundle.as_deref());
-        let created = match self.client.create::<Node>(None, &wanted).await {
-            // The annotations must not keep the node out: find the refused one as the update
-            // does (the client certificate alone, then nothing), and register without it.
-            Err(e) if e.is_forbidden() => match (client_certificate, root_ca_bundle) {
-                (Some(id), Some(bundle)) => {
-                    let certificate_only = self.identity.node(Some(&id), None);
-                    match self.client.create::<Node>(None, &certificate_only).await {
-                        Err(e) if e.is_forbidden() => {
-                            // The bundle goes with the next heartbeat's update.
-                            self.annotation_refused(id, &e);
-                            let plain = self.identity.node(None, None);
-                            self.client.create::<Node>(None, &plain).await
-                        }
-                        Ok(node) => {
-                            self.bundle_refused(bundle, &e);
-                            Ok(node)
-                        }
-                        other => other,
-                    }
-                }
-                (Some(id), None) => {
-                    self.annotation_refused(id, &e);
-                    let plain = self.identity.node(None, None);
-                    self.client.create::<Node>(None, &plain).await
-                }
-                (None, Some(bundle)) => {
-                    self.bundle_refused(bundle, &e);
-                    let plain = self.identity.node(None, None);
-                    self.client.create::<Node>(None, &plain).await
-                }
-                (None, None) => Err(e),
-            },
-            other => other,
-        };
+        // The annotations must not keep the node out. Only the client certificate's is
+        // restricted (NodeRestriction), so a refusal is put on it first, then on the bundle,
+        // each dropped in turn.
+        let mut created = self.client.create::<Node>(None, &wanted).await;
+        if let (Err(e), Some(id)) = (&created, &client_certificate)
+            && e.is_forbidden()
+        {
+            self.annotation_refused(id.clone(), e);
+            let without = self.identity.node(None, root_ca_bundle.as_deref());
+            created = self.client.create::<Node>(None, &without).await;
+        }
+        if let (Err(e), Some(bundle)) = (&created, &root_ca_bundle)
+            && e.is_forbidden()
+        {
+            self.bundle_refused(bundle.clone(), e);
+            let plain = self.identity.node(None, None);
+            created = self.client.create::<Node>(None, &plain).await;
+        }
         match created {
             Ok(node) => {
                 tracing::info!(node = %self.identity.name, "successfully registered node");
@@ -407,47 +391,36 @@ impl Heartbeat {
     }
 
     /// Writes the annotations that changed (client certificate, trusted CA bundle) with one
-    /// update of the Node. A refusal (403: the apiserver holds that the ID is not the
-    /// certificate we authenticate with) does not stop the heartbeat; when both were sent,
-    /// the client certificate is tried alone to tell which one was refused.
+    /// update of the Node. A refusal (403) does not stop the heartbeat. Only the client
+    /// certificate's annotation is restricted (NodeRestriction: the ID must be the certificate
+    /// we authenticate with), so a refusal is put on it first and the bundle tried alone.
     async fn record_annotations(&mut self, node: Node) -> Result<Node, ClientError> {
         let credential_id = self.credential_id_to_record(&node);
         let bundle = self.bundle_to_record(&node);
         if credential_id.is_none() && bundle.is_none() {
             return Ok(node);
         }
-        match self
+        let mut updated = self
             .update_annotations(&node, credential_id.as_deref(), bundle.as_deref())
-            .await
+            .await;
+        if let (Err(e), Some(id)) = (&updated, &credential_id)
+            && e.is_forbidden()
         {
-            Ok(updated) => Ok(updated),
-            Err(e) if e.is_forbidden() => match (credential_id, bundle) {
-                (Some(id), Some(bundle)) => {
-                    match self.update_annotations(&node, Some(&id), None).await {
-                        Ok(updated) => {
-                            self.bundle_refused(bundle, &e);
-                            Ok(updated)
-                        }
-                        // The bundle goes alone at the next heartbeat.
-                        Err(e) if e.is_forbidden() => {
-                            self.annotation_refused(id, &e);
-                            Ok(node)
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
-                (Some(id), None) => {
-                    self.annotation_refused(id, &e);
-                    Ok(node)
-                }
-                (None, Some(bundle)) => {
-                    self.bundle_refused(bundle, &e);
-                    Ok(node)
-                }
-                (None, None) => Ok(node),
-            },
-            Err(e) => Err(e),
+            self.annotation_refused(id.clone(), e);
+            if bundle.is_none() {
+                return Ok(node);
+            }
+            updated = self
+                .update_annotations(&node, None, bundle.as_deref())
+                .await;
         }
+        if let (Err(e), Some(refused)) = (&updated, &bundle)
+            && e.is_forbidden()
+        {
+            self.bundle_refused(refused.clone(), e);
+            return Ok(node);
+        }
+        updated
     }
 
     async fn update_annotations(

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine as _;
 use client::{Client, ClientConfig, ClientError, RetryPolicy};
 use kubeconfig::{Kubeconfig, KubeconfigError};
 use pki::Certificate;
@@ -119,27 +118,7 @@ pub fn rekey_decision(
 /// by the data (the file itself is left alone).
 pub fn write_kubeconfig_ca(path: &Path, pem: &[u8]) -> Result<(), KubeconfigError> {
     let mut config = Kubeconfig::load(path)?;
-    if config.current_context.is_empty() {
-        return Err(KubeconfigError::NoCurrentContext);
-    }
-    let context = config.current_context.clone();
-    let cluster = config
-        .find_context(&context)
-        .ok_or_else(|| KubeconfigError::ContextNotFound {
-            context: context.clone(),
-        })?
-        .context
-        .cluster
-        .clone();
-    // The first of that name, as resolving picks it.
-    let named = config
-        .clusters
-        .iter_mut()
-        .find(|named| named.name == cluster)
-        .ok_or(KubeconfigError::ClusterNotFound { cluster, context })?;
-    named.cluster.certificate_authority = None;
-    named.cluster.certificate_authority_data =
-        Some(base64::engine::general_purpose::STANDARD.encode(pem));
+    config.embed_certificate_authority(pem)?;
     config.save(path)
 }
 
@@ -414,6 +393,8 @@ impl RootCaWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use base64::Engine as _;
 
     use std::time::SystemTime;
 
