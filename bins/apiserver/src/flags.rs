@@ -4,6 +4,7 @@
 pub use cli::LogFormat;
 use cli::{FeatureGateFlag, parse_feature_gates, parse_go_bool};
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,9 +13,17 @@ use clap::{ArgAction, Parser};
 use rbac::AbacAuthorizer;
 use rbac::abac::{PolicyFileError, parse_policy_file};
 
+use crate::api::create_limit::RateLimitSettings;
 use crate::authn::token_file::{TokenFile, TokenFileError};
 use crate::authz::{AuthorizationMode, AuthorizationModes, parse_modes};
 use crate::tls::{ServingTls, TlsError};
+
+/// `--kubelet-csr-rate-limit-burst`'s default: a node makes one or two requests per signer
+/// and rotation, so ten at once are a retry loop's, not a kubelet's.
+const DEFAULT_KUBELET_CSR_BURST: u32 = 10;
+/// `--kubelet-csr-rate-limit-period`'s default (client-go's certificate manager asks again
+/// every 15 minutes at most, so a working kubelet never waits on it).
+const DEFAULT_KUBELET_CSR_PERIOD: Duration = Duration::from_secs(300);
 
 /// The raw flags.
 #[derive(Debug, Parser)]
@@ -93,6 +102,18 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", default_value = "0s")]
     pub client_certificate_max_offline_window: String,
 
+    /// Ours (decision 0030): how many CertificateSigningRequests to a kubelet signer
+    /// (kube-apiserver-client-kubelet, kubelet-serving) one requester may create for one node
+    /// at once; after that, one more per --kubelet-csr-rate-limit-period. More are refused
+    /// with 429 TooManyRequests, saying when to ask again. 0 turns the limit off.
+    #[arg(long, value_name = "COUNT", default_value_t = DEFAULT_KUBELET_CSR_BURST)]
+    pub kubelet_csr_rate_limit_burst: u32,
+
+    /// Ours (decision 0030): after its --kubelet-csr-rate-limit-burst, a requester may create
+    /// one more CertificateSigningRequest for a node and kubelet signer per this period.
+    #[arg(long, value_name = "DURATION", default_value = "5m0s")]
+    pub kubelet_csr_rate_limit_period: String,
+
     /// Folder of the embedded durable store (created if missing).
     #[arg(long, value_name = "DIR")]
     pub data_dir: PathBuf,
@@ -139,6 +160,8 @@ pub struct Config {
     pub event_ttl: Duration,
     /// `--client-certificate-max-offline-window` (zero: off).
     pub client_certificate_max_offline_window: Duration,
+    /// `--kubelet-csr-rate-limit-burst` and `-period` (`None`: off).
+    pub kubelet_csr_rate_limit: Option<RateLimitSettings>,
 }
 
 impl Config {
@@ -157,6 +180,10 @@ impl Config {
             shutdown_grace: Duration::from_secs(10),
             event_ttl: crate::event_ttl::DEFAULT_EVENT_TTL,
             client_certificate_max_offline_window: Duration::ZERO,
+            kubelet_csr_rate_limit: Some(RateLimitSettings {
+                burst: NonZeroU32::new(DEFAULT_KUBELET_CSR_BURST).unwrap_or(NonZeroU32::MIN),
+                period: DEFAULT_KUBELET_CSR_PERIOD,
+            }),
         }
     }
 }
@@ -196,6 +223,9 @@ pub enum ConfigError {
     /// `--client-certificate-max-offline-window` is not a Go duration.
     #[error("invalid --client-certificate-max-offline-window {value:?}: {reason}")]
     MaxOfflineWindow { value: String, reason: String },
+    /// `--kubelet-csr-rate-limit-period` is not a positive Go duration.
+    #[error("invalid --kubelet-csr-rate-limit-period {value:?}: {reason}")]
+    KubeletCsrRatePeriod { value: String, reason: String },
 }
 
 impl Args {
@@ -247,9 +277,11 @@ impl Args {
                     reason: e.to_string(),
                 }
             })?;
+        let kubelet_csr_rate_limit = self.kubelet_csr_rate_limit()?;
         Ok(Config {
             token_file,
             client_certificate_max_offline_window,
+            kubelet_csr_rate_limit,
             bootstrap_token_auth: self.enable_bootstrap_token_auth,
             authorization_modes: self.authorization_mode.0.clone(),
             abac,
@@ -257,6 +289,21 @@ impl Args {
             event_ttl,
             ..Config::new(tls, self.data_dir.clone())
         })
+    }
+
+    /// The kubelet CSR limit, `None` with a zero burst.
+    fn kubelet_csr_rate_limit(&self) -> Result<Option<RateLimitSettings>, ConfigError> {
+        let invalid = |reason: String| ConfigError::KubeletCsrRatePeriod {
+            value: self.kubelet_csr_rate_limit_period.clone(),
+            reason,
+        };
+        let period = cli::parse_go_duration(&self.kubelet_csr_rate_limit_period)
+            .map_err(|e| invalid(e.to_string()))?;
+        if period.is_zero() {
+            return Err(invalid("must be positive".to_string()));
+        }
+        Ok(NonZeroU32::new(self.kubelet_csr_rate_limit_burst)
+            .map(|burst| RateLimitSettings { burst, period }))
     }
 
     /// The policy file when ABAC is a mode; upstream's checks that the two flags come together.
@@ -364,6 +411,38 @@ mod tests {
         assert!(err.to_string().contains("Webhook"), "{err}");
         assert!(parse(&["--data-dir=/d", "--authorization-mode=RBAC,RBAC"]).is_err());
         assert!(parse(&["--data-dir=/d", "--authorization-mode="]).is_err());
+    }
+
+    #[test]
+    fn the_kubelet_csr_limit_defaults_on_turns_off_at_zero_and_needs_a_period() {
+        let limit = |args: &[&str]| {
+            let mut all = vec!["--data-dir=/d"];
+            all.extend_from_slice(args);
+            parse(&all).expect("parse").kubelet_csr_rate_limit()
+        };
+        let default = limit(&[]).unwrap().expect("on by default");
+        assert_eq!(default.burst.get(), 10);
+        assert_eq!(default.period, Duration::from_secs(300));
+
+        let set = limit(&[
+            "--kubelet-csr-rate-limit-burst=3",
+            "--kubelet-csr-rate-limit-period=90s",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!((set.burst.get(), set.period), (3, Duration::from_secs(90)));
+        assert_eq!(limit(&["--kubelet-csr-rate-limit-burst=0"]).unwrap(), None);
+        let err = limit(&["--kubelet-csr-rate-limit-period=0s"]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid --kubelet-csr-rate-limit-period \"0s\": must be positive"
+        );
+        let err = limit(&["--kubelet-csr-rate-limit-period=soon"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("invalid --kubelet-csr-rate-limit-period \"soon\": ")
+        );
+        assert!(parse(&["--data-dir=/d", "--kubelet-csr-rate-limit-burst=-1"]).is_err());
     }
 
     #[test]

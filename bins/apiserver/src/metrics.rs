@@ -11,6 +11,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use store::{Store, StoreError};
 
+use crate::api::create_limit::CreateRateLimit;
+
 /// Content type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -190,6 +192,16 @@ impl Metrics {
             csrs,
             tls_handshakes,
         }
+    }
+
+    /// Adds the kubelet CSR limit's refusals by signer (decision 0030).
+    pub fn register_csr_rate_limit(&mut self, limit: &CreateRateLimit) {
+        self.registry.register(
+            "apiserver_certificatesigningrequest_rate_limited",
+            "Counter of CertificateSigningRequest creates refused by the per-requester and \
+             node limit (--kubelet-csr-rate-limit-burst), by signer",
+            limit.refused(),
+        );
     }
 
     /// Counts one finished request. `verb` is the request-info verb (upper-cased here, as

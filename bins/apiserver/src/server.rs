@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use crate::api::Api;
+use crate::api::create_limit::CreateRateLimit;
 use crate::authn::x509::ClientCertAuthority;
 use crate::authn::{Authenticator, PeerIdentity};
 use crate::caches::{BootstrapTokenCache, CacheTasks, RevocationCache};
@@ -132,12 +133,18 @@ pub async fn run_with_store(
             .with_max_offline_window(config.client_certificate_max_offline_window),
     );
     api.set_token_authenticator(authenticator.clone());
+    let mut metrics = Metrics::new();
+    if let Some(settings) = config.kubelet_csr_rate_limit {
+        let limit = Arc::new(CreateRateLimit::new(settings));
+        metrics.register_csr_rate_limit(&limit);
+        api.set_create_limit(limit);
+    }
     let state = Arc::new(State {
         api,
         store,
         authenticator,
         authorizer,
-        metrics: Arc::new(Metrics::new()),
+        metrics: Arc::new(metrics),
         openapi: OpenApi::generate(builtin::GIT_VERSION),
     });
     let (tls, reloading) = crate::tls::reload(config.tls, config.tls_reload_interval);

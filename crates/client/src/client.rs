@@ -269,7 +269,11 @@ impl Client {
                     {
                         return outcome;
                     }
-                    retry_after(&response.headers)
+                    retry_after(&response.headers).or_else(|| {
+                        // The apiserver says how long in the Status alone when the wait may be
+                        // long (decision 0030); past the budget, the caller gets the answer now.
+                        error_from_response(status, &response.body).retry_after()
+                    })
                 }
                 Err(err) if err.is_retryable() => None,
                 Err(_) => return outcome,
@@ -555,6 +559,13 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn retry_after_is_read_from_a_status_body_without_the_header() {
+        let body = serde_json::to_vec(&Status::too_many_requests("slow down", 7)).unwrap();
+        let error = error_from_response(StatusCode::TOO_MANY_REQUESTS, &body);
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)));
     }
 
     #[test]

@@ -103,6 +103,21 @@ impl ClientError {
         matches!(self, ClientError::CertificateTime(_))
     }
 
+    /// 429 TooManyRequests: the server limits this client's requests of this kind.
+    pub fn is_too_many_requests(&self) -> bool {
+        self.status_code() == Some(429)
+    }
+
+    /// How long the server asked the client to wait (a Status's `retryAfterSeconds`), if it
+    /// did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        let seconds = self.status()?.details.as_ref()?.retry_after_seconds;
+        u64::try_from(seconds)
+            .ok()
+            .filter(|s| *s > 0)
+            .map(std::time::Duration::from_secs)
+    }
+
     /// Whether trying again may succeed: transport failures, timeouts, 5xx and 429.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -123,6 +138,21 @@ mod tests {
         assert!(conflict.is_conflict() && !conflict.is_already_exists());
         assert!(exists.is_already_exists() && !exists.is_conflict());
         assert_eq!(exists.status_code(), Some(409));
+    }
+
+    #[test]
+    fn retry_after_is_read_from_the_status() {
+        let too_many = ClientError::api(Status::too_many_requests("slow down", 300));
+        assert!(too_many.is_too_many_requests());
+        assert_eq!(
+            too_many.retry_after(),
+            Some(std::time::Duration::from_secs(300))
+        );
+        let without = ClientError::api(Status::too_many_requests("slow down", 0));
+        assert_eq!(without.retry_after(), None);
+        let not_found = ClientError::api(Status::failure(404, "NotFound", "gone"));
+        assert!(!not_found.is_too_many_requests());
+        assert_eq!(not_found.retry_after(), None);
     }
 
     #[test]

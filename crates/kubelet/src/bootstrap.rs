@@ -437,6 +437,13 @@ async fn submit_retrying(
                     diagnosis: crate::clock::diagnose(config).await,
                 });
             }
+            Err(e @ CsrError::Create(_)) if e.retry_after().is_some() => {
+                let delay = backoff
+                    .next_delay()
+                    .max(e.retry_after().unwrap_or_default());
+                tracing::warn!(error = %e, retry_in = ?delay, "the apiserver limits this node's certificate requests; waiting to {what}");
+                tokio::time::sleep(delay).await;
+            }
             Err(CsrError::Create(e)) if e.is_retryable() => {
                 let delay = backoff.next_delay();
                 tracing::warn!(error = %e, retry_in = ?delay, "cannot reach the apiserver to {what}");

@@ -110,7 +110,10 @@ impl CertManager {
                     Ok(()) => break,
                     Err(e) => {
                         self.errors().fetch_add(1, Ordering::Relaxed);
-                        let delay = backoff.next_delay();
+                        // A request refused as one too many says when the next may come.
+                        let delay = backoff
+                            .next_delay()
+                            .max(e.retry_after().unwrap_or_default());
                         tracing::warn!(
                             certificate = self.name(),
                             error = %e,
@@ -342,6 +345,15 @@ enum RotateError {
     Csr(#[from] CsrError),
     #[error(transparent)]
     Store(#[from] crate::cert_store::StoreError),
+}
+
+impl RotateError {
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            RotateError::Csr(e) => e.retry_after(),
+            RotateError::Store(_) => None,
+        }
+    }
 }
 
 /// Who asks for a certificate: ourselves while our certificate is valid (and always for the

@@ -100,6 +100,17 @@ pub enum CsrError {
 }
 
 impl CsrError {
+    /// How long the apiserver asked us to wait before the next request, when it refused
+    /// this one as one too many (decision 0030).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            CsrError::Create(e) if e.is_too_many_requests() => e.retry_after(),
+            _ => None,
+        }
+    }
+}
+
+impl CsrError {
     /// A verdict from the cluster rather than a failure to reach it.
     pub fn is_terminal(&self) -> bool {
         matches!(
@@ -337,6 +348,26 @@ pub async fn wait_for_certificate(
 mod tests {
     use super::*;
     use protocol::certificates::v1::CertificateSigningRequestCondition;
+
+    #[test]
+    fn only_a_create_refused_as_one_too_many_names_a_wait() {
+        use protocol::meta::Status;
+        let limited = CsrError::Create(ClientError::api(Status::too_many_requests("slow", 287)));
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(287)));
+        let unavailable = ClientError::api(Status {
+            details: Some(protocol::meta::StatusDetails {
+                retry_after_seconds: 5,
+                ..Default::default()
+            }),
+            ..Status::failure(503, "ServiceUnavailable", "later")
+        });
+        assert_eq!(CsrError::Create(unavailable).retry_after(), None);
+        let watch = CsrError::Watch {
+            name: "c".into(),
+            source: ClientError::api(Status::too_many_requests("slow", 9)),
+        };
+        assert_eq!(watch.retry_after(), None);
+    }
 
     #[test]
     fn digested_name_depends_on_key_subject_and_usages_only() {

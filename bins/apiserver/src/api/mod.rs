@@ -10,6 +10,7 @@
 
 pub mod authentication;
 pub mod authorization;
+pub mod create_limit;
 pub mod csr;
 mod discovery;
 pub(crate) mod names;
@@ -147,6 +148,16 @@ pub trait Strategy: Send + Sync {
     fn subresources(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// What an admitted create counts against in the per-requester create limit (decision
+    /// 0030), if it counts at all.
+    fn create_rate_key(
+        &self,
+        _obj: &Value,
+        _user: &rbac::UserInfo,
+    ) -> Option<create_limit::RateKey> {
+        None
+    }
 }
 
 /// The REST layer: cheap to clone, shared by every connection.
@@ -168,6 +179,8 @@ struct Inner {
     /// The RBAC rules escalation checks read; until set, nobody holds any (only
     /// `system:masters` and the `escalate` and `bind` verbs let RBAC objects be written).
     rule_resolver: std::sync::OnceLock<Arc<dyn rbac::RuleResolver>>,
+    /// The per-requester create limit; until set, creates are not limited.
+    create_limit: std::sync::OnceLock<Arc<create_limit::CreateRateLimit>>,
 }
 
 impl Inner {
@@ -231,6 +244,7 @@ impl Api {
                 closing: tokio::sync::watch::Sender::new(false),
                 tokens: std::sync::OnceLock::new(),
                 rule_resolver: std::sync::OnceLock::new(),
+                create_limit: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -244,6 +258,11 @@ impl Api {
     /// Where escalation checks on RBAC writes read the RBAC rules (set once, at start).
     pub fn set_rule_resolver(&self, resolver: Arc<dyn rbac::RuleResolver>) {
         let _ = self.inner.rule_resolver.set(resolver);
+    }
+
+    /// The per-requester create limit (set once, at start; without it nothing is limited).
+    pub fn set_create_limit(&self, limit: Arc<create_limit::CreateRateLimit>) {
+        let _ = self.inner.create_limit.set(limit);
     }
 
     /// Ends every open watch response cleanly, and every later one at once, as kube-apiserver

@@ -69,6 +69,14 @@ impl Call<'_> {
         if self.dry_run() {
             return Ok(json_response(StatusCode::CREATED, &obj));
         }
+        // Last, so only a create that would be stored counts (one that finds its name taken
+        // counts too: a retry loop is what the limit is for).
+        if let (Some(limit), Some(key)) = (
+            self.api.create_limit.get(),
+            strategy.create_rate_key(&obj, self.user),
+        ) {
+            limit.check(&key)?;
+        }
         let stored = self
             .store()
             .create(&self.key(&name), obj)

@@ -24,6 +24,7 @@ use protocol::certificates::v1::CertificateSigningRequest;
 use protocol::meta::{Status, StatusCause, Time};
 use serde_json::Value;
 
+use crate::api::create_limit::RateKey;
 use crate::api::{AdmissionContext, Operation, Strategy, object};
 use validation::UpdateKind;
 
@@ -84,6 +85,37 @@ impl Strategy for CsrStrategy {
     fn subresources(&self) -> &'static [&'static str] {
         &["approval", "status"]
     }
+
+    fn create_rate_key(&self, obj: &Value, user: &rbac::UserInfo) -> Option<RateKey> {
+        rate_key(&decode(obj).ok()?, user)
+    }
+}
+
+/// The signers whose requests a kubelet makes by itself, over and over if it misbehaves.
+const KUBELET_SIGNERS: [&str; 2] = [
+    "kubernetes.io/kube-apiserver-client-kubelet",
+    "kubernetes.io/kubelet-serving",
+];
+
+/// A request to a kubelet signer counts against its requester, signer and node (decision
+/// 0030). The node is part of the key because one bootstrap token may serve a whole fleet;
+/// requests to other signers (e.g. cert-manager's) are not limited.
+fn rate_key(csr: &CertificateSigningRequest, user: &rbac::UserInfo) -> Option<RateKey> {
+    let signer = csr.spec.signer_name.as_str();
+    if !KUBELET_SIGNERS.contains(&signer) {
+        return None;
+    }
+    // Validation has parsed the request already; a CN-less one counts under "".
+    let parsed = pki::ParsedCsr::from_pem(&csr.spec.request).ok()?;
+    let common_name = parsed.common_name().unwrap_or_default();
+    let node = common_name
+        .strip_prefix("system:node:")
+        .unwrap_or(common_name);
+    Some(RateKey {
+        requester: user.name.clone(),
+        signer: signer.to_string(),
+        node: node.to_string(),
+    })
 }
 
 fn update_kind(subresource: &str) -> Result<UpdateKind, Status> {

@@ -492,3 +492,48 @@ fn unknown_subresource_is_not_found() {
         .unwrap_err();
     assert_eq!(status.code, 404);
 }
+
+#[test]
+fn kubelet_signer_requests_count_against_requester_signer_and_node() {
+    let user = bootstrap_user();
+    let key = |pem: &str, signer: &str| {
+        let mut obj = csr_object("c", pem, signer, &["digital signature", "client auth"]);
+        create(&mut obj, &user).unwrap();
+        CsrStrategy.create_rate_key(&obj, &user)
+    };
+    let node = key(
+        &csr_pem("system:node:n1", &["system:nodes"]),
+        KUBELET_CLIENT,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            node.requester.as_str(),
+            node.signer.as_str(),
+            node.node.as_str()
+        ),
+        ("system:bootstrap:abcdef", KUBELET_CLIENT, "n1")
+    );
+    let serving = key(
+        &csr_pem("system:node:n2", &["system:nodes"]),
+        "kubernetes.io/kubelet-serving",
+    )
+    .unwrap();
+    assert_eq!(
+        (serving.signer.as_str(), serving.node.as_str()),
+        ("kubernetes.io/kubelet-serving", "n2")
+    );
+    // Other signers are not limited, nor is a kubelet signer's odd CN left out.
+    assert_eq!(key(&csr_pem("alice", &[]), "example.com/issuer"), None);
+    assert_eq!(
+        key(
+            &csr_pem("alice", &[]),
+            "kubernetes.io/kube-apiserver-client"
+        ),
+        None
+    );
+    assert_eq!(
+        key(&csr_pem("odd", &[]), KUBELET_CLIENT).unwrap().node,
+        "odd"
+    );
+}
