@@ -218,3 +218,41 @@ fn a_single_use_token_approves_one_node_and_is_deleted_once_it_is_up() -> anyhow
     );
     Ok(())
 }
+
+#[test]
+fn a_request_a_single_use_token_held_back_is_approved_as_soon_as_the_holder_goes()
+-> anyhow::Result<()> {
+    let setup = Setup::start(true)?;
+    setup.kubectl.ok([
+        "annotate",
+        "secret",
+        "bootstrap-token-abcdef",
+        "--namespace=kube-system",
+        "kubelet-tls-bootstrap/single-use=true",
+    ])?;
+    let cm = setup.start_cm("cm.log", &[])?;
+    let bootstrap = setup.token_client()?;
+    create(
+        &bootstrap,
+        &csr_manifest("node-csr-a", "system:node:worker-a", CLIENT, &USAGES, &[])?,
+    )?;
+    setup.wait_issued("node-csr-a", Duration::from_secs(10))?;
+    create(
+        &bootstrap,
+        &csr_manifest("node-csr-b", "system:node:worker-b", CLIENT, &USAGES, &[])?,
+    )?;
+    e2e::events::wait_for_reason(
+        &setup.cluster,
+        "node-csr-b",
+        "TokenAlreadyUsed",
+        Duration::from_secs(15),
+    )?;
+    // By now the approver's backoff for node-csr-b (200 ms, doubling) has its next look more
+    // than 5 s away: only the release itself can bring it back within the 3 s below.
+    std::thread::sleep(Duration::from_secs(7));
+    setup.kubectl.ok(["delete", "csr", "node-csr-a"])?;
+    setup
+        .wait_issued("node-csr-b", Duration::from_secs(3))
+        .map_err(|e| anyhow::anyhow!("{e:#}; log:\n{}", cm.process.log_tail(3000)))?;
+    Ok(())
+}

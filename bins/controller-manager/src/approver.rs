@@ -218,8 +218,9 @@ pub struct Approver {
     tokens: TokenBindings,
     /// Users blocked by a CertificateRevocation (`revoked_users`).
     revoked_users: Arc<RevokedUsers>,
-    /// CSRs left Pending for a revocation or a Node's addresses: looked at again when those
-    /// change ([`Approver::take_waiting`]), not only after the backoff (up to 1000 s).
+    /// CSRs left Pending for a revocation, a Node's addresses or a single-use token another
+    /// request holds: looked at again when those change ([`Approver::take_waiting`]), not only
+    /// after the backoff (up to 1000 s).
     waiting: Mutex<HashSet<String>>,
 }
 
@@ -247,9 +248,12 @@ impl Approver {
     }
 
     /// What the CSRs in [`Approver::take_waiting`] wait on: wakes when revocations or Nodes'
-    /// addresses change.
+    /// addresses change, or a bootstrap token's request stops holding its token.
     pub fn waits_on(&self) -> Vec<tokio::sync::watch::Receiver<u64>> {
-        let mut changes = vec![self.revoked_users.subscribe()];
+        let mut changes = vec![
+            self.revoked_users.subscribe(),
+            self.cache.subscribe_released(),
+        ];
         changes.extend(self.node_addresses.as_ref().map(NodeAddresses::subscribe));
         changes
     }
@@ -329,21 +333,24 @@ impl Approver {
                 )));
             }
         }
-        if policy.single_use
-            && let Some(by) = used_by_another(
+        if policy.single_use {
+            // Marked before the look, so a release racing it still brings the CSR back.
+            self.wait_for_change(csr);
+            if let Some(by) = used_by_another(
                 &self.cache.requested_by(&csr.spec.username),
                 name,
                 policy.node.as_deref(),
-            )
-        {
-            let cause = Cause::TokenAlreadyUsed {
-                token: token.to_string(),
-                by: by.clone(),
-            };
-            self.explainer.tell(csr, cause).await;
-            return Err(SyncError::Quiet(format!(
-                "recognized csr {name:?} as [nodeclient] but single-use bootstrap token {token:?} approved csr {by:?} already"
-            )));
+            ) {
+                let cause = Cause::TokenAlreadyUsed {
+                    token: token.to_string(),
+                    by: by.clone(),
+                };
+                self.explainer.tell(csr, cause).await;
+                return Err(SyncError::Quiet(format!(
+                    "recognized csr {name:?} as [nodeclient] but single-use bootstrap token {token:?} approved csr {by:?} already"
+                )));
+            }
+            self.stop_waiting(csr);
         }
         Ok(())
     }

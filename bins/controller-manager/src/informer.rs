@@ -18,6 +18,10 @@ use crate::queue::WorkQueue;
 #[derive(Debug, Default)]
 pub struct CsrCache {
     inner: RwLock<Objects>,
+    /// Bumped when a bootstrap token's kubelet client request stops holding its token
+    /// (denied, failed or deleted), so requests a single-use token held back are looked at
+    /// again at once (decision 0026), not after the approver's backoff.
+    released: tokio::sync::watch::Sender<u64>,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +51,13 @@ impl CsrCache {
                 )
             });
         if newer {
+            let released = objects
+                .by_name
+                .get(&csr.metadata.name)
+                .is_some_and(|old| holds_a_token(old) && !holds_a_token(&csr));
+            if released {
+                self.released.send_modify(|n| *n += 1);
+            }
             objects
                 .by_requester
                 .entry(csr.spec.username.clone())
@@ -63,6 +74,9 @@ impl CsrCache {
         let Some(csr) = objects.by_name.remove(name) else {
             return;
         };
+        if holds_a_token(&csr) {
+            self.released.send_modify(|n| *n += 1);
+        }
         let user = &csr.spec.username;
         if let Some(names) = objects.by_requester.get_mut(user) {
             names.remove(name);
@@ -70,6 +84,11 @@ impl CsrCache {
                 objects.by_requester.remove(user);
             }
         }
+    }
+
+    /// Changes when a bootstrap token's request stops holding its token.
+    pub fn subscribe_released(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.released.subscribe()
     }
 
     /// The CSRs `user` made, by name.
@@ -106,6 +125,15 @@ impl CsrCache {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A bootstrap token's kubelet client request that could still be the one a single-use
+/// token is kept for (neither denied nor failed).
+fn holds_a_token(csr: &CertificateSigningRequest) -> bool {
+    crate::token_binding::token_id(&csr.spec.username).is_some()
+        && csr.spec.signer_name == pki::signer::KUBE_APISERVER_CLIENT_KUBELET
+        && !crate::csr::is_denied(csr)
+        && !crate::csr::is_failed(csr)
 }
 
 /// A queue fed by the watch, with the key each CSR is queued under (none: not queued).
@@ -202,6 +230,46 @@ mod tests {
         csr.metadata.resource_version = rv.to_string();
         csr.status.certificate = certificate.to_vec();
         csr
+    }
+
+    #[test]
+    fn a_token_request_denied_or_deleted_releases_its_token() {
+        use protocol::certificates::v1::{CONDITION_DENIED, CertificateSigningRequestCondition};
+        let cache = CsrCache::default();
+        let mut released = cache.subscribe_released();
+        let token_request = |name: &str, rv: &str| {
+            let mut csr = csr(name, rv, b"");
+            csr.spec.username = "system:bootstrap:abcdef".to_string();
+            csr.spec.signer_name = pki::signer::KUBE_APISERVER_CLIENT_KUBELET.to_string();
+            csr
+        };
+        cache.upsert(token_request("a", "1"));
+        cache.upsert(token_request("a", "2"));
+        cache.upsert(csr("other", "3", b""));
+        cache.remove("other");
+        assert!(!released.has_changed().unwrap(), "nothing released yet");
+
+        let mut denied = token_request("a", "4");
+        denied
+            .status
+            .conditions
+            .push(CertificateSigningRequestCondition {
+                type_: CONDITION_DENIED.to_string(),
+                status: "True".to_string(),
+                ..Default::default()
+            });
+        cache.upsert(denied);
+        assert!(released.has_changed().unwrap(), "a denial releases");
+        released.mark_unchanged();
+        cache.remove("a");
+        assert!(
+            !released.has_changed().unwrap(),
+            "a denied request held nothing"
+        );
+
+        cache.upsert(token_request("b", "5"));
+        cache.remove("b");
+        assert!(released.has_changed().unwrap(), "a deletion releases");
     }
 
     #[test]
