@@ -60,7 +60,7 @@ async fn many_concurrent_requests_share_the_pool() {
                 admin
                     .create(
                         None,
-                        &crate::support::kubelet_csr(&format!("burst-{i}"), "n"),
+                        &crate::support::kubelet_csr(&format!("burst-{i}"), &format!("n{i}")),
                     )
                     .await
             })
