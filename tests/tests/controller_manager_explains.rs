@@ -167,6 +167,78 @@ fn an_auto_approved_and_issued_csr_gets_no_event() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Decision 0028, two requests in the same second whose names sort against their order: the
+/// older one (by time, then name) is superseded whichever the approver looks at first. Here
+/// the first is looked at before the second exists, so only the look from the older side,
+/// when the second arrives, finds the pair.
+#[test]
+fn two_requests_in_one_second_leave_one_open() -> anyhow::Result<()> {
+    let setup = Setup::start(false)?;
+    // Without the serving recognizer a serving request is left to a person at the first look,
+    // with no retry that would look again.
+    let _cm = setup.start_cm(
+        "cm-dedup-race.log",
+        &["--feature-gates=RotateKubeletServerCertificate=false"],
+    )?;
+    for attempt in 0..10 {
+        let node_name = format!("r{attempt}");
+        let node = setup.node_client(&node_name)?;
+        let serving = |name: &str| {
+            csr_manifest(
+                name,
+                &format!("system:node:{node_name}"),
+                SERVING,
+                &["digital signature", "server auth"],
+                &[&node_name],
+            )
+        };
+        let (first, second) = (
+            format!("serving-{node_name}-z"),
+            format!("serving-{node_name}-a"),
+        );
+        let made_first = create(&node, &serving(&first)?)?;
+        // The approver has looked at the first one and left it to a person (its event) ...
+        wait::until(
+            "the approver to look at the first request",
+            Duration::from_secs(15),
+            Duration::from_millis(10),
+            || {
+                let events = events_of(&setup, &first).map_err(|e| format!("{e:#}"))?;
+                Ok((!events.is_empty()).then_some(()))
+            },
+        )?;
+        // ... before the second one is made, in the same second.
+        let made_second = create(&node, &serving(&second)?)?;
+        let created = |csr: &Value| csr["metadata"]["creationTimestamp"].clone();
+        if created(&made_first) != created(&made_second) {
+            continue; // a second boundary fell between them: not the case under test
+        }
+        // Same second: the name decides, so the second one made is the older one.
+        let failed = wait::until(
+            "the request older by name to fail as superseded",
+            Duration::from_secs(10),
+            Duration::from_millis(100),
+            || {
+                let csr = setup.get_csr(&second).map_err(|e| format!("{e:#}"))?;
+                Ok(csr["status"]["conditions"]
+                    .as_array()
+                    .and_then(|c| c.iter().find(|c| c["type"] == "Failed").cloned()))
+            },
+        )?;
+        anyhow::ensure!(
+            failed["reason"] == "Superseded"
+                && failed["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(&format!("Superseded by csr {first}: "))),
+            "{failed}"
+        );
+        let open = setup.get_csr(&first)?;
+        anyhow::ensure!(open["status"]["conditions"].is_null(), "{open}");
+        return Ok(());
+    }
+    anyhow::bail!("ten pairs of requests each straddled a second boundary")
+}
+
 /// Decision 0028: a node's newer request supersedes its older Pending one for the same signer
 /// (kubelets ask again every 15 minutes, so unanswered requests piled up); a bootstrap token's
 /// requests are left alone.

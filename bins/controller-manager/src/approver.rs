@@ -422,27 +422,48 @@ impl Approver {
         let older =
             pending_dedup::superseded_by(csr, || self.cache.requested_by(&csr.spec.username));
         for old in older {
-            let name = &old.metadata.name;
-            let mut failed = (*old).clone();
-            failed.status.conditions.push(true_condition(
-                CONDITION_FAILED,
-                pending_dedup::SUPERSEDED,
-                &pending_dedup::message(csr),
-                Some(Time::now()),
-            ));
-            match self
-                .client
-                .update_subresource(None, name, "status", &failed)
-                .await
-            {
-                Ok(stored) => {
-                    self.cache.upsert(stored);
-                    tracing::info!(csr = %name, newer = %csr.metadata.name, "marked a superseded certificate signing request Failed");
-                }
-                Err(e) if e.is_not_found() || e.is_conflict() => {}
-                Err(e) => {
-                    tracing::warn!(csr = %name, error = %e, "could not mark a superseded certificate signing request Failed");
-                }
+            self.mark_superseded(&old, csr).await;
+        }
+    }
+
+    /// Marks `csr` Failed if a newer request of its node already makes it obsolete (the look
+    /// from the older side, for two requests made in the same second). True when it did.
+    async fn supersede_self(&self, csr: &CertificateSigningRequest) -> bool {
+        let newer = pending_dedup::superseding(csr, || self.cache.requested_by(&csr.spec.username));
+        match newer {
+            Some(newer) => self.mark_superseded(csr, &newer).await,
+            None => false,
+        }
+    }
+
+    /// One `/status` write: `old` Failed, `Superseded` by `newer`. True when it was written.
+    async fn mark_superseded(
+        &self,
+        old: &CertificateSigningRequest,
+        newer: &CertificateSigningRequest,
+    ) -> bool {
+        let name = &old.metadata.name;
+        let mut failed = old.clone();
+        failed.status.conditions.push(true_condition(
+            CONDITION_FAILED,
+            pending_dedup::SUPERSEDED,
+            &pending_dedup::message(newer),
+            Some(Time::now()),
+        ));
+        match self
+            .client
+            .update_subresource(None, name, "status", &failed)
+            .await
+        {
+            Ok(stored) => {
+                self.cache.upsert(stored);
+                tracing::info!(csr = %name, newer = %newer.metadata.name, "marked a superseded certificate signing request Failed");
+                true
+            }
+            Err(e) if e.is_not_found() || e.is_conflict() => false,
+            Err(e) => {
+                tracing::warn!(csr = %name, error = %e, "could not mark a superseded certificate signing request Failed");
+                false
             }
         }
     }
@@ -599,7 +620,11 @@ impl Handler for Approver {
             return Ok(());
         };
         self.supersede_older_requests(&csr).await;
-        if is_issued(&csr) || is_approved(&csr) || is_denied(&csr) {
+        if is_issued(&csr)
+            || is_approved(&csr)
+            || is_denied(&csr)
+            || self.supersede_self(&csr).await
+        {
             return Ok(());
         }
         let matched = matching(&csr, self.node_addresses.is_some()).map_err(SyncError::Retry)?;

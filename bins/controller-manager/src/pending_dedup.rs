@@ -79,6 +79,31 @@ pub fn superseded_by(
         .collect()
 }
 
+/// The newest request that makes `older` obsolete, when `older` is Pending: one made after it
+/// by the same node for the same signer, neither denied nor failed. The other half of
+/// [`superseded_by`]: two requests made in the same second may each be looked at before the
+/// other is known, so each look checks both ways and whichever comes second decides.
+pub fn superseding(
+    older: &CertificateSigningRequest,
+    requested: impl FnOnce() -> Vec<Arc<CertificateSigningRequest>>,
+) -> Option<Arc<CertificateSigningRequest>> {
+    if !is_pending(older) {
+        return None;
+    }
+    let node = own_node_request(older)?;
+    requested()
+        .into_iter()
+        .filter(|newer| {
+            newer.metadata.name != older.metadata.name
+                && newer.spec.signer_name == older.spec.signer_name
+                && !is_denied(newer)
+                && !is_failed(newer)
+                && created_before(older, newer)
+                && own_node_request(newer).as_deref() == Some(node.as_str())
+        })
+        .reduce(|a, b| if created_before(&a, &b) { b } else { a })
+}
+
 /// The Failed condition's message on `older`.
 pub fn message(newer: &CertificateSigningRequest) -> String {
     format!(
@@ -173,6 +198,21 @@ mod tests {
         let pair = vec![Arc::new(older.clone()), Arc::new(twin.clone())];
         assert_eq!(names(superseded_by(&twin, || pair.clone())), ["csr-a"]);
         assert!(superseded_by(&older, || pair.clone()).is_empty());
+        // Looked at from the older side, the same verdicts: the newest newer one wins.
+        assert_eq!(
+            superseding(&older, || requested.clone()).map(|c| c.metadata.name.clone()),
+            Some("csr-e".to_string())
+        );
+        assert_eq!(
+            superseding(&twin, || pair.clone()).map(|c| c.metadata.name.clone()),
+            None
+        );
+        assert_eq!(
+            superseding(&older, || pair.clone()).map(|c| c.metadata.name.clone()),
+            Some("csr-a2".to_string())
+        );
+        assert!(superseding(&approved, || requested.clone()).is_none());
+        assert!(superseding(&later, || requested.clone()).is_none());
         // A denied newer request keeps the older ones open.
         let mut denied = newer.clone();
         denied
@@ -180,6 +220,8 @@ mod tests {
             .conditions
             .push(crate::csr::true_condition("Denied", "x", "y", None));
         assert!(superseded_by(&denied, || requested.clone()).is_empty());
+        let with_denied = vec![Arc::new(older.clone()), Arc::new(denied)];
+        assert!(superseding(&older, || with_denied.clone()).is_none());
         assert!(message(&newer).starts_with("Superseded by csr csr-d: "));
     }
 
@@ -191,6 +233,7 @@ mod tests {
         let b = request("b", token, NODE, CLIENT, 1);
         let both = vec![Arc::new(a.clone()), Arc::new(b.clone())];
         assert!(superseded_by(&b, || both.clone()).is_empty());
+        assert!(superseding(&a, || both.clone()).is_none());
         // A node asking for another name, or another signer's requests: left alone.
         let other = request("c", NODE, "system:node:n2", CLIENT, 0);
         let mine = request("d", NODE, NODE, CLIENT, 1);
