@@ -2,7 +2,8 @@
 //! `kube-root-ca.crt` in every namespace (put back when edited or deleted), follows
 //! `--root-ca-file` and the signing files (the signer CA annotations), counts the Nodes by
 //! the bundle they trust; and the controller-manager follows its `--kubeconfig` to a client
-//! certificate from another CA and to a new trust bundle, without a restart.
+//! certificate from another CA and to a new trust bundle, without a restart. Without
+//! `--root-ca-file` the kubeconfig's CA is published instead, as upstream, and follows it.
 
 #[path = "controller_manager_common.rs"]
 mod common;
@@ -155,7 +156,7 @@ fn kube_root_ca_crt_is_published_everywhere_kept_and_follows_the_files() -> anyh
         Duration::from_millis(50),
         || {
             Ok(log()
-                .contains("root CA file changed but cannot be used")
+                .contains("root CA bundle changed but cannot be used")
                 .then_some(()))
         },
     )?;
@@ -285,6 +286,15 @@ fn the_controller_manager_follows_its_kubeconfig_to_another_ca() -> anyhow::Resu
     ];
     let process = e2e::spawn_controller_manager(&setup.cluster, "cm.log", &args)?;
     let log = || process.log_tail(6000);
+    // No --root-ca-file: the kubeconfig's CA is published, with the signer annotations.
+    let admin = setup.cluster.admin()?;
+    let signer_id = ca_id(&std::fs::read_to_string(&setup.ca_cert)?)?;
+    for namespace in ["default", "kube-system"] {
+        wait_config_map(&admin, namespace, "the kubeconfig's CA", |o| {
+            is_published(o, &cluster_ca, &signer_id)
+        })
+        .with_context(log)?;
+    }
     let bootstrap = setup.token_client()?;
     let sign = |name: &str, timeout: Duration| -> anyhow::Result<()> {
         create(
@@ -345,5 +355,13 @@ fn the_controller_manager_follows_its_kubeconfig_to_another_ca() -> anyhow::Resu
         .wait_issued("while-untrusted", Duration::from_secs(60))
         .with_context(log)?;
     sign("after-new-trust", Duration::from_secs(20))?;
+    // The published bundle followed the kubeconfig's CA.
+    let followed = format!("{}{cluster_ca}", stranger.cert_pem());
+    for namespace in ["default", "kube-system"] {
+        wait_config_map(&admin, namespace, "the kubeconfig's new CA", |o| {
+            is_published(o, &followed, &signer_id)
+        })
+        .with_context(log)?;
+    }
     Ok(())
 }

@@ -1,13 +1,15 @@
 //! The controller-manager's secure port decides who may read it by asking the apiserver, as
 //! upstream's delegated authentication and authorization do: client certificates against
 //! `--client-ca-file`, bearer tokens by TokenReview, everything but the health paths and
-//! system:masters by SubjectAccessReview; without the kubeconfigs only those two pass.
+//! system:masters by SubjectAccessReview; without the kubeconfigs only those two pass. The
+//! `--client-ca-file` is followed: a CA added or retired takes effect without a restart.
 
 #[path = "controller_manager_common.rs"]
 mod controller_manager_common;
 
 use std::time::Duration;
 
+use anyhow::Context as _;
 use controller_manager_common::Setup;
 use e2e::cluster::STATIC_BOOTSTRAP_USER;
 use e2e::https::{Https, Identity};
@@ -130,5 +132,100 @@ fn without_the_kubeconfigs_only_health_and_masters_pass() -> anyhow::Result<()> 
         )
     );
     assert_eq!(get(&reader, "/healthz")?.0, 200);
+    Ok(())
+}
+
+/// Writes aside and renames over, as deployment tools do.
+fn replace(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    let aside = path.with_extension("new");
+    std::fs::write(&aside, contents)?;
+    std::fs::rename(&aside, path)?;
+    Ok(())
+}
+
+#[test]
+fn the_client_ca_file_is_followed_without_a_restart() -> anyhow::Result<()> {
+    let setup = Setup::start(false)?;
+    let cluster = &setup.cluster;
+    let client_ca = cluster.dir().join("cm-client-ca.pem");
+    replace(&client_ca, &cluster.ca_pem)?;
+    let port = e2e::free_loopback_port()?;
+    let mut args: Vec<String> = setup
+        .args(port, &["--leader-elect=false"])
+        .into_iter()
+        .filter(|arg| !arg.starts_with("--client-ca-file"))
+        .collect();
+    args.push(format!("--client-ca-file={}", client_ca.display()));
+    // The files are looked at every 200 ms instead of 5 s.
+    args.push("--cluster-signing-reload-interval=200ms".to_string());
+    let cm = e2e::spawn_controller_manager(cluster, "cm-client-ca.log", &args)?;
+    let log = || cm.log_tail(4000);
+    let admin = Https::new(port, &cluster.ca_pem, cluster.admin_identity())?;
+    let metrics_status = |client: &Https| -> Result<u16, String> {
+        get(client, "/metrics")
+            .map(|(status, _)| status)
+            .map_err(|e| format!("{e:#}"))
+    };
+    e2e::wait::until(
+        "the controller-manager to serve",
+        Duration::from_secs(20),
+        Duration::from_millis(20),
+        || Ok(metrics_status(&admin).ok()),
+    )
+    .with_context(log)?;
+    assert_eq!(metrics_status(&admin), Ok(200));
+
+    // A system:masters certificate of another CA: refused in the handshake.
+    let second = pki::CertificateAuthority::generate(
+        "second-client-ca",
+        pki::KeyAlgorithm::EcdsaP256,
+        Duration::from_secs(3600),
+    )?;
+    let (cert_pem, key_pem) = second.issue_leaf(&pki::LeafParams {
+        common_name: "second-admin".into(),
+        organizations: vec!["system:masters".into()],
+        dns: Vec::new(),
+        ips: Vec::new(),
+        usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+        validity: Duration::from_secs(3600),
+    })?;
+    let second_admin = Https::new(
+        port,
+        &cluster.ca_pem,
+        Identity::Certificate { cert_pem, key_pem },
+    )?;
+    let refused = metrics_status(&second_admin).unwrap_err();
+    assert!(refused.contains("UnknownCA"), "{refused}");
+
+    // The file trusts both CAs: the same process authenticates it (200 for system:masters,
+    // not the anonymous user's 403).
+    replace(
+        &client_ca,
+        &format!("{}{}", cluster.ca_pem, second.cert_pem()),
+    )?;
+    e2e::wait::until(
+        "the second CA's certificate to be authenticated",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || match metrics_status(&second_admin) {
+            Ok(200) => Ok(Some(())),
+            Ok(status) => Err(format!("status {status}")),
+            Err(_) => Ok(None),
+        },
+    )
+    .with_context(log)?;
+    assert_eq!(metrics_status(&admin), Ok(200));
+
+    // The first CA retired: its certificate is refused from then on (no session resumed).
+    replace(&client_ca, &second.cert_pem())?;
+    e2e::wait::until(
+        "the first CA's certificate to be refused",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || Ok(metrics_status(&admin).is_err().then_some(())),
+    )
+    .with_context(log)?;
+    assert_eq!(metrics_status(&second_admin), Ok(200));
+    assert!(log().contains("client CA file changed"), "{}", log());
     Ok(())
 }

@@ -11,7 +11,8 @@ pub const CSR_SUPERSEDE: &str = "csrsupersede";
 pub const CLUSTERROLE_AGGREGATION: &str = "clusterrole-aggregation";
 /// Upstream's: deletes expired bootstrap tokens; ours also retires single-use ones.
 pub const TOKEN_CLEANER: &str = "tokencleaner";
-/// Upstream's: `kube-root-ca.crt` in every namespace; runs only with `--root-ca-file`.
+/// Upstream's: `kube-root-ca.crt` in every namespace, with `--root-ca-file` or else the
+/// kubeconfig's CA (it does not run when there is neither).
 pub const ROOT_CA_CERT_PUBLISHER: &str = "root-ca-cert-publisher";
 const IMPLEMENTED: [&str; 6] = [
     CSR_APPROVING,
@@ -77,7 +78,7 @@ pub struct EnabledControllers {
     pub cleaner: bool,
     pub aggregation: bool,
     pub token_cleaner: bool,
-    /// Runs only when `--root-ca-file` is set too.
+    /// Runs when there is a bundle to publish: `--root-ca-file` or the kubeconfig's CA.
     pub root_ca_publisher: bool,
 }
 

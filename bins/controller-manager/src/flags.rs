@@ -17,8 +17,8 @@ use client::delegated::CacheTtls;
 use crate::ca_provider::DynamicCa;
 use crate::controllers::{EnabledControllers, UnknownController};
 use crate::leader::LeaderElectionConfig;
-use crate::root_ca_publisher::RootCaFile;
-use crate::serving::{ServingTls, ServingTlsError};
+use crate::root_ca_publisher::RootCaBundle;
+use crate::serving::{ClientCa, ServingTls, ServingTlsError};
 
 /// The raw flags.
 #[derive(Debug, Parser)]
@@ -69,7 +69,7 @@ pub struct Args {
     /// If set, this root certificate authority will be included in service account's token
     /// secret. This must be a valid PEM-encoded CA bundle. Here: the bundle the
     /// root-ca-cert-publisher puts in `kube-root-ca.crt` in every namespace (re-read when it
-    /// changes); without it that controller does not run.
+    /// changes); without it, the CA of --kubeconfig is published, as upstream.
     #[arg(long, value_name = "FILE")]
     pub root_ca_file: Option<PathBuf>,
 
@@ -130,7 +130,7 @@ pub struct Args {
     pub tls_private_key_file: Option<PathBuf>,
     /// If set, any request to the secure port presenting a client certificate signed by one
     /// of the authorities in this file is authenticated with an identity corresponding to the
-    /// CommonName of the client certificate.
+    /// CommonName of the client certificate. Re-read when it changes (new connections).
     #[arg(long, value_name = "FILE")]
     pub client_ca_file: Option<PathBuf>,
     /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create
@@ -180,8 +180,8 @@ pub struct Args {
     /// How often csrcleaner passes over all CSRs (upstream: a fixed 1h). For tests.
     #[arg(long, value_name = "DURATION", default_value = "1h", hide = true)]
     pub csr_cleaner_interval: String,
-    /// How often the signing CA files, the --root-ca-file and the kubeconfigs are checked for
-    /// changes.
+    /// How often the signing CA files, the --root-ca-file, the kubeconfigs and the
+    /// --client-ca-file are checked for changes.
     #[arg(long, value_name = "DURATION", default_value = "5s", hide = true)]
     pub cluster_signing_reload_interval: String,
 }
@@ -311,8 +311,9 @@ pub struct Config {
     pub queue_capacity: usize,
     /// `--feature-gates`, logged at start-up; `RotateKubeletServerCertificate` runs `selfnodeserver`.
     pub feature_gates: FeatureGates,
-    /// `--root-ca-file`, loaded when root-ca-cert-publisher runs.
-    pub root_ca: Option<Arc<RootCaFile>>,
+    /// `--root-ca-file`, loaded when root-ca-cert-publisher runs (without it, that controller
+    /// publishes the CA of `api`).
+    pub root_ca: Option<Arc<RootCaBundle>>,
     /// Where `api` and the delegation kubeconfigs came from.
     pub kubeconfig_files: KubeconfigFiles,
 }
@@ -510,7 +511,7 @@ impl Args {
         // Upstream reads it when the controller starts; a bad file fails the start.
         let root_ca = match &self.root_ca_file {
             Some(path) if controllers.root_ca_publisher => Some(Arc::new(
-                RootCaFile::load(path).map_err(ConfigError::RootCaFile)?,
+                RootCaBundle::load(path).map_err(ConfigError::RootCaFile)?,
             )),
             _ => None,
         };
@@ -543,7 +544,10 @@ impl Args {
             None
         } else {
             let address = SocketAddr::new(self.bind_address, self.secure_port);
-            let client_ca = self.client_ca_file.as_deref();
+            let client_ca = self.client_ca_file.as_deref().map(|path| ClientCa {
+                path,
+                reload_interval,
+            });
             Some(match (&self.tls_cert_file, &self.tls_private_key_file) {
                 (Some(cert), Some(key)) => ServingTls::load(address, cert, key, client_ca)?,
                 (None, None) => ServingTls::self_signed(address, client_ca)?,

@@ -4,13 +4,16 @@
 //! certificate and key (or token) their identity, both for new connections. client-go reloads
 //! the certificate files a kubeconfig names; here kubeconfigs embed their data, so re-reading
 //! the whole file is what lets a CA rotation go by without a restart. A file that does not
-//! load is logged (once per distinct error) and the clients keep what they have.
+//! load is logged (once per distinct error) and the clients keep what they have. The CA the
+//! `--kubeconfig` clients trust is also what root-ca-cert-publisher publishes without
+//! `--root-ca-file` ([`ReloadingKubeconfig::trusted_ca`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use client::Client;
 use kubeconfig::ResolvedConfig;
+use tokio::sync::watch;
 
 use crate::ca_provider::{Stamp, stamp};
 
@@ -36,6 +39,8 @@ pub struct ReloadingKubeconfig {
     applied: ResolvedConfig,
     clients: Vec<Client>,
     last_error: Option<String>,
+    /// `applied.ca_pem`, for root-ca-cert-publisher (it publishes what the clients trust).
+    trusted_ca: watch::Sender<Option<Vec<u8>>>,
 }
 
 /// The certificate, key, CA and token files `kubeconfig` names (client-go reloads those too).
@@ -81,10 +86,21 @@ impl ReloadingKubeconfig {
             flags: vec![flag],
             path: path.to_path_buf(),
             watched: stamped(watched),
+            trusted_ca: watch::Sender::new(applied.ca_pem.clone()),
             applied,
             clients: Vec::new(),
             last_error: None,
         }
+    }
+
+    /// Whether `flag` names this file.
+    pub fn is_for(&self, flag: &str) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// The CA bundle the clients trust, updated when a new one is applied.
+    pub fn trusted_ca(&self) -> watch::Receiver<Option<Vec<u8>>> {
+        self.trusted_ca.subscribe()
     }
 
     pub fn add_client(&mut self, client: Client) {
@@ -137,6 +153,7 @@ impl ReloadingKubeconfig {
                     }
                 }
                 self.applied.ca_pem = resolved.ca_pem.clone();
+                self.trusted_ca.send_replace(resolved.ca_pem.clone());
                 true
             }
             None if self.applied.ca_pem.is_some() => {
@@ -328,6 +345,9 @@ mod tests {
         assert_eq!(files.len(), 1, "one file, read once per check");
         let file = &mut files[0];
         assert_eq!(file.clients.len(), 2);
+        assert!(file.is_for("kubeconfig") && file.is_for("authorization-kubeconfig"));
+        let trusted = file.trusted_ca();
+        assert_eq!(*trusted.borrow(), Some(old.cert_pem().into_bytes()));
         assert_eq!(file.check(), Outcome::Unchanged);
 
         // Same bytes written again: nothing to do.
@@ -344,6 +364,7 @@ mod tests {
                 identity: false
             }
         );
+        assert_eq!(*trusted.borrow(), Some(both.clone().into_bytes()));
         let version = client.identity_version();
 
         // A broken file: reported once, nothing applied.
@@ -357,6 +378,7 @@ mod tests {
             "a certificate that does not match its key"
         );
         assert_eq!(client.identity_version(), version);
+        assert_eq!(*trusted.borrow(), Some(both.clone().into_bytes()));
 
         // A certificate from the new CA.
         let (new_cert, new_key) = client_pair(&new);

@@ -8,9 +8,10 @@
 //! * `csrcleaner` ([`cleaner`]) deletes CSRs past upstream's retention;
 //! * `tokencleaner` ([`token_cleaner`], off unless named, as upstream) deletes expired bootstrap
 //!   tokens, and single-use ones once their node is up;
-//! * `root-ca-cert-publisher` ([`root_ca_publisher`], with `--root-ca-file`) keeps the CA
-//!   bundle in `kube-root-ca.crt` in every namespace, with the CAs the kubelet signers sign
-//!   with now, and counts the Nodes' progress through a CA rotation ([`root_ca_fleet`]).
+//! * `root-ca-cert-publisher` ([`root_ca_publisher`]) keeps the CA bundle (`--root-ca-file`,
+//!   else the kubeconfig's CA, as upstream) in `kube-root-ca.crt` in every namespace, with the
+//!   CAs the kubelet signers sign with now, and counts the Nodes' progress through a CA
+//!   rotation ([`root_ca_fleet`]).
 //!
 //! The kubeconfigs are re-read when they change ([`kubeconfig_reload`]).
 //!

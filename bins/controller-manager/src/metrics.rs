@@ -216,7 +216,7 @@ impl Metrics {
         let nodes_trusting_root_ca = Family::<BundleLabels, Gauge>::default();
         registry.register(
             "kubelet_tls_bootstrap_nodes_trusting_root_ca",
-            "Nodes by the CA bundle their agent reports trusting: current (the published --root-ca-file bundle), other, or unreported; only the leader reports",
+            "Nodes by the CA bundle their agent reports trusting: current (the bundle published in kube-root-ca.crt), other, or unreported; only the leader reports",
             nodes_trusting_root_ca.clone(),
         );
         let nodes_by_issuer = Family::<IssuerLabels, Gauge>::default();

@@ -1,6 +1,7 @@
 //! Ours (decision 0029): how far the fleet is through a CA rotation, counted from what each
 //! Node says: the bundle its agent trusts (`kubelet-tls-bootstrap/root-ca-bundle`) against the
-//! published `--root-ca-file` bundle, and the CA that issued its client certificate
+//! bundle root-ca-cert-publisher publishes (`--root-ca-file` or the kubeconfig's CA, whichever
+//! it is, as it changes), and the CA that issued its client certificate
 //! (`kubelet-tls-bootstrap/client-certificate-issuer`, written by the apiserver) against the
 //! CA the kubelet client signer signs with now. Each is `current`, `other` or `unreported`.
 //!

@@ -1,9 +1,13 @@
 //! `root-ca-cert-publisher` (upstream's RootCACertPublisher): the ConfigMap `kube-root-ca.crt`
-//! with the `--root-ca-file` bundle under `ca.crt` in every namespace, put back when someone
-//! edits or deletes it; namespaces being deleted are skipped.
+//! with the CA bundle under `ca.crt` in every namespace, put back when someone edits or
+//! deletes it; namespaces being deleted are skipped. The bundle is upstream's
+//! ([`bundle_source`]): the `--root-ca-file` when given, else the CA of the controller-manager's
+//! own `--kubeconfig`; with neither (an insecure kubeconfig) the controller does not run.
 //!
-//! Ours on top (decision 0029): the file is re-read when it changes (upstream reads it once; a
-//! broken file is logged and the last good bundle stays published), and each ConfigMap names
+//! Ours on top (decision 0029): the bundle follows its source (upstream reads it once): the
+//! file is re-read when it changes, the kubeconfig's CA is taken when its clients take it
+//! ([`crate::kubeconfig_reload`]); a broken one is logged and the last good bundle stays
+//! published. Each ConfigMap names
 //! the CA each kubelet signer signs with now
 //! ([`KUBELET_CLIENT_SIGNER_CA_ANNOTATION`], [`KUBELET_SERVING_SIGNER_CA_ANNOTATION`], in the
 //! credential ID form), republished when the signing files are reloaded. A kubelet-agent
@@ -40,7 +44,7 @@ pub const DESCRIPTION: &str = "Contains a CA bundle that can be used to verify t
 /// What every namespace's `kube-root-ca.crt` should say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
-    /// The `--root-ca-file` text, as read.
+    /// The bundle's text, as read (`--root-ca-file` or the kubeconfig's CA).
     pub ca_pem: String,
     /// `pki::bundle_id` of its certificates (what nodes report trusting).
     pub bundle_id: String,
@@ -130,22 +134,62 @@ pub fn update_for(stored: &ConfigMap, published: &Published) -> Option<ConfigMap
     Some(updated)
 }
 
-/// A bundle read from the `--root-ca-file`.
+/// A bundle to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bundle {
     pub pem: String,
     pub id: String,
 }
 
+/// `bytes` as a bundle; `name` says where they come from in errors.
+fn parse_bundle(bytes: Vec<u8>, name: &str) -> Result<(Vec<u8>, Bundle), String> {
+    let certificates =
+        pki::parse_certificates(&bytes).map_err(|e| format!("error parsing {name}: {e}"))?;
+    let id = pki::bundle_id(&certificates);
+    let pem = String::from_utf8(bytes.clone()).map_err(|_| format!("{name} is not UTF-8 text"))?;
+    Ok((bytes, Bundle { pem, id }))
+}
+
 fn read_bundle(path: &Path) -> Result<(Vec<u8>, Bundle), String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("failed to read {}: {e}", path.display()))?;
-    let pem = String::from_utf8(bytes.clone())
-        .map_err(|_| format!("{} is not UTF-8 text", path.display()))?;
-    let certificates = pki::parse_certificates(&bytes)
-        .map_err(|e| format!("error parsing root-ca-file at {}: {e}", path.display()))?;
-    let id = pki::bundle_id(&certificates);
-    Ok((bytes, Bundle { pem, id }))
+    // Upstream's words.
+    parse_bundle(bytes, &format!("root-ca-file at {}", path.display()))
+}
+
+/// Where the published bundle comes from.
+#[derive(Debug)]
+enum Source {
+    /// `--root-ca-file`, re-read when it changes.
+    File(PathBuf),
+    /// The CA the controller-manager's clients trust, from its `--kubeconfig` as
+    /// [`crate::kubeconfig_reload`] applies it when the file changes.
+    Kubeconfig {
+        ca: watch::Receiver<Option<Vec<u8>>>,
+        path: Option<PathBuf>,
+    },
+}
+
+impl Source {
+    fn describe(&self) -> String {
+        match self {
+            Source::File(path) => format!("--root-ca-file {}", path.display()),
+            Source::Kubeconfig {
+                path: Some(path), ..
+            } => format!("the CA of --kubeconfig {}", path.display()),
+            Source::Kubeconfig { path: None, .. } => "the CA of the kubeconfig".to_string(),
+        }
+    }
+}
+
+/// Why root-ca-cert-publisher has nothing to publish.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NoBundle {
+    #[error("no --root-ca-file was given and the kubeconfig names no CA")]
+    NoCa,
+    #[error("no --root-ca-file was given and {0}")]
+    Unusable(String),
 }
 
 #[derive(Debug, Default)]
@@ -155,33 +199,77 @@ struct FileState {
     last_error: Option<String>,
 }
 
-/// The `--root-ca-file`, re-read when its bytes change; a file that does not parse leaves the
-/// last good bundle in place.
+/// The bundle root-ca-cert-publisher publishes, followed as its source changes; a new one that
+/// does not parse leaves the last good bundle in place.
 #[derive(Debug)]
-pub struct RootCaFile {
-    path: PathBuf,
+pub struct RootCaBundle {
+    source: Source,
     current: RwLock<Arc<Bundle>>,
     state: Mutex<FileState>,
 }
 
-impl RootCaFile {
-    /// Reads the file; a failure is a start-up error naming it (upstream's words).
-    pub fn load(path: &Path) -> Result<RootCaFile, String> {
+/// What to publish, as upstream's `newRootCACertPublisher`: the `--root-ca-file` when given,
+/// else the CA of the controller-manager's own kubeconfig (`ca`, what its clients trust now;
+/// `kubeconfig` its file, for the logs).
+pub fn bundle_source(
+    root_ca_file: Option<&Arc<RootCaBundle>>,
+    ca: watch::Receiver<Option<Vec<u8>>>,
+    kubeconfig: Option<&Path>,
+) -> Result<Arc<RootCaBundle>, NoBundle> {
+    match root_ca_file {
+        Some(file) => Ok(Arc::clone(file)),
+        None => RootCaBundle::from_kubeconfig(ca, kubeconfig).map(Arc::new),
+    }
+}
+
+impl RootCaBundle {
+    /// Reads the `--root-ca-file`; a failure is a start-up error naming it (upstream's words).
+    pub fn load(path: &Path) -> Result<RootCaBundle, String> {
         let before = stamp(path);
         let (bytes, bundle) = read_bundle(path)?;
-        Ok(RootCaFile {
-            path: path.to_path_buf(),
+        Ok(RootCaBundle::new(
+            Source::File(path.to_path_buf()),
+            Some(before),
+            bytes,
+            bundle,
+        ))
+    }
+
+    /// The CA `ca` holds now, followed as it changes.
+    pub fn from_kubeconfig(
+        ca: watch::Receiver<Option<Vec<u8>>>,
+        path: Option<&Path>,
+    ) -> Result<RootCaBundle, NoBundle> {
+        let source = Source::Kubeconfig {
+            path: path.map(Path::to_path_buf),
+            ca: ca.clone(),
+        };
+        let bytes = ca.borrow().clone().ok_or(NoBundle::NoCa)?;
+        let (bytes, bundle) =
+            parse_bundle(bytes, &source.describe()).map_err(NoBundle::Unusable)?;
+        Ok(RootCaBundle::new(source, None, bytes, bundle))
+    }
+
+    fn new(
+        source: Source,
+        stamp: Option<Option<Stamp>>,
+        bytes: Vec<u8>,
+        bundle: Bundle,
+    ) -> RootCaBundle {
+        RootCaBundle {
+            source,
             current: RwLock::new(Arc::new(bundle)),
             state: Mutex::new(FileState {
-                stamp: Some(before),
+                stamp,
                 bytes,
                 last_error: None,
             }),
-        })
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the bundle comes from, for the logs.
+    pub fn source(&self) -> String {
+        self.source.describe()
     }
 
     /// The bundle to publish now.
@@ -189,15 +277,32 @@ impl RootCaFile {
         Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// Looks at the file once; re-reads it when its bytes changed.
+    /// Looks at the source once; takes its bundle when its bytes changed.
     pub fn check(&self) -> Reload {
-        let now = stamp(&self.path);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if state.stamp == Some(now) && state.last_error.is_none() {
-            return Reload::Unchanged;
-        }
-        state.stamp = Some(now);
-        match read_bundle(&self.path) {
+        let read = match &self.source {
+            Source::File(path) => {
+                let now = stamp(path);
+                if state.stamp == Some(now) && state.last_error.is_none() {
+                    return Reload::Unchanged;
+                }
+                state.stamp = Some(now);
+                read_bundle(path)
+            }
+            Source::Kubeconfig { ca, .. } => {
+                // In memory: compared on every check. A CA removed from the kubeconfig is not
+                // applied (the clients keep theirs), so neither is it here.
+                let Some(bytes) = ca.borrow().clone() else {
+                    return Reload::Unchanged;
+                };
+                if bytes == state.bytes {
+                    state.last_error = None;
+                    return Reload::Unchanged;
+                }
+                parse_bundle(bytes, &self.source.describe())
+            }
+        };
+        match read {
             Ok((bytes, _)) if bytes == state.bytes => {
                 state.last_error = None;
                 Reload::Unchanged
@@ -231,7 +336,7 @@ struct Caches {
 /// The controller: caches, what to publish, and the per-namespace sync.
 pub struct Publisher {
     client: Client,
-    root_ca: Arc<RootCaFile>,
+    root_ca: Arc<RootCaBundle>,
     cas: Vec<(&'static str, Arc<DynamicCa>)>,
     published: watch::Sender<Arc<Published>>,
     caches: RwLock<Caches>,
@@ -241,7 +346,7 @@ pub struct Publisher {
 impl Publisher {
     pub fn new(
         client: Client,
-        root_ca: Arc<RootCaFile>,
+        root_ca: Arc<RootCaBundle>,
         cas: Vec<(&'static str, Arc<DynamicCa>)>,
         metrics: Metrics,
     ) -> Publisher {
@@ -318,19 +423,19 @@ impl Publisher {
         }
     }
 
-    /// Re-reads the file and the signers' CAs; when what to publish changed, returns every
-    /// known namespace (to queue).
+    /// Looks at the bundle's source and the signers' CAs; when what to publish changed,
+    /// returns every known namespace (to queue).
     pub fn refresh(&self) -> Option<Vec<String>> {
         match self.root_ca.check() {
             Reload::Unchanged => {}
             Reload::Reloaded => tracing::info!(
-                file = %self.root_ca.path().display(),
+                source = %self.root_ca.source(),
                 bundle = %self.root_ca.current().id,
-                "root CA file changed; republishing kube-root-ca.crt"
+                "root CA bundle changed; republishing kube-root-ca.crt"
             ),
             Reload::Failed(error) => tracing::warn!(
                 %error,
-                "root CA file changed but cannot be used; still publishing the previous bundle"
+                "root CA bundle changed but cannot be used; still publishing the previous bundle"
             ),
         }
         let now = current_published(&self.root_ca, &self.cas);
@@ -383,7 +488,7 @@ impl Publisher {
     }
 }
 
-fn current_published(root_ca: &RootCaFile, cas: &[(&'static str, Arc<DynamicCa>)]) -> Published {
+fn current_published(root_ca: &RootCaBundle, cas: &[(&'static str, Arc<DynamicCa>)]) -> Published {
     let bundle = root_ca.current();
     let (client_signer_ca, serving_signer_ca) = signer_ca_ids(cas);
     Published {
@@ -432,8 +537,9 @@ impl Handler for Publisher {
     }
 }
 
-/// Feeds the caches from the namespace and ConfigMap watches and re-reads the files every
-/// `interval`, queueing what needs a look, until the task is dropped.
+/// Feeds the caches from the namespace and ConfigMap watches and looks at the bundle's source
+/// and the signing files every `interval`, queueing what needs a look, until the task is
+/// dropped.
 pub async fn run(publisher: Arc<Publisher>, queue: Arc<WorkQueue>, interval: Duration) {
     let mut namespaces =
         Follow::<Namespace>::new(publisher.client.clone(), None, ListParams::default());
@@ -446,7 +552,7 @@ pub async fn run(publisher: Arc<Publisher>, queue: Arc<WorkQueue>, interval: Dur
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticker.tick().await;
     tracing::info!(
-        file = %publisher.root_ca.path().display(),
+        source = %publisher.root_ca.source(),
         bundle = %publisher.published().bundle_id,
         "started root-ca-cert-publisher"
     );
@@ -459,7 +565,7 @@ pub async fn run(publisher: Arc<Publisher>, queue: Arc<WorkQueue>, interval: Dur
                 match tokio::task::spawn_blocking(move || checked.refresh()).await {
                     Ok(all) => all.unwrap_or_default(),
                     Err(error) => {
-                        tracing::warn!(%error, "root CA file check panicked");
+                        tracing::warn!(%error, "root CA bundle check panicked");
                         Vec::new()
                     }
                 }
@@ -614,7 +720,7 @@ mod tests {
         let path = dir.path().join("ca.crt");
         let first = ca("first").cert_pem();
         replace(&path, &first);
-        let file = RootCaFile::load(&path).unwrap();
+        let file = RootCaBundle::load(&path).unwrap();
         assert_eq!(file.current().pem, first);
         let first_id = file.current().id.clone();
         assert_eq!(
@@ -639,7 +745,63 @@ mod tests {
         assert_eq!(file.current().id, first_id);
 
         let missing = dir.path().join("none.crt");
-        assert!(RootCaFile::load(&missing).unwrap_err().contains("none.crt"));
+        assert!(
+            RootCaBundle::load(&missing)
+                .unwrap_err()
+                .contains("none.crt")
+        );
+    }
+
+    #[test]
+    fn the_root_ca_file_wins_else_the_kubeconfig_s_ca_is_published_and_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.crt");
+        let (file_ca, old, new) = (ca("root-ca-file"), ca("old"), ca("new"));
+        replace(&path, file_ca.cert_pem());
+        let file = Arc::new(RootCaBundle::load(&path).unwrap());
+        let kubeconfig = dir.path().join("cm.kubeconfig");
+        let (trust, ca) = watch::channel(Some(old.cert_pem().into_bytes()));
+
+        // --root-ca-file given: its bundle, whatever the kubeconfig trusts.
+        let chosen = bundle_source(Some(&file), ca.clone(), Some(&kubeconfig)).unwrap();
+        assert!(Arc::ptr_eq(&chosen, &file));
+        assert_eq!(chosen.current().pem, file_ca.cert_pem());
+
+        // Without it: the kubeconfig's CA, followed as its clients take a new one.
+        let chosen = bundle_source(None, ca.clone(), Some(&kubeconfig)).unwrap();
+        assert_eq!(chosen.current().pem, old.cert_pem());
+        assert!(
+            chosen.source().contains("cm.kubeconfig"),
+            "{}",
+            chosen.source()
+        );
+        assert_eq!(chosen.check(), Reload::Unchanged);
+        let both = format!("{}{}", old.cert_pem(), new.cert_pem());
+        trust.send_replace(Some(both.clone().into_bytes()));
+        assert_eq!(chosen.check(), Reload::Reloaded);
+        assert_eq!(chosen.current().pem, both);
+        assert_eq!(
+            chosen.current().id,
+            pki::bundle_id(&pki::parse_certificates(both.as_bytes()).unwrap())
+        );
+        assert_eq!(chosen.check(), Reload::Unchanged);
+        // What does not parse is reported once and not published.
+        trust.send_replace(Some(b"not a certificate".to_vec()));
+        assert!(matches!(chosen.check(), Reload::Failed(m) if m.contains("cm.kubeconfig")));
+        assert_eq!(chosen.check(), Reload::Unchanged);
+        assert_eq!(chosen.current().pem, both);
+
+        // No CA at all (an insecure kubeconfig): nothing to publish.
+        let (_, none) = watch::channel(None);
+        assert_eq!(
+            bundle_source(None, none, Some(&kubeconfig)).err(),
+            Some(NoBundle::NoCa)
+        );
+        let (_, garbage) = watch::channel(Some(b"garbage".to_vec()));
+        assert!(matches!(
+            bundle_source(None, garbage, None).err(),
+            Some(NoBundle::Unusable(_))
+        ));
     }
 
     fn namespace(name: &str, terminating: bool) -> Namespace {
@@ -666,7 +828,7 @@ mod tests {
         };
         Publisher::new(
             Client::from_kubeconfig(&config, "test").unwrap(),
-            Arc::new(RootCaFile::load(&path).unwrap()),
+            Arc::new(RootCaBundle::load(&path).unwrap()),
             Vec::new(),
             Metrics::new(),
         )

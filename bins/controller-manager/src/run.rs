@@ -19,7 +19,7 @@ use crate::leader::{LeaderElector, LeadershipLost};
 use crate::metrics::Metrics;
 use crate::queue::{Backoff, WorkQueue};
 use crate::revoked_users::RevokedUsers;
-use crate::root_ca_publisher::Publisher;
+use crate::root_ca_publisher::{NoBundle, Publisher};
 use crate::signer::Signer;
 use crate::supersede::Superseder;
 use crate::token_cleaner::{self, TokenCache, TokenCleaner};
@@ -138,9 +138,16 @@ pub async fn run(
             std::future::pending(),
         ));
     }
+    let reloading = kubeconfig_reload::by_file(reloading);
+    // What the --kubeconfig clients trust, as it changes (fixed without a file to follow):
+    // root-ca-cert-publisher's bundle without --root-ca-file.
+    let kubeconfig_ca = match reloading.iter().find(|file| file.is_for("kubeconfig")) {
+        Some(file) => file.trusted_ca(),
+        None => tokio::sync::watch::channel(config.api.ca_pem.clone()).1,
+    };
     if !reloading.is_empty() {
         background.spawn(kubeconfig_reload::watch(
-            kubeconfig_reload::by_file(reloading),
+            reloading,
             config.signing.reload_interval,
         ));
     }
@@ -161,7 +168,7 @@ pub async fn run(
     tokio::pin!(shutdown);
     let result = match &config.leader_election {
         None => {
-            let running = Controllers::start(&config, &client, &metrics);
+            let running = Controllers::start(&config, &client, &metrics, kubeconfig_ca);
             (&mut shutdown).await;
             running.stop().await;
             Ok(())
@@ -178,7 +185,7 @@ pub async fn run(
                 () = elector.acquire() => {}
             }
             metrics.set_leader(&lease_name, true);
-            let running = Controllers::start(&config, &client, &metrics);
+            let running = Controllers::start(&config, &client, &metrics, kubeconfig_ca);
             tokio::select! {
                 () = &mut shutdown => {
                     running.stop().await;
@@ -209,7 +216,14 @@ struct Controllers {
 }
 
 impl Controllers {
-    fn start(config: &Config, client: &Client, metrics: &Metrics) -> Controllers {
+    /// `kubeconfig_ca`: what the `--kubeconfig` clients trust, published without
+    /// `--root-ca-file`.
+    fn start(
+        config: &Config,
+        client: &Client,
+        metrics: &Metrics,
+        kubeconfig_ca: tokio::sync::watch::Receiver<Option<Vec<u8>>>,
+    ) -> Controllers {
         let cache = Arc::new(CsrCache::default());
         let instance = config
             .leader_election
@@ -246,8 +260,8 @@ impl Controllers {
             for _ in 0..config.workers {
                 workers.spawn(worker::work(Arc::clone(&approver), Arc::clone(&queue)));
             }
-            // A CSR left Pending for a revocation or a Node's addresses is looked at again as
-            // soon as those change.
+            // A CSR left Pending for a revocation, a Node's addresses or a single-use token
+            // another request holds is looked at again as soon as those change.
             for mut changes in approver.waits_on() {
                 let approver = Arc::clone(&approver);
                 let queue = Arc::clone(&queue);
@@ -332,37 +346,42 @@ impl Controllers {
             others.spawn(informer::run(client.clone(), cache, sinks));
         }
         // After the CSR informer's sinks: this queue holds namespaces.
-        match &config.root_ca {
-            Some(root_ca) if config.controllers.root_ca_publisher => {
-                let queue = new_queue(controllers::ROOT_CA_CERT_PUBLISHER);
-                let publisher = Arc::new(Publisher::new(
-                    client.clone(),
-                    Arc::clone(root_ca),
-                    config.signing.cas.clone(),
-                    metrics.clone(),
-                ));
-                for _ in 0..config.workers {
-                    workers.spawn(worker::work(Arc::clone(&publisher), Arc::clone(&queue)));
+        if config.controllers.root_ca_publisher {
+            match root_ca_publisher::bundle_source(
+                config.root_ca.as_ref(),
+                kubeconfig_ca,
+                config.kubeconfig_files.kubeconfig.as_deref(),
+            ) {
+                Ok(bundle) => {
+                    let queue = new_queue(controllers::ROOT_CA_CERT_PUBLISHER);
+                    let publisher = Arc::new(Publisher::new(
+                        client.clone(),
+                        bundle,
+                        config.signing.cas.clone(),
+                        metrics.clone(),
+                    ));
+                    for _ in 0..config.workers {
+                        workers.spawn(worker::work(Arc::clone(&publisher), Arc::clone(&queue)));
+                    }
+                    // Counts against whichever bundle the publisher publishes, as it changes.
+                    others.spawn(root_ca_fleet::run(
+                        client.clone(),
+                        publisher.subscribe(),
+                        metrics.clone(),
+                        config.signing.reload_interval,
+                    ));
+                    others.spawn(root_ca_publisher::run(
+                        publisher,
+                        Arc::clone(&queue),
+                        config.signing.reload_interval,
+                    ));
+                    queues.push(queue);
                 }
-                others.spawn(root_ca_fleet::run(
-                    client.clone(),
-                    publisher.subscribe(),
-                    metrics.clone(),
-                    config.signing.reload_interval,
-                ));
-                others.spawn(root_ca_publisher::run(
-                    publisher,
-                    Arc::clone(&queue),
-                    config.signing.reload_interval,
-                ));
-                queues.push(queue);
+                Err(reason @ NoBundle::NoCa) => {
+                    tracing::info!(%reason, "Skipping root-ca-cert-publisher");
+                }
+                Err(reason) => tracing::warn!(%reason, "Skipping root-ca-cert-publisher"),
             }
-            None if config.controllers.root_ca_publisher => {
-                tracing::info!(
-                    "Skipping root-ca-cert-publisher because no --root-ca-file was given"
-                );
-            }
-            _ => {}
         }
         if config.controllers.aggregation {
             others.spawn(aggregation::run(client.clone()));

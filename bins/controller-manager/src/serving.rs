@@ -1,6 +1,7 @@
 //! The secure port: HTTPS `/healthz`, `/livez`, `/readyz` and `/metrics`, with the certificate
 //! from `--tls-cert-file` or, as kube-controller-manager does, a self-signed one made in memory.
-//! Client certificates are asked for (not required) when `--client-ca-file` is set.
+//! Client certificates are asked for (not required) when `--client-ca-file` is set; the file
+//! is followed (`client::client_ca`), so a CA rotation needs no restart here either.
 //!
 //! Who may read what, as upstream's controller-manager (delegated authentication and
 //! authorization, `client::delegated`): a verified client certificate, else a bearer token
@@ -28,9 +29,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::{self, Metrics};
-use client::delegated::{
-    Attributes, ClientCaError, Delegation, certificate_user, client_ca_verifier,
-};
+use client::client_ca::{ClientCaError, ClientCaFile};
+use client::delegated::{Attributes, Delegation, certificate_user};
 
 /// A serving certificate or key that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,13 @@ pub enum ServingTlsError {
     ClientCa(#[from] ClientCaError),
 }
 
+/// `--client-ca-file` and how often it is looked at for changes.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientCa<'a> {
+    pub path: &'a Path,
+    pub reload_interval: Duration,
+}
+
 /// Where and with what certificate to serve.
 #[derive(Debug, Clone)]
 pub struct ServingTls {
@@ -69,7 +76,7 @@ impl ServingTls {
         address: SocketAddr,
         cert: &Path,
         key: &Path,
-        client_ca: Option<&Path>,
+        client_ca: Option<ClientCa<'_>>,
     ) -> Result<ServingTls, ServingTlsError> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|source| ServingTlsError::Read {
@@ -99,7 +106,7 @@ impl ServingTls {
     /// in memory (the CA goes along in the chain), as upstream's `MaybeDefaultWithSelfSignedCerts`.
     pub fn self_signed(
         address: SocketAddr,
-        client_ca: Option<&Path>,
+        client_ca: Option<ClientCa<'_>>,
     ) -> Result<ServingTls, ServingTlsError> {
         let validity = Duration::from_secs(365 * 24 * 3600);
         let ca = pki::CertificateAuthority::generate(
@@ -152,17 +159,26 @@ fn unix_now() -> u64 {
 fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-    client_ca: Option<&Path>,
+    client_ca: Option<ClientCa<'_>>,
 ) -> Result<Arc<ServerConfig>, ServingTlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(path) => builder.with_client_cert_verifier(client_ca_verifier(path, provider)?),
+        Some(ca) => builder.with_client_cert_verifier(Arc::new(ClientCaFile::with_interval(
+            ca.path,
+            provider,
+            ca.reload_interval,
+        )?)),
     };
     let mut config = builder.with_single_cert(chain, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // No session resumption, as the apiserver (decision 0015): a resumed session keeps the
+    // client certificate it was verified with, so a CA retired from the file would still let
+    // its clients in.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(Arc::new(config))
 }
 
@@ -352,9 +368,13 @@ mod tests {
         .unwrap();
         let ca_file = dir.path().join("client-ca.pem");
         std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-        ServingTls::self_signed(address, Some(&ca_file)).unwrap();
+        let client_ca = |path| ClientCa {
+            path,
+            reload_interval: Duration::from_secs(5),
+        };
+        ServingTls::self_signed(address, Some(client_ca(&ca_file))).unwrap();
         assert!(matches!(
-            ServingTls::self_signed(address, Some(&missing)),
+            ServingTls::self_signed(address, Some(client_ca(&missing))),
             Err(ServingTlsError::ClientCa(
                 ClientCaError::NoCertificate { .. }
             ))

@@ -117,7 +117,7 @@ pub struct Args {
 
     /// If set, any request presenting a client certificate signed by one of the authorities
     /// in the client-ca-file is authenticated with an identity corresponding to the
-    /// CommonName of the client certificate.
+    /// CommonName of the client certificate. Re-read when it changes (new connections).
     #[arg(long, value_name = "FILE")]
     pub client_ca_file: Option<PathBuf>,
 

@@ -280,8 +280,12 @@ async fn start_kubelet_port(
 ) -> Result<Option<Rekeyer>, AgentError> {
     let address = SocketAddr::new(config.address, config.port);
     let current = Arc::new(CurrentCert::default());
-    let tls = serving::server_config(current.clone(), config.client_ca_file.as_deref())
-        .map_err(AgentError::Tls)?;
+    let tls = serving::server_config(
+        current.clone(),
+        config.client_ca_file.as_deref(),
+        client::client_ca::DEFAULT_RELOAD_INTERVAL,
+    )
+    .map_err(AgentError::Tls)?;
     let auth = Arc::new(port_auth(config, &client));
     if !config.rotate_server_certificates {
         let keyed =

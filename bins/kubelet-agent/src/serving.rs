@@ -1,11 +1,14 @@
 //! The kubelet port over TLS. The serving certificate is looked up per handshake through a
 //! `ResolvesServerCert` that always hands out the newest one, so a rotated certificate is
-//! used by the next connection without a restart.
+//! used by the next connection without a restart. The `--client-ca-file` is followed the same
+//! way (`client::client_ca`), as the kubelet's dynamic client CA.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use client::delegated::{certificate_user, client_ca_verifier};
+use client::client_ca::ClientCaFile;
+use client::delegated::certificate_user;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -56,10 +59,12 @@ pub fn certified_key(keyed: &KeyedCertificate) -> Result<CertifiedKey, String> {
 }
 
 /// A TLS server config resolving through `current` (HTTP/2 and HTTP/1.1 by ALPN), asking for
-/// (not requiring) a client certificate from the CAs in `client_ca`.
+/// (not requiring) a client certificate from the CAs in `client_ca`, a file looked at for
+/// changes at most every `client_ca_interval`.
 pub fn server_config(
     current: Arc<CurrentCert>,
     client_ca: Option<&Path>,
+    client_ca_interval: Duration,
 ) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
@@ -67,12 +72,18 @@ pub fn server_config(
         .map_err(|e| e.to_string())?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(path) => builder.with_client_cert_verifier(
-            client_ca_verifier(path, provider).map_err(|e| e.to_string())?,
-        ),
+        Some(path) => builder.with_client_cert_verifier(Arc::new(
+            ClientCaFile::with_interval(path, provider, client_ca_interval)
+                .map_err(|e| e.to_string())?,
+        )),
     };
     let mut config = builder.with_cert_resolver(current);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // No session resumption, as the apiserver (decision 0015): a resumed session keeps the
+    // client certificate it was verified with, so a CA retired from the file would still let
+    // its clients in.
+    config.send_tls13_tickets = 0;
+    config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
     Ok(Arc::new(config))
 }
 
@@ -220,7 +231,7 @@ mod tests {
         tokio::spawn(follow(rx, current.clone(), stop.clone()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let config = server_config(current, None).unwrap();
+        let config = server_config(current, None, Duration::ZERO).unwrap();
         let open = client::delegated::Delegation::new(
             None,
             true,
@@ -240,5 +251,134 @@ mod tests {
         tx.send_replace(Some(Arc::new(second.clone())));
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(served_serial(port, &ca).await, second.leaf().serial_hex());
+    }
+
+    /// A client trusting `server_ca`, presenting `client` (certificate and key PEM) or no
+    /// certificate. One config keeps its TLS sessions, to resume them if the server let it.
+    fn client_config(
+        server_ca: &pki::CertificateAuthority,
+        client: Option<(String, String)>,
+    ) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from(server_ca.certificate().der().to_vec()))
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        Arc::new(match client {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    CertificateDer::pem_slice_iter(cert.as_bytes())
+                        .collect::<Result<Vec<_>, _>>()
+                        .unwrap(),
+                    PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        })
+    }
+
+    /// GETs /metrics; the status line, or why there is none.
+    async fn metrics_status(port: u16, config: &Arc<rustls::ClientConfig>) -> String {
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(config));
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let name = rustls_pki_types::ServerName::IpAddress(
+            "127.0.0.1".parse::<std::net::IpAddr>().unwrap().into(),
+        );
+        let mut tls = match connector.connect(name, tcp).await {
+            Ok(tls) => tls,
+            Err(e) => return format!("handshake: {e}"),
+        };
+        // Over TLS 1.3 a refused client certificate shows up on the first read.
+        let request = b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        if let Err(e) = tls.write_all(request).await {
+            return format!("write: {e}");
+        }
+        let mut response = Vec::new();
+        if let Err(e) = tls.read_to_end(&mut response).await {
+            return format!("read: {e}");
+        }
+        let response = String::from_utf8_lossy(&response);
+        response.lines().next().unwrap_or_default().to_string()
+    }
+
+    fn client_pair(ca: &pki::CertificateAuthority) -> (String, String) {
+        ca.issue_leaf(&pki::LeafParams {
+            common_name: "kube-apiserver-kubelet-client".into(),
+            organizations: vec!["system:masters".into()],
+            dns: Vec::new(),
+            ips: Vec::new(),
+            usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+            validity: Duration::from_secs(3600),
+        })
+        .unwrap()
+    }
+
+    /// Writes aside and renames over, as deployment tools do.
+    fn replace(path: &Path, contents: String) {
+        let aside = path.with_extension("new");
+        std::fs::write(&aside, contents).unwrap();
+        std::fs::rename(&aside, path).unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_client_ca_file_is_followed_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::cert_store::CertStore::new(dir.path(), crate::cert_store::SERVER_PREFIX);
+        let day = Duration::from_secs(86400);
+        let generate = |name: &str| {
+            pki::CertificateAuthority::generate(name, pki::KeyAlgorithm::EcdsaP256, day).unwrap()
+        };
+        let server_ca = generate("ca");
+        let current = Arc::new(CurrentCert::default());
+        current.set(Arc::new(certified_key(&issue(&server_ca, &store)).unwrap()));
+        let (old, new) = (generate("old"), generate("new"));
+        let client_ca = dir.path().join("client-ca.pem");
+        replace(&client_ca, old.cert_pem());
+        // Looked at on every handshake here (every 5 s in the agent).
+        let config = server_config(current, Some(&client_ca), Duration::ZERO).unwrap();
+        // As kubeadm sets the kubelet up: no anonymous requests.
+        let closed = client::delegated::Delegation::new(
+            None,
+            false,
+            client::delegated::Authorizer::AlwaysAllow,
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(serve_tls(
+            listener,
+            config,
+            Arc::new(AgentState::default()),
+            Arc::new(PortAuth::new(closed, "n1".into())),
+            stop,
+        ));
+
+        let old_client = client_config(&server_ca, Some(client_pair(&old)));
+        let new_client = client_config(&server_ca, Some(client_pair(&new)));
+        let ok = "HTTP/1.1 200 OK";
+        assert_eq!(metrics_status(port, &old_client).await, ok);
+        assert_eq!(
+            metrics_status(port, &client_config(&server_ca, None)).await,
+            "HTTP/1.1 401 Unauthorized"
+        );
+        let refused = metrics_status(port, &new_client).await;
+        assert!(refused.contains("UnknownCA"), "{refused}");
+
+        // The file trusts both CAs: the new CA's certificate is authenticated.
+        replace(&client_ca, format!("{}{}", old.cert_pem(), new.cert_pem()));
+        assert_eq!(metrics_status(port, &new_client).await, ok);
+        assert_eq!(metrics_status(port, &old_client).await, ok);
+
+        // The old CA retired: its certificate is refused, a session it held not resumed.
+        replace(&client_ca, new.cert_pem());
+        let refused = metrics_status(port, &old_client).await;
+        assert!(refused.contains("UnknownCA"), "{refused}");
+        assert_eq!(metrics_status(port, &new_client).await, ok);
     }
 }

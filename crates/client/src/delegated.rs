@@ -8,18 +8,15 @@
 //! requests are allowed. Authorization: allowed paths and groups first, then a
 //! SubjectAccessReview, or a fixed answer when there is no webhook. Answers are cached for the
 //! component's TTLs ([`CacheTtls`]); a review that fails (the apiserver unreachable) is not
-//! cached.
+//! cached. The port's `--client-ca-file` is followed by [`crate::client_ca::ClientCaFile`].
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use protocol::authentication::v1::{TokenReview, TokenReviewSpec, UserInfo};
 use protocol::authorization::v1::{NonResourceAttributes, ResourceAttributes, SubjectAccessReview};
-use rustls::server::danger::ClientCertVerifier;
 use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::Client;
@@ -74,56 +71,6 @@ pub fn certificate_user(chain: Option<&[CertificateDer<'_>]>) -> Option<UserInfo
         groups,
         ..Default::default()
     })
-}
-
-/// A `--client-ca-file` that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ClientCaError {
-    #[error("--client-ca-file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("--client-ca-file {path}: no valid PEM CERTIFICATE block found")]
-    NoCertificate { path: PathBuf },
-    #[error("--client-ca-file {path}: {source}")]
-    Verifier {
-        path: PathBuf,
-        #[source]
-        source: rustls::server::VerifierBuilderError,
-    },
-}
-
-/// A TLS client-certificate verifier for a secure port's `--client-ca-file`: it asks for a
-/// certificate chaining to those CAs but does not require one (the request is then
-/// authenticated by token, or is anonymous).
-pub fn client_ca_verifier(
-    path: &Path,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-) -> Result<Arc<dyn ClientCertVerifier>, ClientCaError> {
-    let pem = std::fs::read(path).map_err(|source| ClientCaError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem).flatten() {
-        // A CA file may carry blocks that are no usable trust anchor; they are skipped.
-        let _ = roots.add(cert);
-    }
-    if roots.is_empty() {
-        return Err(ClientCaError::NoCertificate {
-            path: path.to_path_buf(),
-        });
-    }
-    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-        .allow_unauthenticated()
-        .build()
-        .map_err(|source| ClientCaError::Verifier {
-            path: path.to_path_buf(),
-            source,
-        })
 }
 
 /// What a request asks to do, as a SubjectAccessReview states it.
@@ -417,30 +364,6 @@ mod tests {
                 .allowed(&user("bob", &[]), "/pods", get("/pods"))
                 .await
         );
-    }
-
-    #[test]
-    fn client_ca_files_are_read_or_named() {
-        let provider = || Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("client-ca.pem");
-        assert!(matches!(
-            client_ca_verifier(&path, provider()),
-            Err(ClientCaError::Read { .. })
-        ));
-        std::fs::write(&path, "not pem").unwrap();
-        let err = client_ca_verifier(&path, provider()).err().unwrap();
-        assert!(matches!(err, ClientCaError::NoCertificate { .. }));
-        assert!(err.to_string().contains("client-ca.pem"), "{err}");
-        let ca = pki::CertificateAuthority::generate(
-            "client-ca",
-            pki::KeyAlgorithm::EcdsaP256,
-            Duration::from_secs(3600),
-        )
-        .unwrap();
-        std::fs::write(&path, ca.cert_pem()).unwrap();
-        let verifier = client_ca_verifier(&path, provider()).unwrap();
-        assert!(!verifier.client_auth_mandatory());
     }
 
     #[test]

@@ -10,10 +10,12 @@
 //! No client-side QPS throttle: a bootstrap storm is the server's to shape.
 //!
 //! [`delegated`] is the other side of TokenReview and SubjectAccessReview: how a component's
-//! secure port asks the apiserver who a caller is and what it may do.
+//! secure port asks the apiserver who a caller is and what it may do; [`client_ca`] follows
+//! that port's `--client-ca-file`.
 
 mod api;
 mod client;
+pub mod client_ca;
 pub mod clock;
 mod config;
 mod connector;

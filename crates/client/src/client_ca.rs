@@ -1,0 +1,464 @@
+//! A secure port's `--client-ca-file`, followed while the port runs (decision 0029), as
+//! client-go's `dynamiccertificates.DynamicFileCAContent` lets kube-controller-manager and the
+//! kubelet follow theirs: after a CA rotation, client certificates of the new CA are
+//! accepted without a restart.
+//!
+//! [`ClientCaFile`] is the rustls client-certificate verifier of such a port. It asks for a
+//! certificate chaining to the file's CAs but does not require one (the request is then
+//! authenticated by token, or is anonymous). The file is looked at on a handshake, at most
+//! once per interval (a small file read on the handshake's thread, so no task to run or
+//! stop); when its bytes changed, the next handshakes are verified with the new CAs.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, TryLockError};
+use std::time::{Duration, Instant};
+
+use rustls::client::danger::HandshakeSignatureValid;
+use rustls::crypto::CryptoProvider;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+/// How often the file is looked at by default: as the apiserver's own `--client-ca-file`.
+pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
+
+/// A `--client-ca-file` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientCaError {
+    #[error("--client-ca-file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("--client-ca-file {path}: no valid PEM CERTIFICATE block found")]
+    NoCertificate { path: PathBuf },
+    #[error("--client-ca-file {path}: {source}")]
+    Verifier {
+        path: PathBuf,
+        #[source]
+        source: rustls::server::VerifierBuilderError,
+    },
+}
+
+/// The verifier of `pem` (read from `path`, which errors name).
+fn webpki_verifier(
+    path: &Path,
+    pem: &[u8],
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn ClientCertVerifier>, ClientCaError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+        // A CA file may carry blocks that are no usable trust anchor; they are skipped.
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(ClientCaError::NoCertificate {
+            path: path.to_path_buf(),
+        });
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(provider),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|source| ClientCaError::Verifier {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ClientCaError> {
+    std::fs::read(path).map_err(|source| ClientCaError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The client-certificate verifier of a secure port, following its `--client-ca-file`.
+///
+/// The file is looked at on a handshake, at most once per interval. New bytes that hold a
+/// usable CA replace the verifier for the handshakes that follow; a file that no longer
+/// reads or parses, or holds no certificate, is logged once per distinct failure and the
+/// last good CAs stay. Connections already open are not closed and keep the identity they
+/// were verified with (unlike the apiserver's, decision 0029): only new handshakes see the
+/// new CAs, so a CA removed from the file stops new connections, not open ones.
+#[derive(Debug)]
+pub struct ClientCaFile {
+    path: PathBuf,
+    provider: Arc<CryptoProvider>,
+    interval: Duration,
+    current: RwLock<Current>,
+    /// Every distinct list of root hints used so far (see [`Hints`]).
+    hints: Hints,
+    state: Mutex<FileState>,
+}
+
+#[derive(Debug)]
+struct Current {
+    verifier: Arc<dyn ClientCertVerifier>,
+    /// Which of [`ClientCaFile::hints`] goes with `verifier`.
+    hints: usize,
+}
+
+#[derive(Debug)]
+struct FileState {
+    next_check: Instant,
+    /// The bytes `current` was built from.
+    bytes: Vec<u8>,
+    /// The failure logged last, so each is logged once until the file works again.
+    last_failure: Option<String>,
+}
+
+/// What one [`ClientCaFile::check`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// Not looked at: the interval has not passed, or another handshake is looking.
+    NotDue,
+    Unchanged,
+    Reloaded,
+    /// The file cannot be used; the last good CAs stay. `logged`: a new failure.
+    Failed {
+        logged: bool,
+    },
+}
+
+impl ClientCaFile {
+    /// Reads `path`, looked at again at most every [`DEFAULT_RELOAD_INTERVAL`]. A file that
+    /// cannot be used is an error naming it.
+    pub fn load(path: &Path, provider: Arc<CryptoProvider>) -> Result<ClientCaFile, ClientCaError> {
+        ClientCaFile::with_interval(path, provider, DEFAULT_RELOAD_INTERVAL)
+    }
+
+    /// [`ClientCaFile::load`], looked at again at most every `interval` (zero: on every
+    /// handshake).
+    pub fn with_interval(
+        path: &Path,
+        provider: Arc<CryptoProvider>,
+        interval: Duration,
+    ) -> Result<ClientCaFile, ClientCaError> {
+        let bytes = read(path)?;
+        let verifier = webpki_verifier(path, &bytes, &provider)?;
+        let hints = Hints::new(verifier.root_hint_subjects());
+        Ok(ClientCaFile {
+            path: path.to_path_buf(),
+            provider,
+            interval,
+            current: RwLock::new(Current { verifier, hints: 0 }),
+            hints,
+            state: Mutex::new(FileState {
+                next_check: Instant::now() + interval,
+                bytes,
+                last_failure: None,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(&current.verifier)
+    }
+
+    /// Looks at the file when the interval has passed; swaps in a verifier of new bytes.
+    pub(crate) fn check(&self) -> Checked {
+        let mut state = match self.state.try_lock() {
+            Ok(state) => state,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return Checked::NotDue,
+        };
+        let now = Instant::now();
+        if now < state.next_check {
+            return Checked::NotDue;
+        }
+        state.next_check = now + self.interval;
+        let built = read(&self.path).and_then(|bytes| {
+            if bytes == state.bytes {
+                return Ok(None);
+            }
+            let verifier = webpki_verifier(&self.path, &bytes, &self.provider)?;
+            Ok(Some((bytes, verifier)))
+        });
+        match built {
+            Ok(None) => {
+                state.last_failure = None;
+                Checked::Unchanged
+            }
+            Ok(Some((bytes, verifier))) => {
+                let hints = self.hints.index_of(verifier.root_hint_subjects());
+                *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+                    Current { verifier, hints };
+                state.bytes = bytes;
+                state.last_failure = None;
+                tracing::info!(
+                    path = %self.path.display(),
+                    "client CA file changed: new connections are verified with it"
+                );
+                Checked::Reloaded
+            }
+            Err(error) => {
+                let failure = error.to_string();
+                let logged = state.last_failure.as_deref() != Some(failure.as_str());
+                if logged {
+                    tracing::warn!(
+                        %error,
+                        "client CA file changed but cannot be used: keeping the CAs in use"
+                    );
+                    state.last_failure = Some(failure);
+                }
+                Checked::Failed { logged }
+            }
+        }
+    }
+}
+
+impl ClientCertVerifier for ClientCaFile {
+    fn offer_client_auth(&self) -> bool {
+        // The first call of each handshake (rustls asks when the connection is made).
+        self.check();
+        self.verifier().offer_client_auth()
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        self.verifier().client_auth_mandatory()
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        let index = self.current.read().unwrap_or_else(|e| e.into_inner()).hints;
+        self.hints.nth(index)
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        self.verifier()
+            .verify_client_cert(end_entity, intermediates, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier().verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.verifier().supported_verify_schemes()
+    }
+}
+
+/// The root hint lists (the CAs' subjects, sent in the certificate request) of every CA set
+/// used so far. rustls borrows `root_hint_subjects` for as long as the verifier, so a list
+/// cannot be dropped when the verifier is swapped: each is kept in an append-only chain. A
+/// list seen before is found again, so the chain grows only with distinct CA sets.
+#[derive(Debug)]
+struct Hints {
+    names: Vec<DistinguishedName>,
+    next: OnceLock<Box<Hints>>,
+}
+
+impl Hints {
+    fn new(names: &[DistinguishedName]) -> Hints {
+        Hints {
+            names: names.to_vec(),
+            next: OnceLock::new(),
+        }
+    }
+
+    fn nth(&self, index: usize) -> &[DistinguishedName] {
+        let mut hints = self;
+        for _ in 0..index {
+            match hints.next.get() {
+                Some(next) => hints = next,
+                None => break,
+            }
+        }
+        &hints.names
+    }
+
+    /// The index of `names`, appended when new.
+    fn index_of(&self, names: &[DistinguishedName]) -> usize {
+        let same = |a: &[DistinguishedName]| {
+            a.len() == names.len() && a.iter().zip(names).all(|(a, b)| a.as_ref() == b.as_ref())
+        };
+        let mut hints = self;
+        let mut index = 0;
+        while !same(&hints.names) {
+            hints = hints.next.get_or_init(|| Box::new(Hints::new(names)));
+            index += 1;
+        }
+        index
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider() -> Arc<CryptoProvider> {
+        Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+    }
+
+    fn ca(name: &str) -> pki::CertificateAuthority {
+        pki::CertificateAuthority::generate(
+            name,
+            pki::KeyAlgorithm::EcdsaP256,
+            Duration::from_secs(3600),
+        )
+        .unwrap()
+    }
+
+    /// A client certificate of `ca`, DER.
+    fn leaf(ca: &pki::CertificateAuthority) -> CertificateDer<'static> {
+        let (cert_pem, _) = ca
+            .issue_leaf(&pki::LeafParams {
+                common_name: "system:node:n1".into(),
+                organizations: vec!["system:nodes".into()],
+                dns: Vec::new(),
+                ips: Vec::new(),
+                usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+                validity: Duration::from_secs(3600),
+            })
+            .unwrap();
+        CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()
+    }
+
+    /// Writes aside and renames over, as deployment tools do.
+    fn replace(path: &Path, contents: impl AsRef<[u8]>) {
+        let aside = path.with_extension("new");
+        std::fs::write(&aside, contents).unwrap();
+        std::fs::rename(&aside, path).unwrap();
+    }
+
+    /// Whether a handshake presenting `cert` would pass, as rustls asks.
+    fn accepts(verifier: &ClientCaFile, cert: &CertificateDer<'_>) -> bool {
+        assert!(verifier.offer_client_auth());
+        verifier
+            .verify_client_cert(cert, &[], UnixTime::now())
+            .is_ok()
+    }
+
+    #[test]
+    fn start_up_fails_on_a_file_it_cannot_use_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client-ca.pem");
+        assert!(matches!(
+            ClientCaFile::load(&path, provider()),
+            Err(ClientCaError::Read { .. })
+        ));
+        std::fs::write(&path, "not pem").unwrap();
+        let err = ClientCaFile::load(&path, provider()).err().unwrap();
+        assert!(matches!(err, ClientCaError::NoCertificate { .. }));
+        assert!(err.to_string().contains("client-ca.pem"), "{err}");
+        std::fs::write(&path, ca("client-ca").cert_pem()).unwrap();
+        let verifier = ClientCaFile::load(&path, provider()).unwrap();
+        assert!(!verifier.client_auth_mandatory());
+        assert_eq!(verifier.root_hint_subjects().len(), 1);
+    }
+
+    #[test]
+    fn a_ca_added_to_the_file_is_trusted_by_the_next_handshake() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client-ca.pem");
+        let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
+        replace(&path, ca1.cert_pem());
+        let verifier = ClientCaFile::with_interval(&path, provider(), Duration::ZERO).unwrap();
+        assert!(accepts(&verifier, &leaf(&ca1)));
+        assert!(!accepts(&verifier, &leaf(&ca2)), "CA2 is not trusted yet");
+        assert_eq!(verifier.check(), Checked::Unchanged);
+
+        replace(&path, format!("{}{}", ca1.cert_pem(), ca2.cert_pem()));
+        assert!(accepts(&verifier, &leaf(&ca2)));
+        assert!(accepts(&verifier, &leaf(&ca1)));
+        assert_eq!(verifier.root_hint_subjects().len(), 2, "the hints follow");
+
+        // Retired: CA1 alone is refused again; its hints are the first list, found again.
+        replace(&path, ca2.cert_pem());
+        assert!(!accepts(&verifier, &leaf(&ca1)));
+        assert_eq!(verifier.root_hint_subjects().len(), 1);
+        replace(&path, format!("{}{}", ca1.cert_pem(), ca2.cert_pem()));
+        assert!(accepts(&verifier, &leaf(&ca1)));
+        assert_eq!(
+            verifier.current.read().unwrap().hints,
+            1,
+            "reused, not appended"
+        );
+    }
+
+    #[test]
+    fn the_file_is_read_at_most_once_per_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client-ca.pem");
+        let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
+        replace(&path, ca1.cert_pem());
+        let verifier =
+            ClientCaFile::with_interval(&path, provider(), Duration::from_secs(3600)).unwrap();
+        replace(&path, format!("{}{}", ca1.cert_pem(), ca2.cert_pem()));
+        assert_eq!(verifier.check(), Checked::NotDue);
+        assert!(
+            !accepts(&verifier, &leaf(&ca2)),
+            "not looked at before the hour"
+        );
+        // The interval passed: the next handshake reads it, and then not again for an hour.
+        verifier.state.lock().unwrap().next_check = Instant::now();
+        assert!(accepts(&verifier, &leaf(&ca2)));
+        replace(&path, ca1.cert_pem());
+        assert_eq!(verifier.check(), Checked::NotDue);
+        assert!(accepts(&verifier, &leaf(&ca2)));
+    }
+
+    #[test]
+    fn a_broken_or_removed_file_keeps_the_last_good_cas_and_is_logged_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("client-ca.pem");
+        let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
+        let both = format!("{}{}", ca1.cert_pem(), ca2.cert_pem());
+        replace(&path, &both);
+        let verifier = ClientCaFile::with_interval(&path, provider(), Duration::ZERO).unwrap();
+
+        replace(&path, "not a certificate");
+        assert_eq!(verifier.check(), Checked::Failed { logged: true });
+        assert_eq!(verifier.check(), Checked::Failed { logged: false });
+        assert!(accepts(&verifier, &leaf(&ca1)));
+        assert!(accepts(&verifier, &leaf(&ca2)));
+        assert_eq!(verifier.root_hint_subjects().len(), 2);
+
+        // Another failure is logged too.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(verifier.check(), Checked::Failed { logged: true });
+        assert_eq!(verifier.check(), Checked::Failed { logged: false });
+        assert!(accepts(&verifier, &leaf(&ca1)));
+        assert!(accepts(&verifier, &leaf(&ca2)));
+
+        // Back with the same bytes: nothing to swap; a later failure is logged again.
+        replace(&path, &both);
+        assert_eq!(verifier.check(), Checked::Unchanged);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(verifier.check(), Checked::Failed { logged: true });
+
+        // A file that works again is used.
+        replace(&path, ca1.cert_pem());
+        assert_eq!(verifier.check(), Checked::Reloaded);
+        assert!(!accepts(&verifier, &leaf(&ca2)));
+    }
+}
