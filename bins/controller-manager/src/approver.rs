@@ -426,7 +426,7 @@ impl Approver {
         }
     }
 
-    /// Marks `csr` Failed if a newer request of its node already makes it obsolete (the look
+    /// Marks `csr` Failed if a newer Pending request of its node makes it obsolete (the look
     /// from the older side, for two requests made in the same second). True when it did.
     async fn supersede_self(&self, csr: &CertificateSigningRequest) -> bool {
         let newer = pending_dedup::superseding(csr, || self.cache.requested_by(&csr.spec.username));

@@ -80,9 +80,11 @@ pub fn superseded_by(
 }
 
 /// The newest request that makes `older` obsolete, when `older` is Pending: one made after it
-/// by the same node for the same signer, neither denied nor failed. The other half of
-/// [`superseded_by`]: two requests made in the same second may each be looked at before the
-/// other is known, so each look checks both ways and whichever comes second decides.
+/// by the same node for the same signer, Pending too. The other half of [`superseded_by`]: two
+/// requests made in the same second may each be looked at before the other is known, and one
+/// left to a person is not looked at again, so each look checks both ways. Only a Pending
+/// newer one counts: creation times have whole seconds, so within one second "after" is the
+/// name's order, and a request already answered may well be the older one.
 pub fn superseding(
     older: &CertificateSigningRequest,
     requested: impl FnOnce() -> Vec<Arc<CertificateSigningRequest>>,
@@ -96,8 +98,7 @@ pub fn superseding(
         .filter(|newer| {
             newer.metadata.name != older.metadata.name
                 && newer.spec.signer_name == older.spec.signer_name
-                && !is_denied(newer)
-                && !is_failed(newer)
+                && is_pending(newer)
                 && created_before(older, newer)
                 && own_node_request(newer).as_deref() == Some(node.as_str())
         })
@@ -212,6 +213,9 @@ mod tests {
             Some("csr-a2".to_string())
         );
         assert!(superseding(&approved, || requested.clone()).is_none());
+        // An answered newer request does not count from the older side.
+        let with_approved = vec![Arc::new(older.clone()), Arc::new(approved.clone())];
+        assert!(superseding(&older, || with_approved.clone()).is_none());
         assert!(superseding(&later, || requested.clone()).is_none());
         // A denied newer request keeps the older ones open.
         let mut denied = newer.clone();
