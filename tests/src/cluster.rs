@@ -421,6 +421,25 @@ impl Cluster {
         Ok(())
     }
 
+    /// The token `abcdef.0123456789abcdef` (expiring in 2099) and kubeadm's binding
+    /// `kubeadm:kubelet-bootstrap`, which lets the group `system:bootstrappers` create CSRs.
+    /// RBAC learns the binding through the server's watch: the first request may need a retry.
+    pub fn bootstrap_token_that_may_create_csrs(&self) -> anyhow::Result<String> {
+        let token = self.create_bootstrap_token(
+            "abcdef",
+            "0123456789abcdef",
+            Some("2099-01-01T00:00:00Z"),
+        )?;
+        self.kubectl()?.ok([
+            "create",
+            "clusterrolebinding",
+            "kubeadm:kubelet-bootstrap",
+            "--clusterrole=system:node-bootstrapper",
+            "--group=system:bootstrappers",
+        ])?;
+        Ok(token)
+    }
+
     /// Creates the Secret `kube-system/bootstrap-token-<id>` with kubectl, as kubeadm documents it;
     /// `expiration` is RFC 3339. Returns the token `<id>.<secret>`.
     pub fn create_bootstrap_token(

@@ -29,18 +29,7 @@ fn kubelet_csrs_are_limited_per_requester_node_and_signer() -> anyhow::Result<()
         "--kubelet-csr-rate-limit-period=1h",
     ])?;
     let admin = cluster.kubectl()?;
-    let token = cluster.create_bootstrap_token(
-        "abcdef",
-        "0123456789abcdef",
-        Some("2099-01-01T00:00:00Z"),
-    )?;
-    admin.ok([
-        "create",
-        "clusterrolebinding",
-        "kubeadm:kubelet-bootstrap",
-        "--clusterrole=system:node-bootstrapper",
-        "--group=system:bootstrappers",
-    ])?;
+    let token = cluster.bootstrap_token_that_may_create_csrs()?;
     let kubeconfig =
         cluster.token_kubeconfig("token.kubeconfig", "tls-bootstrap-token-user", &token)?;
     let bootstrap =

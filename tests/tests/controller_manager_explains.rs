@@ -38,6 +38,29 @@ fn wait_for_reason(setup: &Setup, name: &str, reason: &str) -> anyhow::Result<Va
     )
 }
 
+/// Waits until `older` is Failed, `Superseded` by `newer` (decision 0028).
+fn wait_superseded(setup: &Setup, older: &str, newer: &str) -> anyhow::Result<()> {
+    let failed = wait::until(
+        &format!("{older} to fail as superseded"),
+        Duration::from_secs(15),
+        Duration::from_millis(100),
+        || {
+            let csr = setup.get_csr(older).map_err(|e| format!("{e:#}"))?;
+            Ok(csr["status"]["conditions"]
+                .as_array()
+                .and_then(|c| c.iter().find(|c| c["type"] == "Failed").cloned()))
+        },
+    )?;
+    anyhow::ensure!(
+        failed["reason"] == "Superseded"
+            && failed["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with(&format!("Superseded by csr {newer}: "))),
+        "{failed}"
+    );
+    Ok(())
+}
+
 #[test]
 fn stuck_csrs_say_why_in_kubectl_describe() -> anyhow::Result<()> {
     // No nodeclient binding: bootstrap-token requests are not auto-approved.
@@ -214,24 +237,7 @@ fn two_requests_in_one_second_leave_one_open() -> anyhow::Result<()> {
             continue; // a second boundary fell between them: not the case under test
         }
         // Same second: the name decides, so the second one made is the older one.
-        let failed = wait::until(
-            "the request older by name to fail as superseded",
-            Duration::from_secs(10),
-            Duration::from_millis(100),
-            || {
-                let csr = setup.get_csr(&second).map_err(|e| format!("{e:#}"))?;
-                Ok(csr["status"]["conditions"]
-                    .as_array()
-                    .and_then(|c| c.iter().find(|c| c["type"] == "Failed").cloned()))
-            },
-        )?;
-        anyhow::ensure!(
-            failed["reason"] == "Superseded"
-                && failed["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(&format!("Superseded by csr {first}: "))),
-            "{failed}"
-        );
+        wait_superseded(&setup, &second, &first)?;
         let open = setup.get_csr(&first)?;
         anyhow::ensure!(open["status"]["conditions"].is_null(), "{open}");
         return Ok(());
@@ -258,24 +264,7 @@ fn a_node_s_newer_request_supersedes_its_older_pending_one() -> anyhow::Result<(
     };
     create(&node, &serving("serving-c-1")?)?;
     create(&node, &serving("serving-c-2")?)?;
-    let failed = wait::until(
-        "the older request to fail as superseded",
-        Duration::from_secs(15),
-        Duration::from_millis(100),
-        || {
-            let csr = setup.get_csr("serving-c-1").map_err(|e| format!("{e:#}"))?;
-            Ok(csr["status"]["conditions"]
-                .as_array()
-                .and_then(|c| c.iter().find(|c| c["type"] == "Failed").cloned()))
-        },
-    )?;
-    anyhow::ensure!(
-        failed["reason"] == "Superseded"
-            && failed["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("Superseded by csr serving-c-2: ")),
-        "{failed}"
-    );
+    wait_superseded(&setup, "serving-c-1", "serving-c-2")?;
     let listed = setup
         .kubectl
         .ok(["get", "csr", "serving-c-1", "serving-c-2"])?;

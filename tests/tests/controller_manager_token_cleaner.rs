@@ -47,6 +47,18 @@ fn expiration(secret: &Value) -> anyhow::Result<String> {
     )?)
 }
 
+/// Marks the setup's token single-use (decision 0026), as `lab token create --single-use`.
+fn make_single_use(setup: &Setup) -> anyhow::Result<()> {
+    setup.kubectl.ok([
+        "annotate",
+        "secret",
+        "bootstrap-token-abcdef",
+        "--namespace=kube-system",
+        "kubelet-tls-bootstrap/single-use=true",
+    ])?;
+    Ok(())
+}
+
 fn wait_gone(setup: &Setup, name: &str, timeout: Duration) -> anyhow::Result<()> {
     wait::until(
         &format!("secret {name} to be deleted"),
@@ -123,13 +135,7 @@ fn a_single_use_token_approves_one_node_and_is_deleted_once_it_is_up() -> anyhow
         "--type=merge",
         &format!("--patch={}", json!({"stringData": {"expiration": soon}})),
     ])?;
-    setup.kubectl.ok([
-        "annotate",
-        "secret",
-        "bootstrap-token-abcdef",
-        "--namespace=kube-system",
-        "kubelet-tls-bootstrap/single-use=true",
-    ])?;
+    make_single_use(&setup)?;
     let cm = setup.start_cm("cm.log", &["--controllers=*,tokencleaner"])?;
     let bootstrap = setup.token_client()?;
 
@@ -223,13 +229,7 @@ fn a_single_use_token_approves_one_node_and_is_deleted_once_it_is_up() -> anyhow
 fn a_request_a_single_use_token_held_back_is_approved_as_soon_as_the_holder_goes()
 -> anyhow::Result<()> {
     let setup = Setup::start(true)?;
-    setup.kubectl.ok([
-        "annotate",
-        "secret",
-        "bootstrap-token-abcdef",
-        "--namespace=kube-system",
-        "kubelet-tls-bootstrap/single-use=true",
-    ])?;
+    make_single_use(&setup)?;
     let cm = setup.start_cm("cm.log", &[])?;
     let bootstrap = setup.token_client()?;
     create(
