@@ -93,8 +93,8 @@ impl Strategy for CsrStrategy {
 
 /// The signers whose requests a kubelet makes by itself, over and over if it misbehaves.
 const KUBELET_SIGNERS: [&str; 2] = [
-    "kubernetes.io/kube-apiserver-client-kubelet",
-    "kubernetes.io/kubelet-serving",
+    pki::signer::KUBE_APISERVER_CLIENT_KUBELET,
+    pki::signer::KUBELET_SERVING,
 ];
 
 /// A request to a kubelet signer counts against its requester, signer and node (decision
@@ -109,7 +109,7 @@ fn rate_key(csr: &CertificateSigningRequest, user: &rbac::UserInfo) -> Option<Ra
     let parsed = pki::ParsedCsr::from_pem(&csr.spec.request).ok()?;
     let common_name = parsed.common_name().unwrap_or_default();
     let node = common_name
-        .strip_prefix("system:node:")
+        .strip_prefix(pki::signer::NODE_CN_PREFIX)
         .unwrap_or(common_name);
     Some(RateKey {
         requester: user.name.clone(),
