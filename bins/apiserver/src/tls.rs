@@ -570,18 +570,8 @@ mod tests {
     fn no_session_is_resumed() {
         let (ca, cert, key) = serving_pki("ca");
         let tls = ServingTls::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
         // A client that would resume (rustls' default session cache), as Go's need not.
-        let client = Arc::new(
-            rustls::ClientConfig::builder_with_provider(crypto_provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        );
+        let client = client_trusting(&ca);
         let server = tls.server_config();
         assert_eq!(handshake(&client, &server), rustls::HandshakeKind::Full);
         assert_eq!(handshake(&client, &server), rustls::HandshakeKind::Full);
@@ -599,6 +589,21 @@ mod tests {
     }
 
     /// A CA and a serving certificate of it, PEM.
+    /// A client trusting `ca`, without a certificate, with rustls' default session cache.
+    fn client_trusting(ca: &pki::CertificateAuthority) -> Arc<rustls::ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca.cert_pem().as_bytes()) {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(crypto_provider())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
     fn serving_pki(name: &str) -> (pki::CertificateAuthority, String, String) {
         let day = std::time::Duration::from_secs(86_400);
         let ca =
@@ -685,17 +690,7 @@ mod tests {
         assert_ne!(ids(&second)[0], first_ids[0]);
         assert!(!Arc::ptr_eq(&second.server_config(), &both.server_config()));
         // The new serving certificate is the one handed out.
-        let mut roots = RootCertStore::empty();
-        for cert in CertificateDer::pem_slice_iter(ca2.cert_pem().as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let client = Arc::new(
-            rustls::ClientConfig::builder_with_provider(crypto_provider())
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        );
+        let client = client_trusting(&ca2);
         assert_eq!(
             handshake(&client, &second.server_config()),
             rustls::HandshakeKind::Full

@@ -415,25 +415,19 @@ impl Approver {
         )))
     }
 
-    /// Marks Failed the node's older Pending requests `csr` makes obsolete (`pending_dedup`,
-    /// decision 0028). A write that fails is logged and left: the older request then stays
+    /// The dedup of `csr` (`pending_dedup`, decision 0028): marks Failed the node's older
+    /// Pending requests it makes obsolete, and returns the newer one that makes `csr` itself
+    /// obsolete, if any. A write that fails is logged and left: the older request then stays
     /// Pending, as upstream leaves it, and a later look at `csr` tries again.
-    async fn supersede_older_requests(&self, csr: &CertificateSigningRequest) {
-        let older =
-            pending_dedup::superseded_by(csr, || self.cache.requested_by(&csr.spec.username));
-        for old in older {
-            self.mark_superseded(&old, csr).await;
+    async fn dedup_requests(
+        &self,
+        csr: &CertificateSigningRequest,
+    ) -> Option<Arc<CertificateSigningRequest>> {
+        let obsolete = pending_dedup::obsolete(csr, || self.cache.requested_by(&csr.spec.username));
+        for old in &obsolete.older {
+            self.mark_superseded(old, csr).await;
         }
-    }
-
-    /// Marks `csr` Failed if a newer Pending request of its node makes it obsolete (the look
-    /// from the older side, for two requests made in the same second). True when it did.
-    async fn supersede_self(&self, csr: &CertificateSigningRequest) -> bool {
-        let newer = pending_dedup::superseding(csr, || self.cache.requested_by(&csr.spec.username));
-        match newer {
-            Some(newer) => self.mark_superseded(csr, &newer).await,
-            None => false,
-        }
+        obsolete.newer
     }
 
     /// One `/status` write: `old` Failed, `Superseded` by `newer`. True when it was written.
@@ -619,11 +613,13 @@ impl Handler for Approver {
         let Some(csr) = self.cache.get(key) else {
             return Ok(());
         };
-        self.supersede_older_requests(&csr).await;
-        if is_issued(&csr)
-            || is_approved(&csr)
-            || is_denied(&csr)
-            || self.supersede_self(&csr).await
+        let newer = self.dedup_requests(&csr).await;
+        if is_issued(&csr) || is_approved(&csr) || is_denied(&csr) {
+            return Ok(());
+        }
+        // The look from the older side, for two requests made in the same second.
+        if let Some(newer) = newer
+            && self.mark_superseded(&csr, &newer).await
         {
             return Ok(());
         }

@@ -52,57 +52,57 @@ fn created_before(a: &CertificateSigningRequest, b: &CertificateSigningRequest) 
     key(a) < key(b)
 }
 
-/// The Pending requests `newer` makes obsolete: `requested` are its requester's CSRs (the
-/// cache's index); those made before it for the same node and signer. Nothing when `newer` is
-/// not the node's own request, or was denied or failed (then the older ones may still be
-/// wanted).
-pub fn superseded_by(
-    newer: &CertificateSigningRequest,
-    requested: impl FnOnce() -> Vec<Arc<CertificateSigningRequest>>,
-) -> Vec<Arc<CertificateSigningRequest>> {
-    if is_denied(newer) || is_failed(newer) {
-        return Vec::new();
-    }
-    // Before the index is read: a bootstrap token may have made thousands of requests.
-    let Some(node) = own_node_request(newer) else {
-        return Vec::new();
-    };
-    requested()
-        .into_iter()
-        .filter(|older| {
-            older.metadata.name != newer.metadata.name
-                && older.spec.signer_name == newer.spec.signer_name
-                && is_pending(older)
-                && created_before(older, newer)
-                && own_node_request(older).as_deref() == Some(node.as_str())
-        })
-        .collect()
+/// What one look at a request finds obsolete among its node's requests (`requested`, its
+/// requester's CSRs from the cache's index, read once and only for a node's own request).
+#[derive(Debug, Default)]
+pub struct Obsolete {
+    /// The Pending requests it makes obsolete: those made before it for the same node and
+    /// signer. None when it was denied or failed (then the older ones may still be wanted).
+    pub older: Vec<Arc<CertificateSigningRequest>>,
+    /// When it is Pending itself, the newest request that makes it obsolete: one made after it
+    /// by the same node for the same signer, Pending too. Two requests made in the same second
+    /// may each be looked at before the other is known, and one left to a person is not looked
+    /// at again, so each look checks both ways. Only a Pending newer one counts: creation
+    /// times have whole seconds, so within one second "after" is the name's order, and a
+    /// request already answered may well be the older one.
+    pub newer: Option<Arc<CertificateSigningRequest>>,
 }
 
-/// The newest request that makes `older` obsolete, when `older` is Pending: one made after it
-/// by the same node for the same signer, Pending too. The other half of [`superseded_by`]: two
-/// requests made in the same second may each be looked at before the other is known, and one
-/// left to a person is not looked at again, so each look checks both ways. Only a Pending
-/// newer one counts: creation times have whole seconds, so within one second "after" is the
-/// name's order, and a request already answered may well be the older one.
-pub fn superseding(
-    older: &CertificateSigningRequest,
+/// Both directions of the dedup for `csr`; nothing when it is not a node's own request.
+pub fn obsolete(
+    csr: &CertificateSigningRequest,
     requested: impl FnOnce() -> Vec<Arc<CertificateSigningRequest>>,
-) -> Option<Arc<CertificateSigningRequest>> {
-    if !is_pending(older) {
-        return None;
+) -> Obsolete {
+    // Before the index is read: a bootstrap token may have made thousands of requests.
+    let Some(node) = own_node_request(csr) else {
+        return Obsolete::default();
+    };
+    let wants_older = !is_denied(csr) && !is_failed(csr);
+    let wants_newer = is_pending(csr);
+    let mut found = Obsolete::default();
+    for other in requested() {
+        let same_node = other.metadata.name != csr.metadata.name
+            && other.spec.signer_name == csr.spec.signer_name
+            && is_pending(&other)
+            // Last: it parses the request.
+            && own_node_request(&other).as_deref() == Some(node.as_str());
+        if !same_node {
+            continue;
+        }
+        if created_before(&other, csr) {
+            if wants_older {
+                found.older.push(other);
+            }
+        } else if wants_newer
+            && found
+                .newer
+                .as_ref()
+                .is_none_or(|newest| created_before(newest, &other))
+        {
+            found.newer = Some(other);
+        }
     }
-    let node = own_node_request(older)?;
-    requested()
-        .into_iter()
-        .filter(|newer| {
-            newer.metadata.name != older.metadata.name
-                && newer.spec.signer_name == older.spec.signer_name
-                && is_pending(newer)
-                && created_before(older, newer)
-                && own_node_request(newer).as_deref() == Some(node.as_str())
-        })
-        .reduce(|a, b| if created_before(&a, &b) { b } else { a })
+    found
 }
 
 /// The Failed condition's message on `older`.
@@ -156,6 +156,20 @@ mod tests {
         csr.spec.signer_name = signer.into();
         csr.spec.username = requester.into();
         csr
+    }
+
+    fn superseded_by(
+        newer: &CertificateSigningRequest,
+        requested: impl FnOnce() -> Vec<Arc<CertificateSigningRequest>>,
+    ) -> Vec<Arc<CertificateSigningRequest>> {
+        obsolete(newer, requested).older
+    }
+
+    fn superseding(
+        older: &CertificateSigningRequest,
+        requested: impl FnOnce() -> Vec<Arc<CertificateSigningRequest>>,
+    ) -> Option<Arc<CertificateSigningRequest>> {
+        obsolete(older, requested).newer
     }
 
     const SERVING: &str = pki::signer::KUBELET_SERVING;
