@@ -307,6 +307,10 @@ fn lab_ca_rotate_moves_every_node_to_a_new_ca_without_restarts() -> anyhow::Resu
     let pids = std::fs::read_to_string(lab.state.join("lab.pid"))?;
     let old_admin = lab._dir.path().join("old-admin.kubeconfig");
     std::fs::copy(lab.state.join("admin.kubeconfig"), &old_admin)?;
+    // A token kubeconfig that trusts the old CA alone, as a machine off through the rotation
+    // keeps it.
+    let old_token = lab._dir.path().join("old-token.kubeconfig");
+    std::fs::copy(lab.state.join("bootstrap-static.kubeconfig"), &old_token)?;
     // The controller-manager published the lab's bundle for the nodes.
     let published = kubectl.ok([
         "get",
@@ -383,18 +387,26 @@ fn lab_ca_rotate_moves_every_node_to_a_new_ca_without_restarts() -> anyhow::Resu
         new_ca.der()
     );
 
-    // The old admin certificate, shown the new CA so TLS works, is refused: the old CA is retired.
-    let old = kubectl.with_kubeconfig(&old_admin, &lab._dir.path().join("old-cache"));
-    old.ok([
-        "config",
-        "set-cluster",
-        "lab",
-        "--embed-certs=true",
-        &format!(
-            "--certificate-authority={}",
-            pki_dir.join("ca.pem").display()
-        ),
+    // The apiserver sends the new CA cross-signed by the old one after its certificate, so
+    // kubectl trusting the old CA alone still verifies it: the token is accepted, and the old
+    // admin certificate is refused by the apiserver (a 401), not by kubectl's TLS check.
+    let chain = pki::parse_certificates(&std::fs::read(pki_dir.join("apiserver.pem"))?)?;
+    assert_eq!(chain.len(), 2);
+    chain[1].verify_issued_by(&old_ca)?;
+    let token = kubectl.with_kubeconfig(&old_token, &lab._dir.path().join("token-cache"));
+    let trusted = kubeconfig::Kubeconfig::load(&old_token)?.resolve(None)?;
+    assert_eq!(
+        pki::parse_certificates(&trusted.ca_pem.unwrap_or_default())?[0].der(),
+        old_ca.der()
+    );
+    let me = token.ok([
+        "auth",
+        "whoami",
+        "-o",
+        "jsonpath={.status.userInfo.username}",
     ])?;
+    assert!(!me.is_empty(), "{me}");
+    let old = kubectl.with_kubeconfig(&old_admin, &lab._dir.path().join("old-cache"));
     let refused = old.run(["get", "nodes"])?;
     assert!(!refused.success, "{refused:?}");
     // kubectl's words for a 401.

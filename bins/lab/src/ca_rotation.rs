@@ -206,16 +206,24 @@ pub async fn rotate(args: &CaRotateArgs) -> anyhow::Result<()> {
 
 /// The switch: the apiserver's serving certificate, the admin's and the controller-manager's
 /// client certificates and the signing pair move to the new CA; the old pair is kept as
-/// `ca-previous*` until it is retired.
+/// `ca-previous*` until it is retired. The apiserver sends the new CA cross-signed by the old
+/// one after its certificate, so a client that still trusts only the old CA (a machine that
+/// was off, a kubeconfig made before) verifies it, before and after the old CA is retired.
 fn switch(layout: &Layout, bundle: &str) -> anyhow::Result<()> {
     let new = CertificateAuthority::load(layout.ca_next_cert(), layout.ca_next_key())
         .context("cannot load the new CA")?;
+    let old = CertificateAuthority::load(layout.ca_cert(), layout.ca_key())
+        .context("cannot load the old CA")?;
+    let cross = old
+        .cross_sign(new.certificate())
+        .context("cannot cross-sign the new CA with the old one")?;
+    files::write_public(&layout.ca_cross_signed_cert(), &cross)?;
     let pki_dir = layout.pki_dir();
     let serving = Certificate::from_pem(&std::fs::read(layout.apiserver_cert())?)
         .context("the apiserver's serving certificate")?;
     let mut names = serving.dns_names().to_vec();
     names.extend(serving.ip_addresses().iter().map(|ip| ip.to_string()));
-    files::issue_apiserver_serving(&new, &pki_dir, &names, LEAF_VALIDITY)?;
+    files::issue_apiserver_serving(&new, &pki_dir, &names, LEAF_VALIDITY, &cross)?;
 
     let admin = files::issue_client(
         &new,
@@ -563,6 +571,21 @@ mod tests {
             Certificate::from_pem(&std::fs::read(layout.apiserver_cert()).unwrap()).unwrap();
         serving.verify_issued_by(new.certificate()).unwrap();
         assert!(serving.dns_names().contains(&"localhost".to_string()));
+        // It is followed by the new CA cross-signed by the old one, also kept on its own.
+        let chain =
+            pki::parse_certificates(&std::fs::read(layout.apiserver_cert()).unwrap()).unwrap();
+        assert_eq!(chain.len(), 2);
+        let old_ca = Certificate::from_pem(old.as_bytes()).unwrap();
+        chain[1].verify_issued_by(&old_ca).unwrap();
+        assert_eq!(
+            chain[1].public_key_der(),
+            new.certificate().public_key_der()
+        );
+        serving.verify_issued_by(&chain[1]).unwrap();
+        assert_eq!(
+            read(&layout.ca_cross_signed_cert()).unwrap(),
+            chain[1].to_pem()
+        );
         // So does the admin's client certificate, and its kubeconfig trusts both CAs.
         let admin = api::resolve_kubeconfig(&layout.admin_kubeconfig()).unwrap();
         let kubeconfig::Identity::ClientCertificate { cert_pem, .. } = admin.identity else {

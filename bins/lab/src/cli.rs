@@ -145,6 +145,26 @@ pub enum CaCommand {
     /// Where a CA rotation stands: the CAs trusted and signing, and per node the bundle it
     /// trusts and the CA its client certificate comes from.
     Status(CaStatusArgs),
+    /// Sign a new CA with the old one (a CA rotation by hand): append the output to the
+    /// apiserver's --tls-cert-file after its serving certificate from the new CA, and clients
+    /// that still trust only the old CA verify the apiserver.
+    CrossSign(CaCrossSignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CaCrossSignArgs {
+    /// The old CA's certificate (it signs).
+    #[arg(long, value_name = "FILE")]
+    pub ca: PathBuf,
+    /// The old CA's private key.
+    #[arg(long, value_name = "FILE")]
+    pub ca_key: PathBuf,
+    /// The new CA's certificate (its subject, key and key identifier are kept).
+    #[arg(long, value_name = "FILE")]
+    pub new_ca: PathBuf,
+    /// Where to write the cross-signed certificate (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

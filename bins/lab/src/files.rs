@@ -114,12 +114,14 @@ pub fn issue_client(
 }
 
 /// The apiserver's serving certificate (`CN=kube-apiserver`) for `names` (IPs or DNS names),
-/// written as `apiserver.pem` / `apiserver-key.pem` in `dir`.
+/// written as `apiserver.pem` / `apiserver-key.pem` in `dir`, followed in `apiserver.pem` by
+/// the `intermediates` the apiserver sends with it (PEM).
 pub fn issue_apiserver_serving(
     ca: &CertificateAuthority,
     dir: &Path,
     names: &[String],
     validity: Duration,
+    intermediates: &str,
 ) -> anyhow::Result<()> {
     let mut dns = Vec::new();
     let mut ips = Vec::new();
@@ -143,7 +145,10 @@ pub fn issue_apiserver_serving(
             validity,
         })
         .context("cannot issue the apiserver serving certificate")?;
-    write_public(&dir.join("apiserver.pem"), &cert)?;
+    write_public(
+        &dir.join("apiserver.pem"),
+        &format!("{cert}{intermediates}"),
+    )?;
     write_private(&dir.join("apiserver-key.pem"), &key)?;
     Ok(())
 }

@@ -56,7 +56,13 @@ pub fn init(layout: &Layout, options: &InitOptions) -> anyhow::Result<Settings> 
     )?;
     let ca_pem = ca.cert_pem();
     files::write_public(&layout.ca_bundle(), &ca_pem)?;
-    files::issue_apiserver_serving(&ca, &pki_dir, &options.apiserver_sans, LAB_LEAF_VALIDITY)?;
+    files::issue_apiserver_serving(
+        &ca,
+        &pki_dir,
+        &options.apiserver_sans,
+        LAB_LEAF_VALIDITY,
+        "",
+    )?;
 
     let server = &options.server;
     let (cert, key) = files::issue_client(

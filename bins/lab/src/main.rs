@@ -38,6 +38,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Init(args) => lab::commands::init(&args)?,
         Command::Seed(args) => runtime()?.block_on(lab::commands::seed(&args))?,
         Command::Ca(CaCommand::Create(args)) => lab::ops::ca_create(&args)?,
+        Command::Ca(CaCommand::CrossSign(args)) => lab::ops::ca_cross_sign(&args)?,
         Command::Ca(CaCommand::Rotate(args)) => {
             runtime()?.block_on(lab::ca_rotation::rotate(&args))?
         }

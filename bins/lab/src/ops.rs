@@ -1,11 +1,12 @@
-//! The operator subcommands: `lab ca create`, `lab token create`, `lab certs expiry`.
+//! The operator subcommands: `lab ca create`, `lab ca cross-sign`, `lab token create`, `lab certs expiry`.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Context as _;
+use pki::CertificateAuthority;
 
-use crate::cli::{CaCreateArgs, ExpiryArgs, TokenCreateArgs};
+use crate::cli::{CaCreateArgs, CaCrossSignArgs, ExpiryArgs, TokenCreateArgs};
 use crate::token::{BootstrapToken, TokenOptions};
 use crate::{duration, expiry, files, init};
 
@@ -26,6 +27,30 @@ pub fn ca_create(args: &CaCreateArgs) -> anyhow::Result<()> {
         paths.key.display()
     );
     println!("CA \"{}\" valid until {not_after}", args.common_name);
+    Ok(())
+}
+
+/// `lab ca cross-sign`.
+pub fn ca_cross_sign(args: &CaCrossSignArgs) -> anyhow::Result<()> {
+    let old = CertificateAuthority::load(&args.ca, &args.ca_key)
+        .context("cannot load the signing CA (--ca, --ca-key)")?;
+    let new = pki::Certificate::from_pem(
+        &std::fs::read(&args.new_ca)
+            .with_context(|| format!("cannot read {}", args.new_ca.display()))?,
+    )
+    .with_context(|| format!("--new-ca {}", args.new_ca.display()))?;
+    let cross = old
+        .cross_sign(&new)
+        .with_context(|| format!("cannot cross-sign {}", args.new_ca.display()))?;
+    files::write_public(&args.out, &cross)?;
+    let not_after = pki::Certificate::from_pem(cross.as_bytes())?.not_after();
+    println!(
+        "wrote {}: \"{}\" signed by \"{}\", valid until {}",
+        args.out.display(),
+        new.subject(),
+        old.certificate().subject(),
+        time::OffsetDateTime::from(not_after)
+    );
     Ok(())
 }
 
@@ -133,4 +158,42 @@ pub fn certs_expiry(args: &ExpiryArgs) -> anyhow::Result<bool> {
     let now = SystemTime::now();
     print!("{}", expiry::render(&rows, now));
     Ok(rows.iter().all(|row| row.left(now).is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pki::KeyAlgorithm;
+    use std::time::Duration;
+
+    const YEAR: Duration = Duration::from_secs(8760 * 3600);
+
+    #[test]
+    fn cross_sign_writes_the_new_ca_signed_by_the_old_and_refuses_a_wrong_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (old_dir, new_dir) = (dir.path().join("old"), dir.path().join("new"));
+        let (old, old_files) =
+            files::create_ca(&old_dir, "cluster", KeyAlgorithm::EcdsaP256, YEAR, false).unwrap();
+        let (new, new_files) =
+            files::create_ca(&new_dir, "cluster", KeyAlgorithm::Rsa2048, YEAR, false).unwrap();
+        let out = dir.path().join("cross.pem");
+        let args = CaCrossSignArgs {
+            ca: old_files.cert.clone(),
+            ca_key: old_files.key.clone(),
+            new_ca: new_files.cert.clone(),
+            out: out.clone(),
+        };
+        ca_cross_sign(&args).unwrap();
+        let cross = pki::Certificate::from_pem(&std::fs::read(&out).unwrap()).unwrap();
+        cross.verify_issued_by(old.certificate()).unwrap();
+        assert_eq!(cross.public_key_der(), new.certificate().public_key_der());
+        assert_eq!(cross.subject(), new.certificate().subject());
+
+        let wrong_key = CaCrossSignArgs {
+            ca_key: new_files.key,
+            ..args
+        };
+        let error = format!("{:#}", ca_cross_sign(&wrong_key).unwrap_err());
+        assert!(error.contains("does not match"), "{error}");
+    }
 }

@@ -49,6 +49,11 @@ impl Layout {
     pub fn ca_previous_key(&self) -> PathBuf {
         self.pki_dir().join("ca-previous-key.pem")
     }
+    /// The last rotation's new CA signed by the old one, sent by the apiserver after its
+    /// serving certificate.
+    pub fn ca_cross_signed_cert(&self) -> PathBuf {
+        self.pki_dir().join("ca-cross-signed.pem")
+    }
     pub fn apiserver_cert(&self) -> PathBuf {
         self.pki_dir().join("apiserver.pem")
     }

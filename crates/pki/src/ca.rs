@@ -151,6 +151,52 @@ impl CertificateAuthority {
         })
     }
 
+    /// A certificate for the CA `other` (its subject, key and key identifier) signed by this
+    /// CA: sent as an intermediate after a leaf `other` issued, it lets a client that trusts
+    /// only this CA verify that leaf, while a client that trusts `other` ignores it. This is
+    /// how a CA rotation stays verifiable by a machine that was off while the trust bundle
+    /// moved. Valid from 5 minutes ago until the earlier end of the two CAs.
+    pub fn cross_sign(&self, other: &Certificate) -> Result<String, PkiError> {
+        self.cross_sign_at(other, SystemTime::now())
+    }
+
+    pub(crate) fn cross_sign_at(
+        &self,
+        other: &Certificate,
+        now: SystemTime,
+    ) -> Result<String, PkiError> {
+        if !other.is_ca() {
+            return Err(PkiError::NotCa {
+                source_name: "the CA to cross-sign".to_string(),
+                subject: other.subject().to_string(),
+            });
+        }
+        let not_after = other.not_after().min(self.not_after());
+        if not_after <= now {
+            return Err(PkiError::ExpiredInPast(not_after));
+        }
+        // The other CA's own extensions as Go would write them, with this CA as authority.
+        let mut extensions = Vec::with_capacity(4);
+        extensions.extend(other.key_usage().and_then(der::key_usage_extension));
+        extensions.push(der::basic_constraints_extension(true));
+        if let Some(id) = other.subject_key_id() {
+            extensions.push(der::subject_key_id_extension(id));
+        }
+        if let Some(id) = &self.authority_key_id {
+            extensions.push(der::authority_key_id_extension(id));
+        }
+        let der_bytes = issue::sign_tbs(
+            &self.key,
+            self.cert.subject_der(),
+            other.subject_der(),
+            other.public_key_der(),
+            now - issue::BACKDATE,
+            not_after,
+            &extensions,
+        )?;
+        Ok(pemfile::encode(pemfile::CERTIFICATE, &der_bytes))
+    }
+
     /// PEM of the signing certificate.
     pub fn cert_pem(&self) -> String {
         self.cert.to_pem()
