@@ -1,15 +1,17 @@
 //! Getting the first client certificate (kubelet `bootstrap.LoadClientCert`): use
-//! `--kubeconfig` when its certificate is still valid; when it has expired (a node powered
-//! off for longer than its certificate lived), first ask the apiserver to renew it with
-//! itself (decision 0027); otherwise request one with the `--bootstrap-kubeconfig`
-//! credentials. The new certificate goes to the cert dir and `--kubeconfig` is written
-//! pointing at `kubelet-client-current.pem`.
+//! `--kubeconfig` when its certificate is still valid (with `--bootstrap-kubeconfig`, only
+//! once the apiserver has not refused it: a CA retired or a revocation made while the machine
+//! was off); when it has expired (a node powered off for longer than its certificate lived),
+//! first ask the apiserver to renew it with itself (decision 0027); otherwise request one with
+//! the `--bootstrap-kubeconfig` credentials. The new certificate goes to the cert dir and
+//! `--kubeconfig` is written pointing at `kubelet-client-current.pem`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use client::{Client, ClientError};
+use client::{Client, ClientError, RetryPolicy};
 use kubeconfig::{Identity, Kubeconfig, ResolvedConfig};
+use protocol::authentication::v1::SelfSubjectReview;
 
 use crate::backoff::Backoff;
 use crate::cert_store::{CertStore, KeyedCertificate, StoreError};
@@ -24,6 +26,17 @@ pub const BOOTSTRAP_WAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 /// seconds; a request it leaves Pending (the certificate is not the newest the Node names)
 /// would wait for a person.
 pub const EXPIRED_RENEWAL_WAIT: Duration = Duration::from_secs(60);
+
+/// Per-attempt limit of the start-up check of a valid `--kubeconfig` ([`probe_kubeconfig`]).
+const PROBE_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Retries of that check: an apiserver that is down must not hold the start for long (the
+/// kubeconfig is then used as it is), so at most about 4 s in all with the timeout above.
+const PROBE_RETRY: RetryPolicy = RetryPolicy {
+    initial_backoff: Duration::from_millis(200),
+    max_backoff: Duration::from_secs(1),
+    max_elapsed: Duration::from_secs(2),
+};
 
 /// Why no client certificate could be found or obtained.
 #[derive(Debug, thiserror::Error)]
@@ -130,17 +143,23 @@ pub async fn client_credentials(
     node_name: &str,
 ) -> Result<Credentials, BootstrapError> {
     let bootstrap = bootstrap_path.map(load_resolved).transpose()?;
+    // The kubeconfig's certificate the apiserver refused: never to be used again.
+    let mut refused = None;
     match existing_kubeconfig(kubeconfig_path, SystemTime::now()) {
         Ok(Existing::Valid {
             config,
             certificate,
         }) => {
-            tracing::info!(kubeconfig = %kubeconfig_path.display(), "kubeconfig exists and is valid, skipping bootstrap");
-            return Ok(Credentials {
-                config,
-                certificate,
-                bootstrap,
-            });
+            // Without bootstrap credentials a refusal would leave nothing better: no check.
+            if bootstrap.is_none() || !refuses(kubeconfig_path, &config, &certificate).await {
+                tracing::info!(kubeconfig = %kubeconfig_path.display(), "kubeconfig exists and is valid, skipping bootstrap");
+                return Ok(Credentials {
+                    config,
+                    certificate,
+                    bootstrap,
+                });
+            }
+            refused = Some(certificate);
         }
         Ok(Existing::Missing) => {}
         Ok(Existing::Expired {
@@ -175,15 +194,13 @@ pub async fn client_credentials(
         });
     };
 
-    // A valid pair already in the cert dir (the kubeconfig was lost): no new request needed.
-    let existing = store.load_current().map_err(BootstrapError::Store)?;
-    let now = SystemTime::now();
-    let certificate = match existing {
-        Some(current) if current.leaf().is_valid_at(now) => {
+    let reusable = reusable_pair(store, refused.as_ref(), SystemTime::now())?;
+    let certificate = match reusable {
+        Some(current) => {
             tracing::info!(file = %current.path.display(), "using the valid client certificate found in the cert dir");
             current
         }
-        _ => request_certificate(&bootstrap, store, node_name)
+        None => request_certificate(&bootstrap, store, node_name, refused.as_ref())
             .await
             .map_err(|e| match e {
                 BootstrapError::Csr(csr::CsrError::Create(source)) if source.is_unauthorized() => {
@@ -202,6 +219,86 @@ pub async fn client_credentials(
         certificate,
         bootstrap: Some(bootstrap),
     })
+}
+
+/// Whether the apiserver refuses the valid certificate of `--kubeconfig` (401), logged with
+/// what the agent does about it. Anything short of a 401 (an apiserver down or unreachable, a
+/// TLS failure, a 403, a 5xx) keeps the kubeconfig: only a refusal warrants a new bootstrap.
+async fn refuses(
+    kubeconfig_path: &Path,
+    config: &ResolvedConfig,
+    certificate: &KeyedCertificate,
+) -> bool {
+    match probe_kubeconfig(config).await {
+        Probe::Accepted => false,
+        Probe::Unknown(error) => {
+            tracing::debug!(kubeconfig = %kubeconfig_path.display(), error = %error, "could not check the kubeconfig's client certificate with the apiserver; using it as it is");
+            false
+        }
+        Probe::Refused(error) => {
+            tracing::warn!(
+                kubeconfig = %kubeconfig_path.display(),
+                serial = %certificate.leaf().serial_hex(),
+                not_after = %rfc3339(certificate.not_after()),
+                error = %error,
+                "the apiserver refuses the client certificate in the kubeconfig although it has not expired (its CA may have been retired while this machine was off, or it was revoked); bootstrapping with --bootstrap-kubeconfig"
+            );
+            true
+        }
+    }
+}
+
+/// What the apiserver said of a kubeconfig's credentials.
+#[derive(Debug)]
+enum Probe {
+    /// It told us who we are.
+    Accepted,
+    /// 401: it does not authenticate them.
+    Refused(ClientError),
+    /// No verdict on them: not reached, TLS, timeout, 403 (authenticated, not allowed to ask),
+    /// 5xx.
+    Unknown(ClientError),
+}
+
+impl Probe {
+    fn from_result<T>(result: Result<T, ClientError>) -> Probe {
+        match result {
+            Ok(_) => Probe::Accepted,
+            Err(e) if e.is_unauthorized() => Probe::Refused(e),
+            Err(e) => Probe::Unknown(e),
+        }
+    }
+}
+
+/// Asks the apiserver who `config`'s credentials are (one SelfSubjectReview, `kubectl auth
+/// whoami`; every authenticated user may), within a few seconds ([`PROBE_RETRY`]).
+async fn probe_kubeconfig(config: &ResolvedConfig) -> Probe {
+    let client = client::ClientConfig::from_kubeconfig(config, &user_agent()).and_then(|mut c| {
+        c.request_timeout = PROBE_REQUEST_TIMEOUT;
+        c.retry = PROBE_RETRY;
+        Client::new(c)
+    });
+    let review = match client {
+        Ok(client) => client.create(None, &SelfSubjectReview::default()).await,
+        Err(e) => Err(e),
+    };
+    Probe::from_result(review)
+}
+
+/// A valid pair already in the cert dir (the kubeconfig was lost): no new request needed,
+/// unless it is the very certificate the apiserver just refused.
+fn reusable_pair(
+    store: &CertStore,
+    refused: Option<&KeyedCertificate>,
+    now: SystemTime,
+) -> Result<Option<KeyedCertificate>, BootstrapError> {
+    let current = store.load_current().map_err(BootstrapError::Store)?;
+    Ok(current.filter(|c| c.leaf().is_valid_at(now) && !is_refused(c, refused)))
+}
+
+/// Whether `pair` is the certificate the apiserver refused at start.
+fn is_refused(pair: &KeyedCertificate, refused: Option<&KeyedCertificate>) -> bool {
+    refused.is_some_and(|r| r.leaf().der() == pair.leaf().der())
 }
 
 /// The start with an expired certificate in `--kubeconfig` (decision 0027): a valid pair in
@@ -459,18 +556,12 @@ async fn request_certificate(
     bootstrap: &ResolvedConfig,
     store: &CertStore,
     node_name: &str,
+    refused: Option<&KeyedCertificate>,
 ) -> Result<KeyedCertificate, BootstrapError> {
     let config = client::ClientConfig::from_kubeconfig(bootstrap, &user_agent())
         .map_err(BootstrapError::Client)?;
     let client = Client::new(config.clone()).map_err(BootstrapError::Client)?;
-    // The key of an expired pair is reused, else the one kept for a pending request.
-    let key = match store.load_current() {
-        Ok(Some(current)) => pki::PrivateKey::from_pem(&current.key_pem)
-            .map_err(|e| BootstrapError::Csr(csr::CsrError::Build(e)))?,
-        _ => store
-            .load_or_create_pending_key()
-            .map_err(BootstrapError::Store)?,
-    };
+    let key = bootstrap_key(store, refused)?;
     let template = Template::kubelet_client(node_name);
     let submitted = submit_retrying(
         &client,
@@ -500,6 +591,24 @@ async fn request_certificate(
         "client certificate issued"
     );
     Ok(keyed)
+}
+
+/// The key of the bootstrap request: an expired pair's is reused, as upstream does, but never
+/// the refused certificate's (its digested CSR name would find the old request and its
+/// certificate again); else the one kept for a pending request.
+fn bootstrap_key(
+    store: &CertStore,
+    refused: Option<&KeyedCertificate>,
+) -> Result<pki::PrivateKey, BootstrapError> {
+    match store.load_current() {
+        Ok(Some(current)) if !is_refused(&current, refused) => {
+            pki::PrivateKey::from_pem(&current.key_pem)
+                .map_err(|e| BootstrapError::Csr(csr::CsrError::Build(e)))
+        }
+        _ => store
+            .load_or_create_pending_key()
+            .map_err(BootstrapError::Store),
+    }
 }
 
 #[cfg(test)]
@@ -535,16 +644,47 @@ mod tests {
         cert: &str,
         key: &PrivateKey,
     ) -> PathBuf {
+        kubeconfig_for("https://127.0.0.1:1", dir, name, ca, cert, key)
+    }
+
+    /// [`kubeconfig_with`] for `server`.
+    fn kubeconfig_for(
+        server: &str,
+        dir: &Path,
+        name: &str,
+        ca: &pki::CertificateAuthority,
+        cert: &str,
+        key: &PrivateKey,
+    ) -> PathBuf {
         let pem = dir.join(format!("{name}.pem"));
         std::fs::write(&pem, format!("{cert}{}", key.to_pem())).unwrap();
         let path = dir.join(format!("{name}.kubeconfig"));
         Kubeconfig::with_client_certificate_files(
             "c",
-            &"https://127.0.0.1:1".parse().unwrap(),
+            &server.parse().unwrap(),
             Some(ca.cert_pem().as_bytes()),
             "u",
             &pem,
             &pem,
+        )
+        .save(&path)
+        .unwrap();
+        path
+    }
+
+    /// A bootstrap (token) kubeconfig for `server`.
+    fn bootstrap_kubeconfig_for(
+        server: &str,
+        dir: &Path,
+        ca: &pki::CertificateAuthority,
+    ) -> PathBuf {
+        let path = dir.join("bootstrap.kubeconfig");
+        Kubeconfig::with_token(
+            "c",
+            &server.parse().unwrap(),
+            Some(ca.cert_pem().as_bytes()),
+            "kubelet-bootstrap",
+            "abcdef.0123456789abcdef",
         )
         .save(&path)
         .unwrap();
@@ -688,5 +828,129 @@ mod tests {
             pending.to_string(),
             "certificate signing request csr-abcde was not approved within 60 s: only the certificate the Node names as its newest is renewed; `kubectl describe csr csr-abcde` says why"
         );
+    }
+
+    #[test]
+    fn only_a_401_is_taken_as_a_refusal_of_the_kubeconfig() {
+        let ok: Result<(), ClientError> = Ok(());
+        assert!(matches!(Probe::from_result(ok), Probe::Accepted));
+        let unauthorized = ClientError::api(protocol::meta::Status::unauthorized());
+        assert!(matches!(
+            Probe::from_result::<()>(Err(unauthorized)),
+            Probe::Refused(_)
+        ));
+        // An apiserver that is down, slow, unreachable over TLS, failing, or authenticating
+        // us but not letting us ask: no verdict, the kubeconfig is kept.
+        for error in [
+            ClientError::Transport("connection refused".into()),
+            ClientError::Timeout(PROBE_REQUEST_TIMEOUT),
+            ClientError::Tls("invalid peer certificate: UnknownIssuer".into()),
+            ClientError::api(protocol::meta::Status::internal_error("boom")),
+            ClientError::api(protocol::meta::Status::failure(403, "Forbidden", "no")),
+            ClientError::UnexpectedResponse {
+                code: 502,
+                body: "bad gateway".into(),
+            },
+        ] {
+            let text = error.to_string();
+            assert!(
+                matches!(Probe::from_result::<()>(Err(error)), Probe::Unknown(_)),
+                "{text}"
+            );
+        }
+    }
+
+    /// `client_credentials` with a valid kubeconfig for `server` (and a bootstrap kubeconfig
+    /// for it too, `with_bootstrap`); checks that the kubeconfig is used as it is and returns
+    /// how long the start took.
+    async fn start_with_valid_kubeconfig(server: &str, with_bootstrap: bool) -> Duration {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca();
+        let (cert, key) = pair(&ca, SystemTime::now());
+        let kubeconfig = kubeconfig_for(server, dir.path(), "kubelet", &ca, &cert, &key);
+        let bootstrap = with_bootstrap.then(|| bootstrap_kubeconfig_for(server, dir.path(), &ca));
+        let before = std::fs::read(&kubeconfig).unwrap();
+        let store = CertStore::new(&dir.path().join("pki"), CLIENT_PREFIX);
+        let started = std::time::Instant::now();
+        let credentials = tokio::time::timeout(
+            Duration::from_secs(20),
+            client_credentials(&kubeconfig, bootstrap.as_deref(), &store, "n1"),
+        )
+        .await
+        .expect("the start is not held up")
+        .unwrap();
+        let elapsed = started.elapsed();
+        // Not rewritten, nothing requested with the bootstrap credentials.
+        assert_eq!(std::fs::read(&kubeconfig).unwrap(), before);
+        assert!(!store.pending_key_path().exists());
+        assert_eq!(credentials.bootstrap.is_some(), with_bootstrap);
+        let expected = pki::Certificate::from_pem(cert.as_bytes()).unwrap();
+        assert_eq!(credentials.certificate.leaf().der(), expected.der());
+        elapsed
+    }
+
+    #[tokio::test]
+    async fn a_valid_kubeconfig_is_kept_when_the_apiserver_cannot_be_reached() {
+        // Nobody listens: connections are refused, retried for about 2 s.
+        let elapsed = start_with_valid_kubeconfig("https://127.0.0.1:1", true).await;
+        assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    }
+
+    #[tokio::test]
+    async fn a_silent_apiserver_delays_the_start_by_a_few_seconds_only() {
+        // Connections are taken (the listen backlog) but never answered: the TLS handshake
+        // hangs until the per-attempt timeout.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = format!("https://{}", silent.local_addr().unwrap());
+        let elapsed = start_with_valid_kubeconfig(&server, true).await;
+        assert!(
+            elapsed >= PROBE_REQUEST_TIMEOUT && elapsed < Duration::from_secs(6),
+            "took {elapsed:?}"
+        );
+        // Without bootstrap credentials nothing is asked: no wait at all.
+        let elapsed = start_with_valid_kubeconfig(&server, false).await;
+        assert!(elapsed < PROBE_REQUEST_TIMEOUT, "took {elapsed:?}");
+    }
+
+    #[test]
+    fn the_refused_certificate_is_not_reused_nor_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca();
+        let store = CertStore::new(&dir.path().join("pki"), CLIENT_PREFIX);
+        let (cert, key) = pair(&ca, SystemTime::now());
+        let refused = store
+            .update(cert.as_bytes(), &key, SystemTime::now())
+            .unwrap();
+        let now = SystemTime::now();
+
+        // Nothing refused (the kubeconfig was lost): the cert dir's pair and its key.
+        let reused = reusable_pair(&store, None, now).unwrap().unwrap();
+        assert_eq!(reused.leaf().der(), refused.leaf().der());
+        assert_eq!(
+            bootstrap_key(&store, None).unwrap().public_key_der(),
+            key.public_key_der()
+        );
+        assert!(!store.pending_key_path().exists());
+
+        // The apiserver refused that very certificate: a new request, with a new key.
+        assert!(
+            reusable_pair(&store, Some(&refused), now)
+                .unwrap()
+                .is_none()
+        );
+        let new_key = bootstrap_key(&store, Some(&refused)).unwrap();
+        assert_ne!(new_key.public_key_der(), key.public_key_der());
+        assert!(store.pending_key_path().exists());
+
+        // Another certificate refused (the kubeconfig's own copy, not the cert dir's): the
+        // cert dir's valid pair is still used.
+        let (other, other_key) = pair(&ca, SystemTime::now());
+        let other = KeyedCertificate::from_combined_pem(
+            format!("{other}{}", other_key.to_pem()).as_bytes(),
+            &dir.path().join("other.pem"),
+        )
+        .unwrap();
+        let reused = reusable_pair(&store, Some(&other), now).unwrap().unwrap();
+        assert_eq!(reused.leaf().der(), refused.leaf().der());
     }
 }
