@@ -9,6 +9,7 @@ pub mod authn;
 pub mod authz;
 pub mod body;
 pub mod caches;
+pub mod cluster_authentication;
 pub mod event_ttl;
 pub mod flags;
 pub mod metrics;

@@ -29,7 +29,7 @@ use crate::flags::Config;
 use crate::metrics::Metrics;
 use crate::openapi::OpenApi;
 use crate::tls::TlsUpdates;
-use crate::{authz, caches, seed};
+use crate::{authz, caches, cluster_authentication, seed};
 
 /// A handshake that takes longer than this is dropped (slow or idle clients hold no task).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -45,7 +45,8 @@ pub enum ServeError {
         #[source]
         source: StoreError,
     },
-    /// A start-up step (default namespaces, RBAC seeding, caches) failed on the store.
+    /// A start-up step (default namespaces, RBAC seeding, caches, the published client CA)
+    /// failed on the store.
     #[error("failed to {step}: {source}")]
     Startup {
         step: &'static str,
@@ -150,6 +151,19 @@ pub async fn run_with_store(
     let (tls, reloading) = crate::tls::reload(config.tls, config.tls_reload_interval);
     if let Some(reloading) = reloading {
         tasks.spawn(reloading);
+    }
+    // Before serving, so the ConfigMap is there once any probe (/readyz) is answered.
+    if let Some(published) = cluster_authentication::publish_current(&state.store, &tls)
+        .await
+        .map_err(startup(
+            "publish the client CA in kube-system/extension-apiserver-authentication",
+        ))?
+    {
+        tasks.spawn(cluster_authentication::follow(
+            state.store.clone(),
+            tls.clone(),
+            published,
+        ));
     }
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, modes = ?config.authorization_modes, "serving securely");

@@ -76,6 +76,9 @@ pub enum TlsError {
 pub struct ServingTls {
     server_config: Arc<ServerConfig>,
     client_ca: Option<Arc<ClientCertAuthority>>,
+    /// The client CA bundle as text, as published in
+    /// `kube-system/extension-apiserver-authentication`.
+    client_ca_pem: Option<Arc<str>>,
     /// The files these settings were read from, and their bytes then (`None`: from memory,
     /// never reloaded).
     files: Option<Arc<TlsFiles>>,
@@ -168,6 +171,12 @@ impl ServingTls {
     pub fn client_ca(&self) -> Option<&Arc<ClientCertAuthority>> {
         self.client_ca.as_ref()
     }
+
+    /// The client CA bundle as PEM text: the file's own text when it is UTF-8 (else its
+    /// certificates re-encoded, as kube-apiserver always publishes them).
+    pub fn client_ca_pem(&self) -> Option<&Arc<str>> {
+        self.client_ca_pem.as_ref()
+    }
 }
 
 /// PEM bytes with the name errors use for them.
@@ -229,10 +238,11 @@ fn build(
             source_name: key.name.clone(),
         })?;
 
-    let (verifier, client_ca) = match client_ca {
-        None => (None, None),
+    let (verifier, client_ca, client_ca_pem) = match client_ca {
+        None => (None, None, None),
         Some(ca) => {
             let ca_certificates = certificates(&ca)?;
+            let text = pem_text(ca.pem, &ca_certificates);
             let mut roots = RootCertStore::empty();
             for der in &ca_certificates {
                 roots
@@ -257,6 +267,7 @@ fn build(
             (
                 Some(deferred),
                 Some(Arc::new(ClientCertAuthority::new(inner, ca_certificates))),
+                Some(text),
             )
         }
     };
@@ -288,8 +299,36 @@ fn build(
     Ok(ServingTls {
         server_config: Arc::new(config),
         client_ca,
+        client_ca_pem,
         files: None,
     })
+}
+
+/// `pem` as text; bytes that are not UTF-8 (possible outside the PEM blocks) cannot go into a
+/// ConfigMap's `data`, so then the certificates are encoded afresh.
+fn pem_text(pem: &[u8], certificates: &[CertificateDer<'static>]) -> Arc<str> {
+    match std::str::from_utf8(pem) {
+        Ok(text) => Arc::from(text),
+        Err(_) => certificates
+            .iter()
+            .map(|der| encode_certificate(der))
+            .collect::<String>()
+            .into(),
+    }
+}
+
+/// One `CERTIFICATE` PEM block, 64 base64 characters a line (as Go's `pem.Encode`).
+fn encode_certificate(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut block = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in encoded.as_bytes().chunks(64) {
+        // Base64 output is ASCII, so every chunk is valid UTF-8.
+        block.push_str(&String::from_utf8_lossy(line));
+        block.push('\n');
+    }
+    block.push_str("-----END CERTIFICATE-----\n");
+    block
 }
 
 /// How often [`reload`] reads the files (decision 0029; kube-apiserver's dynamic certificate
@@ -630,6 +669,25 @@ mod tests {
         tls.client_ca()
             .map(|ca| ca.ca_ids().map(|id| id.to_string()).collect())
             .unwrap_or_default()
+    }
+
+    #[test]
+    fn the_client_ca_text_is_the_files_or_its_certificates_encoded_afresh() {
+        let (ca, cert, key) = serving_pki("ca");
+        let bundle = format!("# the cluster CA\n{}", ca.cert_pem());
+        let tls =
+            ServingTls::from_pem(cert.as_bytes(), key.as_bytes(), Some(bundle.as_bytes())).unwrap();
+        assert_eq!(tls.client_ca_pem().map(|pem| &**pem), Some(bundle.as_str()));
+        // A comment in Latin-1 is not UTF-8: the certificate alone, re-encoded.
+        let mut latin1 = b"# caf\xe9\n".to_vec();
+        latin1.extend_from_slice(ca.cert_pem().as_bytes());
+        let tls = ServingTls::from_pem(cert.as_bytes(), key.as_bytes(), Some(&latin1)).unwrap();
+        assert_eq!(
+            tls.client_ca_pem().map(|pem| &**pem),
+            Some(ca.cert_pem().as_str())
+        );
+        let tls = ServingTls::from_pem(cert.as_bytes(), key.as_bytes(), None).unwrap();
+        assert!(tls.client_ca_pem().is_none());
     }
 
     #[tokio::test]

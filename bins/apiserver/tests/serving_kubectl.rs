@@ -239,3 +239,44 @@ async fn kubectl_creates_lists_and_reads_config_maps() {
     assert!(run.stdout.contains("configmap/x0"), "{}", run.stdout);
     server.stop().await.expect("clean stop");
 }
+
+/// The client CA as kube-apiserver publishes it for delegated authentication, read with the
+/// command an operator (or a debugging component owner) would use.
+#[tokio::test]
+async fn kubectl_reads_the_published_client_ca() {
+    let binaries = kubectls();
+    if binaries.is_empty() {
+        eprintln!("kubectl not installed; skipping");
+        return;
+    }
+    let server = TestServer::start(|_| {}).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: PkiFiles = server.pki.write_files(dir.path());
+    let admin = kubeconfig(
+        dir.path(),
+        &server.url(),
+        &files.ca,
+        &files.admin_cert,
+        &files.admin_key,
+    );
+    for binary in &binaries {
+        let run = kubectl(
+            binary,
+            &admin,
+            dir.path(),
+            &[
+                "get",
+                "configmap",
+                "-n",
+                "kube-system",
+                "extension-apiserver-authentication",
+                "-o",
+                "jsonpath={.data.client-ca-file}",
+            ],
+        )
+        .await;
+        assert_eq!(run.code, Some(0), "{}: {}", binary.display(), run.stderr);
+        assert_eq!(run.stdout, server.pki.ca.cert_pem(), "{}", binary.display());
+    }
+    server.stop().await.expect("clean stop");
+}

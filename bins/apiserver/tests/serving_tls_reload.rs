@@ -452,3 +452,117 @@ async fn a_node_reads_the_root_ca_config_map_and_no_other() {
     }
     server.stop().await.expect("clean stop");
 }
+
+const AUTHENTICATION_CONFIG_MAP: &str =
+    "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication";
+
+/// The published ConfigMap's `client-ca-file` and resourceVersion.
+async fn published_client_ca(server: &TestServer) -> (String, String) {
+    let response = server.get(Identity::Admin, AUTHENTICATION_CONFIG_MAP).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text());
+    let object = response.json();
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_string();
+    (
+        text(&object["data"]["client-ca-file"]),
+        text(&object["metadata"]["resourceVersion"]),
+    )
+}
+
+/// Polls until the ConfigMap holds `bundle` (the client CA file is re-read every 100 ms).
+async fn published_eventually(server: &TestServer, bundle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (published, rv) = published_client_ca(server).await;
+        if published == bundle {
+            return rv;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {published:?}, wanted {bundle:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// As kube-apiserver's ClientCARegistrationHook: the client CA bundle is published in
+/// `kube-system/extension-apiserver-authentication` at start, again when the file changes,
+/// and not rewritten while it does not.
+#[tokio::test]
+async fn the_client_ca_is_published_for_delegated_authentication() {
+    let files = start_from_files().await;
+    let server = &files.server;
+    let ca1 = server.pki.ca.cert_pem();
+    let (published, rv) = published_client_ca(server).await;
+    assert_eq!(published, ca1);
+    let response = server.get(Identity::Admin, AUTHENTICATION_CONFIG_MAP).await;
+    assert_eq!(response.json()["kind"], "ConfigMap");
+
+    // Unchanged files, or only a new serving certificate: no write.
+    tokio::time::sleep(RELOAD * 5).await;
+    assert_eq!(published_client_ca(server).await, (ca1.clone(), rv.clone()));
+    let serving = leaf(
+        &server.pki.ca,
+        "apiserver",
+        &[],
+        vec![
+            Usage::DigitalSignature,
+            Usage::KeyEncipherment,
+            Usage::ServerAuth,
+        ],
+    );
+    replace(&files.key_file, &serving.key_pem);
+    replace(&files.cert_file, &serving.cert_pem);
+    tokio::time::sleep(RELOAD * 5).await;
+    assert_eq!(published_client_ca(server).await, (ca1.clone(), rv.clone()));
+
+    // A bundle of two CAs: published as the file holds it, then left alone.
+    let ca2 = second_ca().cert_pem();
+    let bundle = ca1.clone() + &ca2;
+    replace(&files.ca_file, &bundle);
+    let rv = published_eventually(server, &bundle).await;
+    tokio::time::sleep(RELOAD * 5).await;
+    assert_eq!(published_client_ca(server).await, (bundle.clone(), rv));
+
+    // Edited by hand: put back at the next client CA change (the admin's CA still in it).
+    let mut edited = server
+        .get(Identity::Admin, AUTHENTICATION_CONFIG_MAP)
+        .await
+        .json();
+    edited["data"] = json!({"client-ca-file": "edited"});
+    write(
+        server,
+        &Identity::Admin,
+        Method::PUT,
+        AUTHENTICATION_CONFIG_MAP,
+        edited,
+    )
+    .await;
+    assert_eq!(published_client_ca(server).await.0, "edited");
+    let reordered = ca2 + &ca1;
+    replace(&files.ca_file, &reordered);
+    published_eventually(server, &reordered).await;
+    files.server.stop().await.expect("clean stop");
+}
+
+/// Without a client CA there is nothing to publish.
+#[tokio::test]
+async fn nothing_is_published_without_a_client_ca() {
+    let pki = Arc::new(TestPki::new());
+    let tls = ServingTls::from_pem(
+        pki.serving.cert_pem.as_bytes(),
+        pki.serving.key_pem.as_bytes(),
+        None,
+    )
+    .expect("tls");
+    let server = TestServer::start_with(pki, |config| config.tls = tls).await;
+    let key = store::Key::new(
+        "core/configmaps",
+        "kube-system",
+        "extension-apiserver-authentication",
+    );
+    assert!(matches!(
+        server.store.get(&key).await,
+        Err(store::StoreError::NotFound(_))
+    ));
+    server.stop().await.expect("clean stop");
+}

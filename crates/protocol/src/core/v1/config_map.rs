@@ -26,6 +26,13 @@ pub const KUBELET_CLIENT_SIGNER_CA_ANNOTATION: &str =
 /// The same for `kubernetes.io/kubelet-serving`.
 pub const KUBELET_SERVING_SIGNER_CA_ANNOTATION: &str = "kubelet-tls-bootstrap/kubelet-serving-ca";
 
+/// Where kube-apiserver publishes its `--client-ca-file` for components with delegated
+/// authentication (kube-controller-manager's secure port without `--client-ca-file`).
+pub const AUTHENTICATION_CONFIG_MAP_NAMESPACE: &str = "kube-system";
+pub const AUTHENTICATION_CONFIG_MAP: &str = "extension-apiserver-authentication";
+/// Its key holding the client CA bundle (PEM).
+pub const AUTHENTICATION_CONFIG_MAP_CLIENT_CA_KEY: &str = "client-ca-file";
+
 #[derive(Clone, PartialEq, prost::Message, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", remote = "Self")]
 pub struct ConfigMap {

@@ -9,9 +9,10 @@ mod pod;
 mod secret;
 
 pub use config_map::{
-    ConfigMap, ConfigMapList, KUBELET_CLIENT_SIGNER_CA_ANNOTATION,
-    KUBELET_SERVING_SIGNER_CA_ANNOTATION, ROOT_CA_CONFIG_MAP, ROOT_CA_CONFIG_MAP_KEY,
-    ROOT_CA_NAMESPACE_FOR_NODES,
+    AUTHENTICATION_CONFIG_MAP, AUTHENTICATION_CONFIG_MAP_CLIENT_CA_KEY,
+    AUTHENTICATION_CONFIG_MAP_NAMESPACE, ConfigMap, ConfigMapList,
+    KUBELET_CLIENT_SIGNER_CA_ANNOTATION, KUBELET_SERVING_SIGNER_CA_ANNOTATION, ROOT_CA_CONFIG_MAP,
+    ROOT_CA_CONFIG_MAP_KEY, ROOT_CA_NAMESPACE_FOR_NODES,
 };
 pub use event::{Event, EventList, EventSeries, EventSource, ObjectReference};
 pub use namespace::{Namespace, NamespaceCondition, NamespaceList, NamespaceSpec, NamespaceStatus};
