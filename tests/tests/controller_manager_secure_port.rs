@@ -176,24 +176,8 @@ fn the_client_ca_file_is_followed_without_a_restart() -> anyhow::Result<()> {
     assert_eq!(metrics_status(&admin), Ok(200));
 
     // A system:masters certificate of another CA: refused in the handshake.
-    let second = pki::CertificateAuthority::generate(
-        "second-client-ca",
-        pki::KeyAlgorithm::EcdsaP256,
-        Duration::from_secs(3600),
-    )?;
-    let (cert_pem, key_pem) = second.issue_leaf(&pki::LeafParams {
-        common_name: "second-admin".into(),
-        organizations: vec!["system:masters".into()],
-        dns: Vec::new(),
-        ips: Vec::new(),
-        usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
-        validity: Duration::from_secs(3600),
-    })?;
-    let second_admin = Https::new(
-        port,
-        &cluster.ca_pem,
-        Identity::Certificate { cert_pem, key_pem },
-    )?;
+    let (second, second_admin) = masters_of_another_ca("second-client-ca")?;
+    let second_admin = Https::new(port, &cluster.ca_pem, second_admin)?;
     let refused = metrics_status(&second_admin).unwrap_err();
     assert!(refused.contains("UnknownCA"), "{refused}");
 
@@ -226,6 +210,102 @@ fn the_client_ca_file_is_followed_without_a_restart() -> anyhow::Result<()> {
     )
     .with_context(log)?;
     assert_eq!(metrics_status(&second_admin), Ok(200));
-    assert!(log().contains("client CA file changed"), "{}", log());
+    assert!(log().contains("client CA changed"), "{}", log());
+    Ok(())
+}
+
+/// A system:masters client certificate of a CA of its own.
+fn masters_of_another_ca(name: &str) -> anyhow::Result<(pki::CertificateAuthority, Identity)> {
+    let ca = pki::CertificateAuthority::generate(
+        name,
+        pki::KeyAlgorithm::EcdsaP256,
+        Duration::from_secs(3600),
+    )?;
+    let (cert_pem, key_pem) = ca.issue_leaf(&pki::LeafParams {
+        common_name: format!("{name}-admin"),
+        organizations: vec!["system:masters".into()],
+        dns: Vec::new(),
+        ips: Vec::new(),
+        usages: vec![pki::Usage::DigitalSignature, pki::Usage::ClientAuth],
+        validity: Duration::from_secs(3600),
+    })?;
+    Ok((ca, Identity::Certificate { cert_pem, key_pem }))
+}
+
+/// Without `--client-ca-file`, the port verifies client certificates with the client CA the
+/// apiserver publishes in `kube-system/extension-apiserver-authentication`, as upstream's
+/// delegated authentication looks it up (`--authentication-skip-lookup=false`), and follows
+/// it when the apiserver's `--client-ca-file` changes.
+#[test]
+fn without_client_ca_file_the_port_uses_the_client_ca_the_apiserver_publishes() -> anyhow::Result<()>
+{
+    let setup = Setup::start(false)?;
+    let cluster = &setup.cluster;
+    let start = |log: &str, extra: &[&str]| -> anyhow::Result<(u16, _)> {
+        let port = e2e::free_loopback_port()?;
+        let mut args: Vec<String> = setup
+            .args(port, &["--leader-elect=false"])
+            .into_iter()
+            .filter(|arg| !arg.starts_with("--client-ca-file"))
+            .collect();
+        args.push("--cluster-signing-reload-interval=200ms".to_string());
+        args.extend(extra.iter().map(|a| a.to_string()));
+        Ok((port, e2e::spawn_controller_manager(cluster, log, &args)?))
+    };
+    let metrics_status = |client: &Https| -> Result<u16, String> {
+        get(client, "/metrics")
+            .map(|(status, _)| status)
+            .map_err(|e| format!("{e:#}"))
+    };
+    let (port, cm) = start("cm-lookup.log", &[])?;
+    let log = || cm.log_tail(4000);
+    let admin = Https::new(port, &cluster.ca_pem, cluster.admin_identity())?;
+    e2e::wait::until(
+        "the admin certificate to be authenticated by the published client CA",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || Ok((metrics_status(&admin) == Ok(200)).then_some(())),
+    )
+    .with_context(log)?;
+
+    // Skipped: the certificate is not asked for, so the admin is anonymous.
+    let (skip_port, skipped) = start("cm-skip.log", &["--authentication-skip-lookup"])?;
+    let skipped_admin = Https::new(skip_port, &cluster.ca_pem, cluster.admin_identity())?;
+    e2e::wait::until(
+        "the second controller-manager to serve",
+        Duration::from_secs(20),
+        Duration::from_millis(50),
+        || Ok(get(&skipped_admin, "/healthz").ok().map(|_| ())),
+    )
+    .with_context(|| skipped.log_tail(4000))?;
+    assert_eq!(
+        get(&skipped_admin, "/metrics")?,
+        (
+            403,
+            "forbidden: User \"system:anonymous\" cannot get path \"/metrics\"".to_string()
+        )
+    );
+
+    // The apiserver trusts a second CA: it publishes the bundle, and the port follows.
+    let (second, second_admin) = masters_of_another_ca("second-client-ca")?;
+    let second_admin = Https::new(port, &cluster.ca_pem, second_admin)?;
+    assert!(metrics_status(&second_admin).is_err(), "not trusted yet");
+    replace(
+        &cluster.ca_file(),
+        &format!("{}{}", cluster.ca_pem, second.cert_pem()),
+    )?;
+    e2e::wait::until(
+        "the second CA's certificate to be authenticated",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || Ok((metrics_status(&second_admin) == Ok(200)).then_some(())),
+    )
+    .with_context(log)?;
+    assert_eq!(metrics_status(&admin), Ok(200));
+    assert!(
+        log().contains("client CA found in the cluster"),
+        "{}",
+        log()
+    );
     Ok(())
 }

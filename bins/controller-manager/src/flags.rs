@@ -12,13 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser};
+use client::client_ca::{ClientCaSource, PublishedCa};
 use client::delegated::CacheTtls;
 
 use crate::ca_provider::DynamicCa;
+use crate::client_ca_lookup;
 use crate::controllers::{EnabledControllers, UnknownController};
 use crate::leader::LeaderElectionConfig;
 use crate::root_ca_publisher::RootCaBundle;
-use crate::serving::{ClientCa, ServingTls, ServingTlsError};
+use crate::serving::{PortClientCa, ServingTls, ServingTlsError};
 
 /// The raw flags.
 #[derive(Debug, Parser)]
@@ -137,6 +139,13 @@ pub struct Args {
     /// tokenreviews.authentication.k8s.io. Without it, bearer tokens are not looked at.
     #[arg(long, value_name = "FILE")]
     pub authentication_kubeconfig: Option<PathBuf>,
+    /// If false, the authentication-kubeconfig will be used to lookup missing authentication
+    /// configuration from the cluster: without --client-ca-file, the client CA the apiserver
+    /// publishes in kube-system/extension-apiserver-authentication (followed as it changes).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = parse_go_bool, action = ArgAction::Set)]
+    pub authentication_skip_lookup: bool,
     /// kubeconfig file pointing at the 'core' kubernetes server with enough rights to create
     /// subjectaccessreviews.authorization.k8s.io. Without it, all requests not skipped by
     /// authorization are forbidden.
@@ -263,6 +272,9 @@ pub struct SigningConfig {
 #[derive(Debug, Clone)]
 pub struct DelegationConfig {
     pub authentication: Option<kubeconfig::ResolvedConfig>,
+    /// The port's client CA, looked up in the cluster with the authentication kubeconfig
+    /// (`--authentication-skip-lookup=false` without `--client-ca-file`).
+    pub client_ca_lookup: Option<PublishedCa>,
     pub authorization: Option<kubeconfig::ResolvedConfig>,
     pub always_allow_paths: Vec<String>,
     pub cache_ttls: CacheTtls,
@@ -273,6 +285,7 @@ impl Default for DelegationConfig {
     fn default() -> Self {
         DelegationConfig {
             authentication: None,
+            client_ca_lookup: None,
             authorization: None,
             always_allow_paths: ["/healthz", "/readyz", "/livez"]
                 .map(str::to_string)
@@ -540,12 +553,24 @@ impl Args {
             None
         };
 
+        // Upstream's delegated authentication looks the client CA up in the cluster when
+        // the flag does not give it (`--authentication-skip-lookup=false`, the default).
+        let published_client_ca = (self.secure_port != 0
+            && self.client_ca_file.is_none()
+            && self.authentication_kubeconfig.is_some()
+            && !self.authentication_skip_lookup)
+            .then(|| PublishedCa::new(client_ca_lookup::SOURCE_NAME));
         let serving = if self.secure_port == 0 {
             None
         } else {
             let address = SocketAddr::new(self.bind_address, self.secure_port);
-            let client_ca = self.client_ca_file.as_deref().map(|path| ClientCa {
-                path,
+            let source = match (&self.client_ca_file, &published_client_ca) {
+                (Some(path), _) => Some(ClientCaSource::File(path.clone())),
+                (None, Some(published)) => Some(ClientCaSource::Published(published.clone())),
+                (None, None) => None,
+            };
+            let client_ca = source.map(|source| PortClientCa {
+                source,
                 reload_interval,
             });
             Some(match (&self.tls_cert_file, &self.tls_private_key_file) {
@@ -572,6 +597,7 @@ impl Args {
                 "authentication-kubeconfig",
                 &self.authentication_kubeconfig,
             )?,
+            client_ca_lookup: published_client_ca,
             authorization: delegation_kubeconfig(
                 "authorization-kubeconfig",
                 &self.authorization_kubeconfig,
@@ -731,6 +757,52 @@ mod tests {
         )
         .unwrap();
         kubeconfig
+    }
+
+    #[test]
+    fn without_client_ca_file_the_port_looks_the_client_ca_up_in_the_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = token_kubeconfig(dir.path());
+        let kubeconfig = kubeconfig.to_str().unwrap();
+        let ca_file = dir.path().join("client-ca.pem");
+        let ca = pki::CertificateAuthority::generate(
+            "client-ca",
+            pki::KeyAlgorithm::EcdsaP256,
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+        std::fs::write(&ca_file, ca.cert_pem()).unwrap();
+        let with = |extra: &[&str]| {
+            let mut flags = vec!["--kubeconfig", kubeconfig, "--secure-port=10257"];
+            flags.extend_from_slice(extra);
+            args(&flags).to_config().unwrap()
+        };
+        let authn = ["--authentication-kubeconfig", kubeconfig];
+        assert!(with(&authn).delegation.client_ca_lookup.is_some());
+        // Not with the flag's file, nor when skipped, nor without a client to look with.
+        let file = ["--client-ca-file", ca_file.to_str().unwrap()];
+        assert!(
+            with(&[&authn[..], &file[..]].concat())
+                .delegation
+                .client_ca_lookup
+                .is_none()
+        );
+        let skip = [&authn[..], &["--authentication-skip-lookup"][..]].concat();
+        assert!(with(&skip).delegation.client_ca_lookup.is_none());
+        let skip_false = [&authn[..], &["--authentication-skip-lookup=false"][..]].concat();
+        assert!(with(&skip_false).delegation.client_ca_lookup.is_some());
+        assert!(with(&[]).delegation.client_ca_lookup.is_none());
+        // No port, nothing to look up for.
+        let config = args(&[
+            "--kubeconfig",
+            kubeconfig,
+            "--secure-port=0",
+            authn[0],
+            authn[1],
+        ])
+        .to_config()
+        .unwrap();
+        assert!(config.delegation.client_ca_lookup.is_none());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod aggregation;
 pub mod approver;
 pub mod ca_provider;
 pub mod cleaner;
+pub mod client_ca_lookup;
 pub mod controllers;
 pub mod csr;
 pub mod explain;

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::approver::Approver;
+use crate::client_ca_lookup;
 use crate::explain::Explainer;
 use crate::flags::Config;
 use crate::informer::{self, CsrCache, Sink};
@@ -124,6 +125,15 @@ pub async fn run(
             tracing::warn!(
                 "No authentication-kubeconfig provided, so token authentication of the secure port won't work."
             );
+        }
+        if let (Some(published), Some(client)) =
+            (&config.delegation.client_ca_lookup, &token_review)
+        {
+            background.spawn(client_ca_lookup::follow(
+                client.clone(),
+                published.clone(),
+                config.signing.reload_interval,
+            ));
         }
         // Anonymous requests reach the authorizer; system:masters needs no review (upstream).
         let delegation = Delegation::new(token_review, true, authorizer)

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::{self, Metrics};
-use client::client_ca::{ClientCaError, ClientCaFile};
+use client::client_ca::{ClientCa, ClientCaError, ClientCaSource};
 use client::delegated::{Attributes, Delegation, certificate_user};
 
 /// A serving certificate or key that cannot be used.
@@ -56,10 +56,11 @@ pub enum ServingTlsError {
     ClientCa(#[from] ClientCaError),
 }
 
-/// `--client-ca-file` and how often it is looked at for changes.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientCa<'a> {
-    pub path: &'a Path,
+/// Where the port's client CAs come from (`--client-ca-file`, or the apiserver's published
+/// bundle) and how often they are looked at for changes.
+#[derive(Debug, Clone)]
+pub struct PortClientCa {
+    pub source: ClientCaSource,
     pub reload_interval: Duration,
 }
 
@@ -76,7 +77,7 @@ impl ServingTls {
         address: SocketAddr,
         cert: &Path,
         key: &Path,
-        client_ca: Option<ClientCa<'_>>,
+        client_ca: Option<PortClientCa>,
     ) -> Result<ServingTls, ServingTlsError> {
         let read = |path: &Path| {
             std::fs::read(path).map_err(|source| ServingTlsError::Read {
@@ -106,7 +107,7 @@ impl ServingTls {
     /// in memory (the CA goes along in the chain), as upstream's `MaybeDefaultWithSelfSignedCerts`.
     pub fn self_signed(
         address: SocketAddr,
-        client_ca: Option<ClientCa<'_>>,
+        client_ca: Option<PortClientCa>,
     ) -> Result<ServingTls, ServingTlsError> {
         let validity = Duration::from_secs(365 * 24 * 3600);
         let ca = pki::CertificateAuthority::generate(
@@ -159,15 +160,15 @@ fn unix_now() -> u64 {
 fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
-    client_ca: Option<ClientCa<'_>>,
+    client_ca: Option<PortClientCa>,
 ) -> Result<Arc<ServerConfig>, ServingTlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(ca) => builder.with_client_cert_verifier(Arc::new(ClientCaFile::with_interval(
-            ca.path,
+        Some(ca) => builder.with_client_cert_verifier(Arc::new(ClientCa::from_source(
+            ca.source,
             provider,
             ca.reload_interval,
         )?)),
@@ -368,8 +369,8 @@ mod tests {
         .unwrap();
         let ca_file = dir.path().join("client-ca.pem");
         std::fs::write(&ca_file, ca.cert_pem()).unwrap();
-        let client_ca = |path| ClientCa {
-            path,
+        let client_ca = |path: &Path| PortClientCa {
+            source: ClientCaSource::File(path.to_path_buf()),
             reload_interval: Duration::from_secs(5),
         };
         ServingTls::self_signed(address, Some(client_ca(&ca_file))).unwrap();

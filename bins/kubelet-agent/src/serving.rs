@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use client::client_ca::ClientCaFile;
+use client::client_ca::ClientCa;
 use client::delegated::certificate_user;
 
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -73,7 +73,7 @@ pub fn server_config(
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
         Some(path) => builder.with_client_cert_verifier(Arc::new(
-            ClientCaFile::with_interval(path, provider, client_ca_interval)
+            ClientCa::with_interval(path, provider, client_ca_interval)
                 .map_err(|e| e.to_string())?,
         )),
     };

@@ -1,13 +1,16 @@
-//! A secure port's `--client-ca-file`, followed while the port runs (decision 0029), as
-//! client-go's `dynamiccertificates.DynamicFileCAContent` lets kube-controller-manager and the
-//! kubelet follow theirs: after a CA rotation, client certificates of the new CA are
-//! accepted without a restart.
+//! A secure port's client CAs, followed while the port runs (decision 0029), as client-go's
+//! `dynamiccertificates` let kube-controller-manager and the kubelet follow theirs: after a
+//! CA rotation, client certificates of the new CA are accepted without a restart.
 //!
-//! [`ClientCaFile`] is the rustls client-certificate verifier of such a port. It asks for a
-//! certificate chaining to the file's CAs but does not require one (the request is then
-//! authenticated by token, or is anonymous). The file is looked at on a handshake, at most
-//! once per interval (a small file read on the handshake's thread, so no task to run or
-//! stop); when its bytes changed, the next handshakes are verified with the new CAs.
+//! [`ClientCa`] is the rustls client-certificate verifier of such a port. It asks for a
+//! certificate chaining to its CAs but does not require one (the request is then
+//! authenticated by token, or is anonymous). The CAs come from a [`ClientCaSource`]: the
+//! port's `--client-ca-file`, or a bundle another task keeps current (the apiserver's
+//! published client CA, `kube-system/extension-apiserver-authentication`, which
+//! kube-controller-manager reads when it has no `--client-ca-file`). The source is looked at
+//! on a handshake, at most once per interval (a small file read or a copy on the
+//! handshake's thread, so no task to run or stop); when its bytes changed, the next
+//! handshakes are verified with the new CAs.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, RwLock, TryLockError};
@@ -20,10 +23,10 @@ use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::pem::PemObject as _;
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-/// How often the file is looked at by default: as the apiserver's own `--client-ca-file`.
+/// How often the source is looked at by default: as the apiserver's own `--client-ca-file`.
 pub const DEFAULT_RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
-/// A `--client-ca-file` that cannot be used.
+/// Client CAs that cannot be used.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientCaError {
@@ -33,22 +36,81 @@ pub enum ClientCaError {
         #[source]
         source: std::io::Error,
     },
-    #[error("--client-ca-file {path}: no valid PEM CERTIFICATE block found")]
-    NoCertificate { path: PathBuf },
-    #[error("--client-ca-file {path}: {source}")]
+    /// `from` names the source (`--client-ca-file <path>`, or the published bundle).
+    #[error("{from}: no valid PEM CERTIFICATE block found")]
+    NoCertificate { from: String },
+    #[error("{from}: {source}")]
     Verifier {
-        path: PathBuf,
+        from: String,
         #[source]
         source: rustls::server::VerifierBuilderError,
     },
 }
 
-/// The verifier of `pem` (read from `path`, which errors name).
-fn webpki_verifier(
-    path: &Path,
+/// Where a port's client CAs come from.
+#[derive(Debug, Clone)]
+pub enum ClientCaSource {
+    /// `--client-ca-file`, read again when looked at.
+    File(PathBuf),
+    /// A bundle another task keeps current.
+    Published(PublishedCa),
+}
+
+impl ClientCaSource {
+    /// How errors and logs name it.
+    fn describe(&self) -> String {
+        match self {
+            ClientCaSource::File(path) => format!("--client-ca-file {}", path.display()),
+            ClientCaSource::Published(published) => published.name.to_string(),
+        }
+    }
+
+    /// The current bundle; empty while a published one is not known yet.
+    fn read(&self) -> Result<Vec<u8>, ClientCaError> {
+        match self {
+            ClientCaSource::File(path) => read(path),
+            ClientCaSource::Published(published) => Ok(published.get()),
+        }
+    }
+}
+
+/// A PEM bundle set by whoever follows it (e.g. a ConfigMap watch) and read by [`ClientCa`].
+/// Until it is first set, the port asks for no client certificate.
+#[derive(Debug, Clone)]
+pub struct PublishedCa {
+    name: Arc<str>,
+    pem: Arc<RwLock<Vec<u8>>>,
+}
+
+impl PublishedCa {
+    /// `name` says where the bundle comes from, in logs and errors.
+    pub fn new(name: &str) -> PublishedCa {
+        PublishedCa {
+            name: Arc::from(name),
+            pem: Arc::new(RwLock::new(Vec::new())),
+        }
+    }
+
+    /// The bundle from now on; the port's next handshakes (after its interval) use it.
+    pub fn set(&self, pem: Vec<u8>) {
+        *self.pem.write().unwrap_or_else(|e| e.into_inner()) = pem;
+    }
+
+    fn get(&self) -> Vec<u8> {
+        self.pem.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// The verifier of `pem` (from `source`, which errors name). An empty published bundle (not
+/// known yet) asks for no client certificate.
+fn verifier_of(
+    source: &ClientCaSource,
     pem: &[u8],
     provider: &Arc<CryptoProvider>,
 ) -> Result<Arc<dyn ClientCertVerifier>, ClientCaError> {
+    if pem.is_empty() && matches!(source, ClientCaSource::Published(_)) {
+        return Ok(Arc::new(NoClientCa(Arc::clone(provider))));
+    }
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(pem).flatten() {
         // A CA file may carry blocks that are no usable trust anchor; they are skipped.
@@ -56,7 +118,7 @@ fn webpki_verifier(
     }
     if roots.is_empty() {
         return Err(ClientCaError::NoCertificate {
-            path: path.to_path_buf(),
+            from: source.describe(),
         });
     }
     rustls::server::WebPkiClientVerifier::builder_with_provider(
@@ -65,10 +127,56 @@ fn webpki_verifier(
     )
     .allow_unauthenticated()
     .build()
-    .map_err(|source| ClientCaError::Verifier {
-        path: path.to_path_buf(),
-        source,
+    .map_err(|source_error| ClientCaError::Verifier {
+        from: source.describe(),
+        source: source_error,
     })
+}
+
+/// No CA yet: no client certificate is asked for. (rustls' own `no_client_auth` verifier
+/// panics when asked for its hints, which [`ClientCa`] keeps for every verifier.)
+#[derive(Debug)]
+struct NoClientCa(Arc<CryptoProvider>);
+
+impl ClientCertVerifier for NoClientCa {
+    fn offer_client_auth(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Err(rustls::Error::General("no client CA is known yet".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("no client CA is known yet".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &CertificateDer<'_>,
+        _dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("no client CA is known yet".into()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientCaError> {
@@ -78,78 +186,89 @@ fn read(path: &Path) -> Result<Vec<u8>, ClientCaError> {
     })
 }
 
-/// The client-certificate verifier of a secure port, following its `--client-ca-file`.
+/// The client-certificate verifier of a secure port, following its [`ClientCaSource`].
 ///
-/// The file is looked at on a handshake, at most once per interval. New bytes that hold a
-/// usable CA replace the verifier for the handshakes that follow; a file that no longer
+/// The source is looked at on a handshake, at most once per interval. New bytes that hold a
+/// usable CA replace the verifier for the handshakes that follow; a source that no longer
 /// reads or parses, or holds no certificate, is logged once per distinct failure and the
 /// last good CAs stay. Connections already open are not closed and keep the identity they
 /// were verified with (unlike the apiserver's, decision 0029): only new handshakes see the
-/// new CAs, so a CA removed from the file stops new connections, not open ones.
+/// new CAs, so a CA removed from the source stops new connections, not open ones.
 #[derive(Debug)]
-pub struct ClientCaFile {
-    path: PathBuf,
+pub struct ClientCa {
+    source: ClientCaSource,
     provider: Arc<CryptoProvider>,
     interval: Duration,
     current: RwLock<Current>,
     /// Every distinct list of root hints used so far (see [`Hints`]).
     hints: Hints,
-    state: Mutex<FileState>,
+    state: Mutex<SourceState>,
 }
 
 #[derive(Debug)]
 struct Current {
     verifier: Arc<dyn ClientCertVerifier>,
-    /// Which of [`ClientCaFile::hints`] goes with `verifier`.
+    /// Which of [`ClientCa::hints`] goes with `verifier`.
     hints: usize,
 }
 
 #[derive(Debug)]
-struct FileState {
+struct SourceState {
     next_check: Instant,
     /// The bytes `current` was built from.
     bytes: Vec<u8>,
-    /// The failure logged last, so each is logged once until the file works again.
+    /// The failure logged last, so each is logged once until the source works again.
     last_failure: Option<String>,
 }
 
-/// What one [`ClientCaFile::check`] did.
+/// What one [`ClientCa::check`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Checked {
     /// Not looked at: the interval has not passed, or another handshake is looking.
     NotDue,
     Unchanged,
     Reloaded,
-    /// The file cannot be used; the last good CAs stay. `logged`: a new failure.
+    /// The source cannot be used; the last good CAs stay. `logged`: a new failure.
     Failed {
         logged: bool,
     },
 }
 
-impl ClientCaFile {
+impl ClientCa {
     /// Reads `path`, looked at again at most every [`DEFAULT_RELOAD_INTERVAL`]. A file that
     /// cannot be used is an error naming it.
-    pub fn load(path: &Path, provider: Arc<CryptoProvider>) -> Result<ClientCaFile, ClientCaError> {
-        ClientCaFile::with_interval(path, provider, DEFAULT_RELOAD_INTERVAL)
+    pub fn load(path: &Path, provider: Arc<CryptoProvider>) -> Result<ClientCa, ClientCaError> {
+        ClientCa::with_interval(path, provider, DEFAULT_RELOAD_INTERVAL)
     }
 
-    /// [`ClientCaFile::load`], looked at again at most every `interval` (zero: on every
+    /// [`ClientCa::load`], looked at again at most every `interval` (zero: on every
     /// handshake).
     pub fn with_interval(
         path: &Path,
         provider: Arc<CryptoProvider>,
         interval: Duration,
-    ) -> Result<ClientCaFile, ClientCaError> {
-        let bytes = read(path)?;
-        let verifier = webpki_verifier(path, &bytes, &provider)?;
+    ) -> Result<ClientCa, ClientCaError> {
+        ClientCa::from_source(ClientCaSource::File(path.to_path_buf()), provider, interval)
+    }
+
+    /// The CAs of `source`, looked at again at most every `interval`. A file that cannot be
+    /// used is an error; a published bundle not known yet is not (no client certificate is
+    /// asked for until it is).
+    pub fn from_source(
+        source: ClientCaSource,
+        provider: Arc<CryptoProvider>,
+        interval: Duration,
+    ) -> Result<ClientCa, ClientCaError> {
+        let bytes = source.read()?;
+        let verifier = verifier_of(&source, &bytes, &provider)?;
         let hints = Hints::new(verifier.root_hint_subjects());
-        Ok(ClientCaFile {
-            path: path.to_path_buf(),
+        Ok(ClientCa {
+            source,
             provider,
             interval,
             current: RwLock::new(Current { verifier, hints: 0 }),
             hints,
-            state: Mutex::new(FileState {
+            state: Mutex::new(SourceState {
                 next_check: Instant::now() + interval,
                 bytes,
                 last_failure: None,
@@ -157,8 +276,8 @@ impl ClientCaFile {
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn source(&self) -> &ClientCaSource {
+        &self.source
     }
 
     fn verifier(&self) -> Arc<dyn ClientCertVerifier> {
@@ -166,7 +285,7 @@ impl ClientCaFile {
         Arc::clone(&current.verifier)
     }
 
-    /// Looks at the file when the interval has passed; swaps in a verifier of new bytes.
+    /// Looks at the source when the interval has passed; swaps in a verifier of new bytes.
     pub(crate) fn check(&self) -> Checked {
         let mut state = match self.state.try_lock() {
             Ok(state) => state,
@@ -178,11 +297,11 @@ impl ClientCaFile {
             return Checked::NotDue;
         }
         state.next_check = now + self.interval;
-        let built = read(&self.path).and_then(|bytes| {
+        let built = self.source.read().and_then(|bytes| {
             if bytes == state.bytes {
                 return Ok(None);
             }
-            let verifier = webpki_verifier(&self.path, &bytes, &self.provider)?;
+            let verifier = verifier_of(&self.source, &bytes, &self.provider)?;
             Ok(Some((bytes, verifier)))
         });
         match built {
@@ -197,8 +316,8 @@ impl ClientCaFile {
                 state.bytes = bytes;
                 state.last_failure = None;
                 tracing::info!(
-                    path = %self.path.display(),
-                    "client CA file changed: new connections are verified with it"
+                    from = %self.source.describe(),
+                    "client CA changed: new connections are verified with it"
                 );
                 Checked::Reloaded
             }
@@ -208,7 +327,7 @@ impl ClientCaFile {
                 if logged {
                     tracing::warn!(
                         %error,
-                        "client CA file changed but cannot be used: keeping the CAs in use"
+                        "client CA changed but cannot be used: keeping the CAs in use"
                     );
                     state.last_failure = Some(failure);
                 }
@@ -218,7 +337,7 @@ impl ClientCaFile {
     }
 }
 
-impl ClientCertVerifier for ClientCaFile {
+impl ClientCertVerifier for ClientCa {
     fn offer_client_auth(&self) -> bool {
         // The first call of each handshake (rustls asks when the connection is made).
         self.check();
@@ -351,7 +470,7 @@ mod tests {
     }
 
     /// Whether a handshake presenting `cert` would pass, as rustls asks.
-    fn accepts(verifier: &ClientCaFile, cert: &CertificateDer<'_>) -> bool {
+    fn accepts(verifier: &ClientCa, cert: &CertificateDer<'_>) -> bool {
         assert!(verifier.offer_client_auth());
         verifier
             .verify_client_cert(cert, &[], UnixTime::now())
@@ -363,15 +482,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("client-ca.pem");
         assert!(matches!(
-            ClientCaFile::load(&path, provider()),
+            ClientCa::load(&path, provider()),
             Err(ClientCaError::Read { .. })
         ));
         std::fs::write(&path, "not pem").unwrap();
-        let err = ClientCaFile::load(&path, provider()).err().unwrap();
+        let err = ClientCa::load(&path, provider()).err().unwrap();
         assert!(matches!(err, ClientCaError::NoCertificate { .. }));
         assert!(err.to_string().contains("client-ca.pem"), "{err}");
         std::fs::write(&path, ca("client-ca").cert_pem()).unwrap();
-        let verifier = ClientCaFile::load(&path, provider()).unwrap();
+        let verifier = ClientCa::load(&path, provider()).unwrap();
         assert!(!verifier.client_auth_mandatory());
         assert_eq!(verifier.root_hint_subjects().len(), 1);
     }
@@ -382,7 +501,7 @@ mod tests {
         let path = dir.path().join("client-ca.pem");
         let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
         replace(&path, ca1.cert_pem());
-        let verifier = ClientCaFile::with_interval(&path, provider(), Duration::ZERO).unwrap();
+        let verifier = ClientCa::with_interval(&path, provider(), Duration::ZERO).unwrap();
         assert!(accepts(&verifier, &leaf(&ca1)));
         assert!(!accepts(&verifier, &leaf(&ca2)), "CA2 is not trusted yet");
         assert_eq!(verifier.check(), Checked::Unchanged);
@@ -412,7 +531,7 @@ mod tests {
         let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
         replace(&path, ca1.cert_pem());
         let verifier =
-            ClientCaFile::with_interval(&path, provider(), Duration::from_secs(3600)).unwrap();
+            ClientCa::with_interval(&path, provider(), Duration::from_secs(3600)).unwrap();
         replace(&path, format!("{}{}", ca1.cert_pem(), ca2.cert_pem()));
         assert_eq!(verifier.check(), Checked::NotDue);
         assert!(
@@ -434,7 +553,7 @@ mod tests {
         let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
         let both = format!("{}{}", ca1.cert_pem(), ca2.cert_pem());
         replace(&path, &both);
-        let verifier = ClientCaFile::with_interval(&path, provider(), Duration::ZERO).unwrap();
+        let verifier = ClientCa::with_interval(&path, provider(), Duration::ZERO).unwrap();
 
         replace(&path, "not a certificate");
         assert_eq!(verifier.check(), Checked::Failed { logged: true });
@@ -460,5 +579,41 @@ mod tests {
         replace(&path, ca1.cert_pem());
         assert_eq!(verifier.check(), Checked::Reloaded);
         assert!(!accepts(&verifier, &leaf(&ca2)));
+    }
+
+    #[test]
+    fn a_published_bundle_is_asked_for_once_it_is_known_and_followed() {
+        let published =
+            PublishedCa::new("configmap kube-system/extension-apiserver-authentication");
+        let verifier = ClientCa::from_source(
+            ClientCaSource::Published(published.clone()),
+            provider(),
+            Duration::ZERO,
+        )
+        .unwrap();
+        // Not known yet: no client certificate is asked for (tokens still work).
+        assert!(!verifier.offer_client_auth());
+
+        let (ca1, ca2) = (ca("ca-1"), ca("ca-2"));
+        published.set(ca1.cert_pem().into_bytes());
+        assert!(accepts(&verifier, &leaf(&ca1)));
+        assert!(!accepts(&verifier, &leaf(&ca2)));
+
+        published.set(format!("{}{}", ca1.cert_pem(), ca2.cert_pem()).into_bytes());
+        assert!(accepts(&verifier, &leaf(&ca2)));
+
+        // A broken bundle keeps the CAs in use, and the error names the source.
+        published.set(b"not pem".to_vec());
+        assert_eq!(verifier.check(), Checked::Failed { logged: true });
+        assert!(accepts(&verifier, &leaf(&ca2)));
+        let error = verifier_of(verifier.source(), b"not pem", &provider())
+            .err()
+            .unwrap();
+        assert!(
+            error
+                .to_string()
+                .starts_with("configmap kube-system/extension-apiserver-authentication: "),
+            "{error}"
+        );
     }
 }

@@ -8,7 +8,7 @@
 //! requests are allowed. Authorization: allowed paths and groups first, then a
 //! SubjectAccessReview, or a fixed answer when there is no webhook. Answers are cached for the
 //! component's TTLs ([`CacheTtls`]); a review that fails (the apiserver unreachable) is not
-//! cached. The port's `--client-ca-file` is followed by [`crate::client_ca::ClientCaFile`].
+//! cached. The port's `--client-ca-file` is followed by [`crate::client_ca::ClientCa`].
 
 use std::collections::HashMap;
 use std::sync::Mutex;
