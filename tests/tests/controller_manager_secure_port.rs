@@ -135,6 +135,34 @@ fn without_the_kubeconfigs_only_health_and_masters_pass() -> anyhow::Result<()> 
     Ok(())
 }
 
+/// A controller-manager on a free port with the common flags but no `--client-ca-file`, its
+/// files looked at every 200 ms instead of 5 s, and `extra`.
+fn spawn_following(
+    setup: &Setup,
+    log: &str,
+    extra: &[&str],
+) -> anyhow::Result<(u16, e2e::process::ChildGuard)> {
+    let port = e2e::free_loopback_port()?;
+    let mut args: Vec<String> = setup
+        .args(port, &["--leader-elect=false"])
+        .into_iter()
+        .filter(|arg| !arg.starts_with("--client-ca-file"))
+        .collect();
+    args.push("--cluster-signing-reload-interval=200ms".to_string());
+    args.extend(extra.iter().map(|a| a.to_string()));
+    Ok((
+        port,
+        e2e::spawn_controller_manager(&setup.cluster, log, &args)?,
+    ))
+}
+
+/// The status of a GET of `/metrics`, or why there was none (e.g. the handshake failed).
+fn metrics_status(client: &Https) -> Result<u16, String> {
+    get(client, "/metrics")
+        .map(|(status, _)| status)
+        .map_err(|e| format!("{e:#}"))
+}
+
 /// Writes aside and renames over, as deployment tools do.
 fn replace(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     let aside = path.with_extension("new");
@@ -149,23 +177,13 @@ fn the_client_ca_file_is_followed_without_a_restart() -> anyhow::Result<()> {
     let cluster = &setup.cluster;
     let client_ca = cluster.dir().join("cm-client-ca.pem");
     replace(&client_ca, &cluster.ca_pem)?;
-    let port = e2e::free_loopback_port()?;
-    let mut args: Vec<String> = setup
-        .args(port, &["--leader-elect=false"])
-        .into_iter()
-        .filter(|arg| !arg.starts_with("--client-ca-file"))
-        .collect();
-    args.push(format!("--client-ca-file={}", client_ca.display()));
-    // The files are looked at every 200 ms instead of 5 s.
-    args.push("--cluster-signing-reload-interval=200ms".to_string());
-    let cm = e2e::spawn_controller_manager(cluster, "cm-client-ca.log", &args)?;
+    let (port, cm) = spawn_following(
+        &setup,
+        "cm-client-ca.log",
+        &[&format!("--client-ca-file={}", client_ca.display())],
+    )?;
     let log = || cm.log_tail(4000);
     let admin = Https::new(port, &cluster.ca_pem, cluster.admin_identity())?;
-    let metrics_status = |client: &Https| -> Result<u16, String> {
-        get(client, "/metrics")
-            .map(|(status, _)| status)
-            .map_err(|e| format!("{e:#}"))
-    };
     e2e::wait::until(
         "the controller-manager to serve",
         Duration::from_secs(20),
@@ -241,23 +259,7 @@ fn without_client_ca_file_the_port_uses_the_client_ca_the_apiserver_publishes() 
 {
     let setup = Setup::start(false)?;
     let cluster = &setup.cluster;
-    let start = |log: &str, extra: &[&str]| -> anyhow::Result<(u16, _)> {
-        let port = e2e::free_loopback_port()?;
-        let mut args: Vec<String> = setup
-            .args(port, &["--leader-elect=false"])
-            .into_iter()
-            .filter(|arg| !arg.starts_with("--client-ca-file"))
-            .collect();
-        args.push("--cluster-signing-reload-interval=200ms".to_string());
-        args.extend(extra.iter().map(|a| a.to_string()));
-        Ok((port, e2e::spawn_controller_manager(cluster, log, &args)?))
-    };
-    let metrics_status = |client: &Https| -> Result<u16, String> {
-        get(client, "/metrics")
-            .map(|(status, _)| status)
-            .map_err(|e| format!("{e:#}"))
-    };
-    let (port, cm) = start("cm-lookup.log", &[])?;
+    let (port, cm) = spawn_following(&setup, "cm-lookup.log", &[])?;
     let log = || cm.log_tail(4000);
     let admin = Https::new(port, &cluster.ca_pem, cluster.admin_identity())?;
     e2e::wait::until(
@@ -269,7 +271,8 @@ fn without_client_ca_file_the_port_uses_the_client_ca_the_apiserver_publishes() 
     .with_context(log)?;
 
     // Skipped: the certificate is not asked for, so the admin is anonymous.
-    let (skip_port, skipped) = start("cm-skip.log", &["--authentication-skip-lookup"])?;
+    let (skip_port, skipped) =
+        spawn_following(&setup, "cm-skip.log", &["--authentication-skip-lookup"])?;
     let skipped_admin = Https::new(skip_port, &cluster.ca_pem, cluster.admin_identity())?;
     e2e::wait::until(
         "the second controller-manager to serve",

@@ -74,23 +74,56 @@ async fn kubectl(binary: &Path, kubeconfig: &Path, home: &Path, args: &[&str]) -
     }
 }
 
+/// What every test here starts from: the installed kubectls, a server, its PKI files and an
+/// admin kubeconfig.
+struct Setup {
+    binaries: Vec<PathBuf>,
+    server: TestServer,
+    dir: tempfile::TempDir,
+    files: PkiFiles,
+    admin: PathBuf,
+}
+
+impl Setup {
+    /// `None` (and a note) when kubectl is not installed.
+    async fn start() -> Option<Setup> {
+        let binaries = kubectls();
+        if binaries.is_empty() {
+            eprintln!("kubectl not installed; skipping");
+            return None;
+        }
+        let server = TestServer::start(|_| {}).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let files: PkiFiles = server.pki.write_files(dir.path());
+        let admin = kubeconfig(
+            dir.path(),
+            &server.url(),
+            &files.ca,
+            &files.admin_cert,
+            &files.admin_key,
+        );
+        Some(Setup {
+            binaries,
+            server,
+            dir,
+            files,
+            admin,
+        })
+    }
+}
+
 #[tokio::test]
 async fn kubectl_version_and_raw_health() {
-    let binaries = kubectls();
-    if binaries.is_empty() {
-        eprintln!("kubectl not installed; skipping");
+    let Some(Setup {
+        binaries,
+        server,
+        dir,
+        files,
+        admin,
+    }) = Setup::start().await
+    else {
         return;
-    }
-    let server = TestServer::start(|_| {}).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let files: PkiFiles = server.pki.write_files(dir.path());
-    let admin = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &files.ca,
-        &files.admin_cert,
-        &files.admin_key,
-    );
+    };
     let foreign = kubeconfig(
         dir.path(),
         &server.url(),
@@ -142,21 +175,16 @@ async fn kubectl_version_and_raw_health() {
 /// name, read back as YAML, and an invalid key refused by the server with upstream's message.
 #[tokio::test]
 async fn kubectl_creates_lists_and_reads_config_maps() {
-    let binaries = kubectls();
-    if binaries.is_empty() {
-        eprintln!("kubectl not installed; skipping");
+    let Some(Setup {
+        binaries,
+        server,
+        dir,
+        files: _,
+        admin,
+    }) = Setup::start().await
+    else {
         return;
-    }
-    let server = TestServer::start(|_| {}).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let files: PkiFiles = server.pki.write_files(dir.path());
-    let admin = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &files.ca,
-        &files.admin_cert,
-        &files.admin_key,
-    );
+    };
     let invalid = dir.path().join("invalid.yaml");
     std::fs::write(
         &invalid,
@@ -244,21 +272,16 @@ async fn kubectl_creates_lists_and_reads_config_maps() {
 /// command an operator (or a debugging component owner) would use.
 #[tokio::test]
 async fn kubectl_reads_the_published_client_ca() {
-    let binaries = kubectls();
-    if binaries.is_empty() {
-        eprintln!("kubectl not installed; skipping");
+    let Some(Setup {
+        binaries,
+        server,
+        dir,
+        files: _,
+        admin,
+    }) = Setup::start().await
+    else {
         return;
-    }
-    let server = TestServer::start(|_| {}).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let files: PkiFiles = server.pki.write_files(dir.path());
-    let admin = kubeconfig(
-        dir.path(),
-        &server.url(),
-        &files.ca,
-        &files.admin_cert,
-        &files.admin_key,
-    );
+    };
     for binary in &binaries {
         let run = kubectl(
             binary,

@@ -14,14 +14,14 @@ use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use pki::{CertificateAuthority, KeyAlgorithm, Usage};
+use pki::{CertificateAuthority, KeyAlgorithm};
 use protocol::core::v1::{
     NODE_CLIENT_CERTIFICATE_ANNOTATION, NODE_CLIENT_CERTIFICATE_ISSUER_ANNOTATION,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
-use serving_support::{Credential, Identity, Proto, TestPki, TestServer, client, leaf};
+use serving_support::{Credential, Identity, Proto, TestPki, TestServer, client, serving_leaf};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 /// Short, so a test sees a change within a few ticks.
@@ -194,16 +194,7 @@ async fn the_client_ca_and_serving_files_are_followed_without_a_restart() {
     };
 
     // The serving pair moves to CA2: a new connection sees the new certificate.
-    let serving2 = leaf(
-        &ca2,
-        "apiserver",
-        &[],
-        vec![
-            Usage::DigitalSignature,
-            Usage::KeyEncipherment,
-            Usage::ServerAuth,
-        ],
-    );
+    let serving2 = serving_leaf(&ca2);
     // The key first: in between the pair does not match, and the old one stays in use.
     replace(&files.key_file, &serving2.key_pem);
     tokio::time::sleep(RELOAD * 3).await;
@@ -500,16 +491,7 @@ async fn the_client_ca_is_published_for_delegated_authentication() {
     // Unchanged files, or only a new serving certificate: no write.
     tokio::time::sleep(RELOAD * 5).await;
     assert_eq!(published_client_ca(server).await, (ca1.clone(), rv.clone()));
-    let serving = leaf(
-        &server.pki.ca,
-        "apiserver",
-        &[],
-        vec![
-            Usage::DigitalSignature,
-            Usage::KeyEncipherment,
-            Usage::ServerAuth,
-        ],
-    );
+    let serving = serving_leaf(&server.pki.ca);
     replace(&files.key_file, &serving.key_pem);
     replace(&files.cert_file, &serving.cert_pem);
     tokio::time::sleep(RELOAD * 5).await;

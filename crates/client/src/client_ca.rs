@@ -153,7 +153,7 @@ impl ClientCertVerifier for NoClientCa {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        Err(rustls::Error::General("no client CA is known yet".into()))
+        Err(no_client_ca())
     }
 
     fn verify_tls12_signature(
@@ -162,7 +162,7 @@ impl ClientCertVerifier for NoClientCa {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no client CA is known yet".into()))
+        Err(no_client_ca())
     }
 
     fn verify_tls13_signature(
@@ -171,12 +171,18 @@ impl ClientCertVerifier for NoClientCa {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("no client CA is known yet".into()))
+        Err(no_client_ca())
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// What a certificate meets before any CA is known (rustls never asks then: no client
+/// certificate is offered for).
+fn no_client_ca() -> rustls::Error {
+    rustls::Error::General("no client CA is known yet".into())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ClientCaError> {

@@ -42,6 +42,20 @@ pub struct TestPki {
 }
 
 /// A certificate of `ca` for localhost and 127.0.0.1 with `usages`.
+/// An apiserver serving certificate of `ca`.
+pub fn serving_leaf(ca: &CertificateAuthority) -> Credential {
+    leaf(
+        ca,
+        "apiserver",
+        &[],
+        vec![
+            Usage::DigitalSignature,
+            Usage::KeyEncipherment,
+            Usage::ServerAuth,
+        ],
+    )
+}
+
 pub fn leaf(ca: &CertificateAuthority, cn: &str, orgs: &[&str], usages: Vec<Usage>) -> Credential {
     let (cert_pem, key_pem) = ca
         .issue_leaf(&LeafParams {
@@ -73,16 +87,7 @@ impl TestPki {
         let other = CertificateAuthority::generate("other-ca", KeyAlgorithm::EcdsaP256, DAY)
             .expect("other ca");
         TestPki {
-            serving: leaf(
-                &ca,
-                "apiserver",
-                &[],
-                vec![
-                    Usage::DigitalSignature,
-                    Usage::KeyEncipherment,
-                    Usage::ServerAuth,
-                ],
-            ),
+            serving: serving_leaf(&ca),
             admin: client(&ca, "kubernetes-admin", &["system:masters"]),
             bob: client(&ca, "bob", &[]),
             foreign: client(&other, "kubernetes-admin", &["system:masters"]),
