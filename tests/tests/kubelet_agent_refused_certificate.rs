@@ -1,6 +1,7 @@
-//! A node whose client certificate the apiserver refused while the node was off (revoked, or
-//! its CA retired) bootstraps again at start with its `--bootstrap-kubeconfig`, although the
-//! certificate has not expired; a certificate the apiserver accepts is kept, with no new CSR.
+//! A node whose client certificate the apiserver refuses (revoked, or its CA retired) fails
+//! its `/healthz` while it runs, and bootstraps again at its next start with its
+//! `--bootstrap-kubeconfig`, although the certificate has not expired; a certificate the
+//! apiserver accepts is kept at a restart, with no new CSR.
 
 use std::time::Duration;
 
@@ -54,8 +55,8 @@ fn ensure_ready(cluster: &Cluster) -> anyhow::Result<()> {
 }
 
 #[test]
-fn a_node_whose_certificate_was_revoked_while_off_bootstraps_again_at_start() -> anyhow::Result<()>
-{
+fn a_node_whose_certificate_is_revoked_fails_its_health_check_and_bootstraps_again_at_start()
+-> anyhow::Result<()> {
     let cluster = Cluster::start()?;
     let _controller_manager = node_agent::start_controller_manager(&cluster, "8760h")?;
     node_agent::bind_bootstrap_roles(&cluster, true)?;
@@ -83,8 +84,9 @@ fn a_node_whose_certificate_was_revoked_while_off_bootstraps_again_at_start() ->
     let csrs = node_csrs(&cluster)?;
     anyhow::ensure!(csrs.len() == 1, "a CSR was sent: {csrs:?}");
 
-    // Off; meanwhile the operator revokes its certificate by serial.
-    agent.terminate(Duration::from_secs(10))?;
+    // The operator revokes its certificate by serial while it runs: its heartbeats are
+    // refused, and after a few its /healthz fails and says why.
+    anyhow::ensure!(node_agent::http_get(setup.healthz_port, "/healthz")?.0 == 200);
     let revocation = cluster.write_manifest(
         "revocation.json",
         &json!({"apiVersion": "revocation.kubelet-tls-bootstrap.io/v1alpha1",
@@ -95,6 +97,25 @@ fn a_node_whose_certificate_was_revoked_while_off_bootstraps_again_at_start() ->
     admin.ok(["create", "-f", &revocation])?;
     node.wait_credentials(&["get", "node", NODE, "-o", "name"], false, &|| setup.log())?;
     anyhow::ensure!(first.not_after() > std::time::SystemTime::now());
+    let unhealthy = wait::until(
+        "the agent's /healthz to fail on the refused certificate",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || match node_agent::http_get(setup.healthz_port, "/healthz") {
+            Ok((500, body)) => Ok(Some(body)),
+            Ok((status, body)) => Err(format!("{status}: {body}")),
+            Err(e) => Err(format!("{e:#}")),
+        },
+    )
+    .map_err(|e| e.context(setup.log()))?;
+    anyhow::ensure!(
+        unhealthy.contains(
+            "[-]client-certificate failed: the apiserver has refused the client certificate (401)"
+        ) && unhealthy.contains("--bootstrap-kubeconfig"),
+        "{unhealthy}"
+    );
+    // Off, and on again with the same flags.
+    agent.terminate(Duration::from_secs(10))?;
 
     // Back on with the same flags: it says why, bootstraps with the still-valid token and
     // runs with the new certificate.

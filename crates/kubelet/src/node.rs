@@ -160,7 +160,10 @@ pub async fn run(
     let mut backoff = Backoff::heartbeat();
     loop {
         match heartbeat.register().await {
-            Ok(()) => break,
+            Ok(()) => {
+                heartbeat.state.note_client_accepted();
+                break;
+            }
             Err(e) => {
                 heartbeat.failed("register the node", &e);
                 if sleep_or_shutdown(backoff.next_delay(), &mut shutdown).await {
@@ -173,6 +176,7 @@ pub async fn run(
     loop {
         let delay = match heartbeat.renew_lease().await {
             Ok(()) => {
+                heartbeat.state.note_client_accepted();
                 backoff.reset();
                 renew_interval
             }
@@ -255,6 +259,9 @@ impl Heartbeat {
 
     fn failed(&self, what: &str, error: &ClientError) {
         self.state.heartbeat_errors.fetch_add(1, Ordering::Relaxed);
+        if error.is_unauthorized() {
+            self.state.note_client_refused(std::time::SystemTime::now());
+        }
         tracing::warn!(node = %self.identity.name, error = %error, "failed to {what}; retrying");
     }
 

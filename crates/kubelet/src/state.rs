@@ -12,9 +12,25 @@ pub struct Lifetime {
     pub not_after: SystemTime,
 }
 
+/// Heartbeat calls refused in a row (401) before `/healthz` fails: one could be a moment of
+/// an apiserver reloading its CAs; three, about half a minute, are not.
+pub const REFUSALS_BEFORE_UNHEALTHY: u32 = 3;
+
+/// The apiserver answering 401 to the client certificate in use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Refused {
+    since: SystemTime,
+    times: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct AgentState {
     client_cert: Mutex<Option<Lifetime>>,
+    /// The heartbeats' 401s in a row since the last accepted call (reset by a new client
+    /// certificate): a certificate the apiserver refuses while it runs, revoked or of a
+    /// retired CA, fails `/healthz` (peers-and-pain-points #12: health must fail when the
+    /// identity is unusable, not only when it has expired).
+    client_refused: Mutex<Option<Refused>>,
     /// Credential ID (`X509SHA256=...`) of the client certificate in use: the Node records it
     /// (decision 0027), so that the apiserver may renew this certificate after it expired.
     client_credential_id: Mutex<Option<String>>,
@@ -44,6 +60,27 @@ impl AgentState {
     pub fn set_client_cert(&self, lifetime: Lifetime, credential_id: String) {
         *lock(&self.client_cert) = Some(lifetime);
         *lock(&self.client_credential_id) = Some(credential_id);
+        *lock(&self.client_refused) = None;
+    }
+
+    /// A heartbeat call was answered 401: the apiserver does not take the client certificate.
+    pub fn note_client_refused(&self, now: SystemTime) {
+        let mut refused = lock(&self.client_refused);
+        *refused = Some(match *refused {
+            Some(Refused { since, times }) => Refused {
+                since,
+                times: times.saturating_add(1),
+            },
+            None => Refused {
+                since: now,
+                times: 1,
+            },
+        });
+    }
+
+    /// A heartbeat call went through: the client certificate is taken.
+    pub fn note_client_accepted(&self) {
+        *lock(&self.client_refused) = None;
     }
 
     /// The CA bundle now trusted for the apiserver (its [`pki::bundle_id`]).
@@ -79,12 +116,17 @@ impl AgentState {
             None => Err("no client certificate yet".to_owned()),
             Some(cert) if cert.not_after <= now => Err(format!(
                 "the client certificate expired at {}",
-                protocol::meta::Time::from_system_time(cert.not_after)
-                    .0
-                    .format(&time::format_description::well_known::Rfc3339)
-                    .unwrap_or_default()
+                rfc3339(cert.not_after)
             )),
-            Some(_) => Ok(()),
+            Some(_) => match *lock(&self.client_refused) {
+                Some(Refused { since, times }) if times >= REFUSALS_BEFORE_UNHEALTHY => {
+                    Err(format!(
+                        "the apiserver has refused the client certificate (401) {times} times in a row since {}: it was revoked or its CA retired; restarting the agent bootstraps again with --bootstrap-kubeconfig",
+                        rfc3339(since)
+                    ))
+                }
+                _ => Ok(()),
+            },
         }
     }
 
@@ -178,10 +220,49 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+fn rfc3339(at: SystemTime) -> String {
+    protocol::meta::Time::from_system_time(at)
+        .0
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn health_fails_once_the_apiserver_keeps_refusing_the_certificate() {
+        let state = AgentState::default();
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_714_557_600);
+        let lifetime = Lifetime {
+            not_before: now - Duration::from_secs(60),
+            not_after: now + Duration::from_secs(3600),
+        };
+        state.set_client_cert(lifetime, "X509SHA256=00".to_owned());
+        for i in 0..REFUSALS_BEFORE_UNHEALTHY - 1 {
+            state.note_client_refused(now + Duration::from_secs(u64::from(i) * 10));
+            assert!(
+                state.health(now).is_ok(),
+                "one refusal is not yet a verdict"
+            );
+        }
+        state.note_client_refused(now + Duration::from_secs(30));
+        assert_eq!(
+            state.health(now).unwrap_err(),
+            "the apiserver has refused the client certificate (401) 3 times in a row since 2024-05-01T10:00:00Z: it was revoked or its CA retired; restarting the agent bootstraps again with --bootstrap-kubeconfig"
+        );
+        // An accepted call, or a new certificate, makes it healthy again.
+        state.note_client_accepted();
+        assert!(state.health(now).is_ok());
+        for _ in 0..REFUSALS_BEFORE_UNHEALTHY {
+            state.note_client_refused(now);
+        }
+        assert!(state.health(now).is_err());
+        state.set_client_cert(lifetime, "X509SHA256=01".to_owned());
+        assert!(state.health(now).is_ok());
+    }
 
     #[test]
     fn health_fails_without_or_with_an_expired_certificate() {
