@@ -70,9 +70,10 @@ fn report(found: &Found) {
             configmap = %format!("{NAMESPACE}/{NAME}"),
             "no client CA published in the cluster yet: the secure port asks for no client certificate"
         ),
-        // Upstream's words; the fix names no bootstrap Role, which this cluster does not have.
+        // Upstream's words and fix (the apiserver seeds that Role).
         Found::Forbidden => tracing::warn!(
-            "Unable to get configmap/{NAME} in {NAMESPACE}. Usually fixed by 'kubectl create role -n {NAMESPACE} {NAME}-reader --verb=get --resource=configmaps --resource-name={NAME}' and 'kubectl create rolebinding -n {NAMESPACE} {NAME}-reader --role={NAME}-reader --user=<the --authentication-kubeconfig user>'"
+            "Unable to get configmap/{NAME} in {NAMESPACE}. Usually fixed by 'kubectl create rolebinding -n {NAMESPACE} ROLEBINDING_NAME --role={} --serviceaccount=YOUR_NS:YOUR_SA'",
+            rbac::bootstrap::EXTENSION_AUTHENTICATION_READER_ROLE
         ),
         Found::Failed(error) => tracing::warn!(
             %error,

@@ -1,11 +1,15 @@
 //! The default RBAC objects the apiserver seeds at first start, with upstream's rules
 //! (`plugin/pkg/auth/authorizer/rbac/bootstrappolicy`), limited to the roles this system
-//! uses. Every object carries upstream's bootstrapping label and autoupdate annotation.
+//! uses, and upstream's namespaced defaults (`namespace_policy.go`) this system needs. Every
+//! object carries upstream's bootstrapping label and autoupdate annotation.
 
 use std::collections::BTreeMap;
 
+use protocol::core::v1::{AUTHENTICATION_CONFIG_MAP, AUTHENTICATION_CONFIG_MAP_NAMESPACE};
 use protocol::meta::ObjectMeta;
-use protocol::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use protocol::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
 
 /// Label on every default object.
 pub const BOOTSTRAPPING_LABEL: (&str, &str) = ("kubernetes.io/bootstrapping", "rbac-defaults");
@@ -40,6 +44,14 @@ pub const EXPIRED_NODE_CLIENT_SUBRESOURCE: &str = "expirednodeclient";
 pub const EXPIRED_NODE_CLIENT_ROLE: &str =
     "kubelet-tls-bootstrap:certificatesigningrequests:expirednodeclient";
 
+/// The default Role reading the published client CA, in
+/// `kube-system/extension-apiserver-authentication` (upstream's name: the usual fix for a
+/// delegated-authentication 403 binds it).
+pub const EXTENSION_AUTHENTICATION_READER_ROLE: &str = "extension-apiserver-authentication-reader";
+/// The default RoleBinding of that Role (upstream's name, double colon included).
+pub const EXTENSION_AUTHENTICATION_READER_BINDING: &str =
+    "system::extension-apiserver-authentication-reader";
+
 /// The default ClusterRoles and ClusterRoleBindings.
 ///
 /// There are deliberately no bindings for `system:node-bootstrapper`, `...:nodeclient` or
@@ -47,6 +59,33 @@ pub const EXPIRED_NODE_CLIENT_ROLE: &str =
 /// and so does our seed 003), and auto-approval depends on them.
 pub fn default_policy() -> (Vec<ClusterRole>, Vec<ClusterRoleBinding>) {
     (cluster_roles(), cluster_role_bindings())
+}
+
+/// The default namespaced Roles and RoleBindings: upstream's reader of the published client
+/// CA in `kube-system`, bound to the controller-manager and the scheduler. Upstream's other
+/// namespaced defaults (leader-locking, bootstrap-signer, ...) are left out: nothing here
+/// uses them.
+pub fn namespaced_policy() -> (Vec<Role>, Vec<RoleBinding>) {
+    let namespace = AUTHENTICATION_CONFIG_MAP_NAMESPACE;
+    let reader = Role {
+        metadata: namespaced_metadata(namespace, EXTENSION_AUTHENTICATION_READER_ROLE),
+        rules: vec![
+            rule(READ)
+                .groups(&[LEGACY])
+                .resources(&["configmaps"])
+                .names(&[AUTHENTICATION_CONFIG_MAP])
+                .build(),
+        ],
+    };
+    let binding = RoleBinding {
+        metadata: namespaced_metadata(namespace, EXTENSION_AUTHENTICATION_READER_BINDING),
+        subjects: vec![
+            user("system:kube-controller-manager"),
+            user("system:kube-scheduler"),
+        ],
+        role_ref: RoleRef::role(EXTENSION_AUTHENTICATION_READER_ROLE),
+    };
+    (vec![reader], vec![binding])
 }
 
 /// The default ClusterRoles.
@@ -714,7 +753,15 @@ fn approver_role(suffix: &str, signer: &str) -> ClusterRole {
 }
 
 fn default_metadata(name: &str) -> ObjectMeta {
-    let mut metadata = ObjectMeta::named(name);
+    with_defaults(ObjectMeta::named(name))
+}
+
+fn namespaced_metadata(namespace: &str, name: &str) -> ObjectMeta {
+    with_defaults(ObjectMeta::namespaced(namespace, name))
+}
+
+/// Adds the bootstrapping label and the autoupdate annotation every default carries.
+fn with_defaults(mut metadata: ObjectMeta) -> ObjectMeta {
     metadata.labels = BTreeMap::from([(
         BOOTSTRAPPING_LABEL.0.to_string(),
         BOOTSTRAPPING_LABEL.1.to_string(),
@@ -819,10 +866,13 @@ mod tests {
     #[test]
     fn every_default_object_is_labelled_and_annotated() {
         let (roles, bindings) = default_policy();
+        let (namespaced_roles, namespaced_bindings) = namespaced_policy();
         let metas = roles
             .iter()
             .map(|r| &r.metadata)
-            .chain(bindings.iter().map(|b| &b.metadata));
+            .chain(bindings.iter().map(|b| &b.metadata))
+            .chain(namespaced_roles.iter().map(|r| &r.metadata))
+            .chain(namespaced_bindings.iter().map(|b| &b.metadata));
         for meta in metas {
             assert_eq!(
                 meta.labels
@@ -910,6 +960,103 @@ mod tests {
         assert_eq!(
             json["metadata"]["labels"]["kubernetes.io/bootstrapping"],
             "rbac-defaults"
+        );
+    }
+
+    #[test]
+    fn namespaced_defaults_are_the_client_ca_reader_and_its_binding() {
+        let (roles, bindings) = namespaced_policy();
+        let [role] = roles.as_slice() else {
+            panic!("one default Role: {roles:?}");
+        };
+        let [binding] = bindings.as_slice() else {
+            panic!("one default RoleBinding: {bindings:?}");
+        };
+        assert_eq!(role.metadata.namespace, "kube-system");
+        assert_eq!(role.metadata.name, EXTENSION_AUTHENTICATION_READER_ROLE);
+        assert_eq!(binding.metadata.namespace, "kube-system");
+        assert_eq!(
+            binding.metadata.name,
+            EXTENSION_AUTHENTICATION_READER_BINDING
+        );
+        // A Role (not a ClusterRole) of the binding's own namespace.
+        assert_eq!(binding.role_ref, RoleRef::role(&role.metadata.name));
+        assert_eq!(
+            binding.subjects,
+            vec![
+                Subject::user("system:kube-controller-manager"),
+                Subject::user("system:kube-scheduler"),
+            ]
+        );
+    }
+
+    #[test]
+    fn namespaced_defaults_write_kubernetes_json() {
+        let (roles, bindings) = namespaced_policy();
+        let metadata = |name: &str| {
+            serde_json::json!({
+                "name": name,
+                "namespace": "kube-system",
+                "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}
+            })
+        };
+        assert_eq!(
+            serde_json::to_value(&roles[0]).unwrap(),
+            serde_json::json!({
+                "kind": "Role",
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "metadata": metadata("extension-apiserver-authentication-reader"),
+                "rules": [{
+                    "verbs": ["get", "list", "watch"],
+                    "apiGroups": [""],
+                    "resources": ["configmaps"],
+                    "resourceNames": ["extension-apiserver-authentication"]
+                }]
+            })
+        );
+        let user = |name: &str| serde_json::json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": name});
+        assert_eq!(
+            serde_json::to_value(&bindings[0]).unwrap(),
+            serde_json::json!({
+                "kind": "RoleBinding",
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "metadata": metadata("system::extension-apiserver-authentication-reader"),
+                "subjects": [
+                    user("system:kube-controller-manager"),
+                    user("system:kube-scheduler")
+                ],
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "extension-apiserver-authentication-reader"
+                }
+            })
+        );
+    }
+
+    #[test]
+    fn the_scheduler_may_read_the_published_client_ca_and_nothing_else() {
+        use crate::{Attributes, Decision, Policy, UserInfo};
+
+        let (cluster_roles, cluster_bindings) = default_policy();
+        let (roles, bindings) = namespaced_policy();
+        let policy = Policy::new(&cluster_roles, &cluster_bindings, &roles, &bindings);
+        let scheduler = UserInfo::new("system:kube-scheduler", ["system:authenticated"]);
+        let get = |namespace: &str, name: &str| {
+            let request = Attributes::resource(scheduler.clone(), "get", "", "configmaps")
+                .with_namespace(namespace)
+                .with_name(name);
+            policy.evaluate(&request).0
+        };
+        assert_eq!(
+            get("kube-system", "extension-apiserver-authentication"),
+            Decision::Allow
+        );
+        assert_eq!(get("kube-system", "other"), Decision::NoOpinion);
+        assert_eq!(
+            get("default", "extension-apiserver-authentication"),
+            Decision::NoOpinion
         );
     }
 }
