@@ -311,24 +311,10 @@ fn pem_text(pem: &[u8], certificates: &[CertificateDer<'static>]) -> Arc<str> {
         Ok(text) => Arc::from(text),
         Err(_) => certificates
             .iter()
-            .map(|der| encode_certificate(der))
+            .map(|der| pki::certificate_pem(der))
             .collect::<String>()
             .into(),
     }
-}
-
-/// One `CERTIFICATE` PEM block, 64 base64 characters a line (as Go's `pem.Encode`).
-fn encode_certificate(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut block = String::from("-----BEGIN CERTIFICATE-----\n");
-    for line in encoded.as_bytes().chunks(64) {
-        // Base64 output is ASCII, so every chunk is valid UTF-8.
-        block.push_str(&String::from_utf8_lossy(line));
-        block.push('\n');
-    }
-    block.push_str("-----END CERTIFICATE-----\n");
-    block
 }
 
 /// How often [`reload`] reads the files (decision 0029; kube-apiserver's dynamic certificate

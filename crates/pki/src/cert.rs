@@ -174,7 +174,7 @@ impl Certificate {
     }
     /// The certificate as one PEM block.
     pub fn to_pem(&self) -> String {
-        pemfile::encode(pemfile::CERTIFICATE, &self.der)
+        certificate_pem(&self.der)
     }
 
     /// Checks that `issuer` signed this certificate (signature and issuer name only; no
@@ -220,6 +220,12 @@ impl Certificate {
     pub(crate) fn subject_key_id(&self) -> Option<&[u8]> {
         self.subject_key_id.as_deref()
     }
+}
+
+/// One `CERTIFICATE` PEM block of `der` (LF endings, 64 columns, as openssl and Go write
+/// it), without parsing it.
+pub fn certificate_pem(der: &[u8]) -> String {
+    pemfile::encode(pemfile::CERTIFICATE, der)
 }
 
 /// The credential ID kube-apiserver (1.32+) gives a client certificate in the user's extra

@@ -18,7 +18,7 @@ pub mod signer;
 mod usage;
 
 pub use ca::CertificateAuthority;
-pub use cert::{Certificate, bundle_id, credential_id, parse_certificates};
+pub use cert::{Certificate, bundle_id, certificate_pem, credential_id, parse_certificates};
 pub use csr::{Csr, CsrExtension, CsrSubject, ParsedCsr, SubjectAltNames, build_csr};
 pub use error::PkiError;
 pub use issue::{
