@@ -157,14 +157,7 @@ impl CertificateAuthority {
     /// how a CA rotation stays verifiable by a machine that was off while the trust bundle
     /// moved. Valid from 5 minutes ago until the earlier end of the two CAs.
     pub fn cross_sign(&self, other: &Certificate) -> Result<String, PkiError> {
-        self.cross_sign_at(other, SystemTime::now())
-    }
-
-    pub(crate) fn cross_sign_at(
-        &self,
-        other: &Certificate,
-        now: SystemTime,
-    ) -> Result<String, PkiError> {
+        let now = SystemTime::now();
         if !other.is_ca() {
             return Err(PkiError::NotCa {
                 source_name: "the CA to cross-sign".to_string(),
