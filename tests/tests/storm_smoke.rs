@@ -118,3 +118,39 @@ fn small_storm_certifies_every_node_and_writes_the_report() -> anyhow::Result<()
     }
     Ok(())
 }
+
+/// The transport floor program runs its storm and signing phase and prints both figures;
+/// a zero concurrency is refused on the command line instead of hanging.
+#[test]
+fn transport_floor_prints_both_floors_and_refuses_zero_concurrency() -> anyhow::Result<()> {
+    let binary = e2e::paths::workspace_binary("transport-floor")?;
+    let output = std::process::Command::new(&binary)
+        .args([
+            "--nodes",
+            "40",
+            "--concurrency",
+            "10",
+            "--signing-csrs",
+            "20",
+        ])
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("storm floor: 40 nodes"), "{stdout}");
+    assert!(stdout.contains("signing floor: 20 CSRs"), "{stdout}");
+
+    let refused = std::process::Command::new(&binary)
+        .args(["--concurrency", "0"])
+        .output()?;
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--concurrency"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    Ok(())
+}

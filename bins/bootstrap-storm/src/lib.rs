@@ -3,11 +3,14 @@
 //! kubelets in this process with the `kubelet` crate's real code, then a steady Lease phase,
 //! one real kubelet-agent and a signing comparison with `cfssl serve`. Prints the figures and
 //! writes `report.json`, `time-to-certificate.svg` and `certified-over-time.svg` to `--out`.
-//! Exit code 1 when not every node joined.
+//! Exit code 1 when not every node joined. [`floor`] is the `transport-floor` program: the
+//! same storm's TLS, HTTP/2 and crypto with nothing else, to tell what any implementation
+//! could reach on the machine.
 
 mod agent;
 mod cluster;
 pub mod flags;
+pub mod floor;
 mod plot;
 pub mod procstat;
 mod prom;
