@@ -33,15 +33,13 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use protocol::certificates::v1::{
-    CertificateSigningRequest, CertificateSigningRequestCondition, CertificateSigningRequestSpec,
-};
-use protocol::meta::ObjectMeta;
+use protocol::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestCondition};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::signing::{kubelet_csr, pending_csr};
 use crate::stats::Summary;
 
 #[derive(Debug, Parser)]
@@ -450,32 +448,6 @@ async fn reconcile(
     Ok(())
 }
 
-fn csr_object(name: &str, request_pem: String) -> CertificateSigningRequest {
-    CertificateSigningRequest {
-        metadata: ObjectMeta::named(name.to_string()),
-        spec: CertificateSigningRequestSpec {
-            request: request_pem.into_bytes(),
-            signer_name: pki::signer::KUBE_APISERVER_CLIENT_KUBELET.to_string(),
-            usages: vec!["digital signature".to_string(), "client auth".to_string()],
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
-fn new_csr(node: &str) -> anyhow::Result<(pki::PrivateKey, String)> {
-    let key = pki::PrivateKey::generate_p256()?;
-    let pem = pki::build_csr(
-        &key,
-        &pki::CsrSubject {
-            common_name: format!("system:node:{node}"),
-            organizations: vec!["system:nodes".to_string()],
-        },
-        &pki::SubjectAltNames::default(),
-    )?;
-    Ok((key, pem))
-}
-
 /// A Node as a kubelet first creates it (labels, addresses, capacity, conditions, nodeInfo):
 /// ~2 KB of JSON, the size the storm's kubelets send.
 fn node_json(node: &str) -> Bytes {
@@ -547,10 +519,10 @@ async fn handshakes(
 
 async fn kubelet(address: SocketAddr, pki: Arc<Pki>, node: String) -> anyhow::Result<Duration> {
     let started = Instant::now();
-    let (key, request) = new_csr(&node)?;
+    let (key, request) = kubelet_csr(&node)?;
     let name = format!("node-csr-{node}");
     let mut bootstrap = connect(address, pki.bootstrap.clone()).await?;
-    let body: Bytes = serde_json::to_vec(&csr_object(&name, request))?.into();
+    let body: Bytes = serde_json::to_vec(&pending_csr(&name, &request))?.into();
     call_whole(
         &mut bootstrap,
         http::Method::POST,
@@ -692,8 +664,8 @@ pub async fn run(args: Args) -> anyhow::Result<Figures> {
         let mut events = Vec::with_capacity(args.signing_csrs as usize);
         for i in 0..args.signing_csrs {
             let name = format!("signing-{i:05}");
-            let (_, request) = new_csr(&name)?;
-            let json = serde_json::to_vec(&csr_object(&name, request))?;
+            let (_, request) = kubelet_csr(&name)?;
+            let json = serde_json::to_vec(&pending_csr(&name, &request))?;
             server.csrs.lock().unwrap().entry(name).or_default().json = json.clone().into();
             events.push(watch_event("ADDED", &json));
         }

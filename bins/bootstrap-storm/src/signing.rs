@@ -57,18 +57,38 @@ fn make_requests(count: u32) -> anyhow::Result<Vec<(String, String)>> {
     (0..count)
         .map(|i| {
             let node = format!("{NAME_PREFIX}{i:05}");
-            let key = pki::PrivateKey::generate_p256()?;
-            let pem = pki::build_csr(
-                &key,
-                &pki::CsrSubject {
-                    common_name: format!("system:node:{node}"),
-                    organizations: vec!["system:nodes".to_string()],
-                },
-                &pki::SubjectAltNames::default(),
-            )?;
+            let (_, pem) = kubelet_csr(&node)?;
             Ok((node, pem))
         })
         .collect()
+}
+
+/// A kubelet's P-256 key and its client CSR (`system:node:<node>`, `system:nodes`).
+pub(crate) fn kubelet_csr(node: &str) -> Result<(pki::PrivateKey, String), pki::PkiError> {
+    let key = pki::PrivateKey::generate_p256()?;
+    let pem = pki::build_csr(
+        &key,
+        &pki::CsrSubject {
+            common_name: format!("system:node:{node}"),
+            organizations: vec!["system:nodes".to_string()],
+        },
+        &pki::SubjectAltNames::default(),
+    )?;
+    Ok((key, pem))
+}
+
+/// A pending kubelet-client CertificateSigningRequest named `name` for `request_pem`.
+pub(crate) fn pending_csr(name: &str, request_pem: &str) -> CertificateSigningRequest {
+    CertificateSigningRequest {
+        metadata: ObjectMeta::named(name.to_string()),
+        spec: CertificateSigningRequestSpec {
+            request: request_pem.as_bytes().to_vec(),
+            signer_name: pki::signer::KUBE_APISERVER_CLIENT_KUBELET.to_string(),
+            usages: vec!["digital signature".to_string(), "client auth".to_string()],
+            ..Default::default()
+        },
+        ..Default::default()
+    }
 }
 
 pub async fn run(
@@ -157,16 +177,7 @@ async fn create_pending(client: &Client, requests: &[(String, String)]) -> anyho
     let slots = Arc::new(Semaphore::new(64));
     let mut tasks = tokio::task::JoinSet::new();
     for (name, pem) in requests {
-        let csr = CertificateSigningRequest {
-            metadata: ObjectMeta::named(name.clone()),
-            spec: CertificateSigningRequestSpec {
-                request: pem.as_bytes().to_vec(),
-                signer_name: pki::signer::KUBE_APISERVER_CLIENT_KUBELET.to_string(),
-                usages: vec!["digital signature".to_string(), "client auth".to_string()],
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let csr = pending_csr(name, pem);
         let client = client.clone();
         let slots = slots.clone();
         tasks.spawn(async move {
