@@ -16,7 +16,7 @@ pub(super) async fn controller(
     address: SocketAddr,
     pki: Arc<Pki>,
     workers: usize,
-    signed: mpsc::UnboundedSender<()>,
+    signed: mpsc::UnboundedSender<Result<(), String>>,
 ) -> anyhow::Result<()> {
     let mut sender = connect(address, pki.controller.clone()).await?;
     let mut events = call(
@@ -41,8 +41,14 @@ pub(super) async fn controller(
             let slot = slots.clone().acquire_owned().await?;
             tokio::spawn(async move {
                 let _slot = slot;
-                if let Err(e) = reconcile(&mut sender, &pki, csr, &signed).await {
-                    eprintln!("transport_floor: controller: {e:#}");
+                match reconcile(&mut sender, &pki, csr).await {
+                    Ok(Reconciled::Signed) => {
+                        let _ = signed.send(Ok(()));
+                    }
+                    Ok(Reconciled::Approved | Reconciled::Done) => {}
+                    Err(e) => {
+                        let _ = signed.send(Err(format!("{e:#}")));
+                    }
                 }
             });
         }
@@ -50,14 +56,21 @@ pub(super) async fn controller(
     Ok(())
 }
 
-pub(super) async fn reconcile(
+/// What one event led to.
+enum Reconciled {
+    Approved,
+    Signed,
+    /// Already issued: nothing to do.
+    Done,
+}
+
+async fn reconcile(
     sender: &mut Sender,
     pki: &Pki,
     mut csr: CertificateSigningRequest,
-    signed: &mpsc::UnboundedSender<()>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Reconciled> {
     if !csr.status.certificate.is_empty() {
-        return Ok(());
+        return Ok(Reconciled::Done);
     }
     let name = csr.metadata.name.clone();
     if csr.status.conditions.is_empty() {
@@ -79,7 +92,7 @@ pub(super) async fn reconcile(
             body.into(),
         )
         .await?;
-        return Ok(());
+        return Ok(Reconciled::Approved);
     }
     let request = pki::Csr::from_pem(&csr.spec.request)?;
     let certificate = pki.ca.sign_csr(
@@ -98,6 +111,5 @@ pub(super) async fn reconcile(
         body.into(),
     )
     .await?;
-    let _ = signed.send(());
-    Ok(())
+    Ok(Reconciled::Signed)
 }

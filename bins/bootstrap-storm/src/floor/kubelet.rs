@@ -14,7 +14,7 @@ use crate::signing::{kubelet_csr, pending_csr};
 
 /// A Node as a kubelet first creates it (labels, addresses, capacity, conditions, nodeInfo):
 /// ~2 KB of JSON, the size the storm's kubelets send.
-pub(super) fn node_json(node: &str) -> Bytes {
+fn node_json(node: &str) -> Bytes {
     let condition = |type_: &str, status: &str, reason: &str| {
         serde_json::json!({"type": type_, "status": status, "reason": reason,
             "message": "kubelet has sufficient resources available",
@@ -53,7 +53,7 @@ pub(super) fn node_json(node: &str) -> Bytes {
     serde_json::to_vec(&value).unwrap_or_default().into()
 }
 
-pub(super) fn lease_json(node: &str) -> Bytes {
+fn lease_json(node: &str) -> Bytes {
     serde_json::to_vec(&serde_json::json!({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": node, "namespace": "kube-node-lease",

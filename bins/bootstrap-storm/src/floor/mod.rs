@@ -28,7 +28,7 @@ mod transport;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::Parser;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
@@ -73,6 +73,15 @@ pub struct Args {
 /// How long each phase may take before the run gives up.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// Why the controller's task ended, for the run's error.
+fn ended_why(ended: Result<anyhow::Result<()>, tokio::task::JoinError>) -> String {
+    match ended {
+        Ok(Ok(())) => "its watch ended".to_string(),
+        Ok(Err(e)) => format!("{e:#}"),
+        Err(e) => e.to_string(),
+    }
+}
+
 fn own_cpu() -> Duration {
     crate::procstat::cpu_time(std::process::id()).unwrap_or_default()
 }
@@ -100,7 +109,7 @@ pub async fn run(args: Args) -> anyhow::Result<Figures> {
         server.clone(),
     ));
     let (signed_tx, mut signed_rx) = mpsc::unbounded_channel();
-    let controller_task = tokio::spawn(controller(
+    let mut controller_task = tokio::spawn(controller(
         address,
         pki.clone(),
         usize::from(args.controller_workers),
@@ -136,10 +145,17 @@ pub async fn run(args: Args) -> anyhow::Result<Figures> {
     }
     let mut times = Vec::with_capacity(args.nodes as usize);
     let deadline = tokio::time::Instant::now() + PHASE_TIMEOUT;
-    while let Some(done) = tokio::time::timeout_at(deadline, kubelets.join_next())
-        .await
-        .context("the storm timed out")?
-    {
+    // A controller that fails would leave the kubelets waiting: its error ends the run.
+    loop {
+        let done = tokio::select! {
+            done = kubelets.join_next() => done,
+            ended = &mut controller_task => bail!("the controller stopped: {}", ended_why(ended)),
+            Some(Err(e)) = signed_rx.recv() => bail!("the controller failed: {e}"),
+            () = tokio::time::sleep_until(deadline) => bail!("the storm timed out"),
+        };
+        let Some(done) = done else {
+            break;
+        };
         times.push(done.context("kubelet task")??.as_secs_f64());
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -186,7 +202,8 @@ pub async fn run(args: Args) -> anyhow::Result<Figures> {
             tokio::time::timeout_at(deadline, signed_rx.recv())
                 .await
                 .context("signing timed out")?
-                .context("the controller stopped")?;
+                .context("the controller stopped")?
+                .map_err(|e| anyhow::anyhow!("the controller failed: {e}"))?;
         }
         let seconds = started.elapsed().as_secs_f64();
         let cpu = (own_cpu() - cpu_before).as_secs_f64();

@@ -151,7 +151,7 @@ impl Server {
     }
 }
 
-pub(super) fn respond(status: u16, body: Body) -> http::Response<Body> {
+fn respond(status: u16, body: Body) -> http::Response<Body> {
     let mut response = http::Response::new(body);
     *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
     response.headers_mut().insert(

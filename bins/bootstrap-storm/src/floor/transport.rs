@@ -78,7 +78,7 @@ pub(super) struct Pki {
     pub(super) controller: Arc<rustls::ClientConfig>,
 }
 
-pub(super) fn chain_and_key(
+fn chain_and_key(
     cert_pem: &str,
     key_pem: &str,
 ) -> anyhow::Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
