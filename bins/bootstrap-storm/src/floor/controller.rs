@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use anyhow::bail;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use protocol::certificates::v1::{CertificateSigningRequest, CertificateSigningRequestCondition};
@@ -18,9 +19,12 @@ pub(super) async fn controller(
     workers: usize,
     signed: mpsc::UnboundedSender<Result<(), String>>,
 ) -> anyhow::Result<()> {
-    let mut sender = connect(address, pki.controller.clone()).await?;
+    // One HTTP/2 connection for the watch and every worker, as the controller-manager's.
+    let Sender::H2(h2) = connect(address, pki.controller.clone()).await? else {
+        bail!("the server did not choose HTTP/2 for the controller");
+    };
     let mut events = call(
-        &mut sender,
+        &mut Sender::H2(h2.clone()),
         http::Method::GET,
         "/controller-watch",
         Bytes::new(),
@@ -37,7 +41,7 @@ pub(super) async fn controller(
             let line: Vec<u8> = buffer.drain(..=end).collect();
             let event: serde_json::Value = serde_json::from_slice(&line)?;
             let csr: CertificateSigningRequest = serde_json::from_value(event["object"].clone())?;
-            let (mut sender, pki, signed) = (sender.clone(), pki.clone(), signed.clone());
+            let (mut sender, pki, signed) = (Sender::H2(h2.clone()), pki.clone(), signed.clone());
             let slot = slots.clone().acquire_owned().await?;
             tokio::spawn(async move {
                 let _slot = slot;

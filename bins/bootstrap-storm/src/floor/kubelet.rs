@@ -75,7 +75,11 @@ pub(super) async fn handshakes(
 ) -> anyhow::Result<Duration> {
     let started = Instant::now();
     drop(connect(address, pki.bootstrap.clone()).await?);
-    let config = client_config(&pki.roots, Some((&identity.0, &identity.1)))?;
+    let config = client_config(
+        &pki.roots,
+        Some((&identity.0, &identity.1)),
+        pki.kubelet_alpn,
+    )?;
     drop(connect(address, config).await?);
     Ok(started.elapsed())
 }
@@ -127,7 +131,11 @@ pub(super) async fn kubelet(
     let event: serde_json::Value = serde_json::from_slice(&event)?;
     let issued: CertificateSigningRequest = serde_json::from_value(event["object"].clone())?;
     let certificate = String::from_utf8(issued.status.certificate)?;
-    let config = client_config(&pki.roots, Some((&certificate, &key.to_pem())))?;
+    let config = client_config(
+        &pki.roots,
+        Some((&certificate, &key.to_pem())),
+        pki.kubelet_alpn,
+    )?;
     let mut mutual = connect(address, config).await?;
     call_whole(&mut mutual, http::Method::POST, "/node", node_json(&node)).await?;
     call_whole(&mut mutual, http::Method::POST, "/lease", lease_json(&node)).await?;

@@ -64,6 +64,10 @@ pub struct Args {
     /// post-quantum hybrid that Go's crypto/tls, so client-go, also prefers).
     #[arg(long)]
     pub x25519: bool,
+    /// The kubelets offer only HTTP/1.1 by ALPN (one request at a time on each connection)
+    /// instead of HTTP/2 first as client-go does. The controller keeps HTTP/2.
+    #[arg(long)]
+    pub http1: bool,
     /// Each kubelet only opens its two connections (the second with a certificate made
     /// beforehand) and sends nothing: what the TLS handshakes alone cost.
     #[arg(long)]
@@ -99,7 +103,11 @@ pub struct Figures {
 
 /// The storm, then the signing phase; prints both lines and returns the figures.
 pub async fn run(args: Args) -> anyhow::Result<Figures> {
-    let pki = Arc::new(Pki::new()?);
+    let pki = Arc::new(Pki::new(if args.http1 {
+        transport::HTTP1_ONLY
+    } else {
+        transport::H2_FIRST
+    })?);
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let address = listener.local_addr()?;
     let server = Server::new();
@@ -168,10 +176,11 @@ pub async fn run(args: Args) -> anyhow::Result<Figures> {
     };
     println!(
         "storm floor{}: {} nodes, concurrency {}: {seconds:.2} s, {:.0} nodes/s, {cpu:.2} CPU-s ({:.2} ms per node), time to certificate and Lease p50 {:.0} ms, p99 {:.0} ms",
-        if args.handshakes_only {
-            " (handshakes only)"
-        } else {
-            ""
+        match (args.handshakes_only, args.http1) {
+            (true, true) => " (handshakes only, HTTP/1.1)",
+            (true, false) => " (handshakes only)",
+            (false, true) => " (HTTP/1.1)",
+            (false, false) => "",
         },
         args.nodes,
         args.concurrency,
@@ -228,23 +237,56 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_small_run_certifies_every_node_and_signs_every_csr() {
         let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let args = Args {
-            nodes: 30,
-            concurrency: 10,
-            signing_csrs: 20,
-            controller_workers: 3,
-            x25519: false,
-            handshakes_only: false,
-        };
-        let figures = tokio::time::timeout(Duration::from_secs(60), run(args))
+        for http1 in [false, true] {
+            let args = Args {
+                nodes: 30,
+                concurrency: 10,
+                signing_csrs: 20,
+                controller_workers: 3,
+                x25519: false,
+                http1,
+                handshakes_only: false,
+            };
+            let figures = tokio::time::timeout(Duration::from_secs(60), run(args))
+                .await
+                .expect("the run finishes")
+                .unwrap();
+            // Every kubelet returned (an error or a missing certificate fails the run), so
+            // the figures cover all 30.
+            assert_eq!(figures.time_to_lease.count, 30, "http1: {http1}");
+            assert!(figures.nodes_per_second > 0.0);
+            assert!(figures.time_to_lease.p50_ms > 0.0);
+            assert!(figures.csrs_per_second > 0.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn kubelets_speak_what_they_offer_by_alpn() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let pki = Pki::new(transport::HTTP1_ONLY).unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(serve(
+            listener,
+            TlsAcceptor::from(pki.server.clone()),
+            Server::new(),
+        ));
+        let mut http1 = transport::connect(address, pki.bootstrap.clone())
             .await
-            .expect("the run finishes")
             .unwrap();
-        // Every kubelet returned (an error or a missing certificate fails the run), so the
-        // figures cover all 30.
-        assert_eq!(figures.time_to_lease.count, 30);
-        assert!(figures.nodes_per_second > 0.0);
-        assert!(figures.time_to_lease.p50_ms > 0.0);
-        assert!(figures.csrs_per_second > 0.0);
+        assert!(matches!(http1, transport::Sender::Http1(_)));
+        let answer = transport::call_whole(
+            &mut http1,
+            http::Method::POST,
+            "/lease",
+            bytes::Bytes::from_static(b"{}"),
+        )
+        .await
+        .unwrap();
+        assert_eq!(&answer[..], b"{}");
+        let h2 = transport::connect(address, pki.controller.clone())
+            .await
+            .unwrap();
+        assert!(matches!(h2, transport::Sender::H2(_)));
     }
 }

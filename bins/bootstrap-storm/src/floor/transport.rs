@@ -1,5 +1,5 @@
-//! TLS and HTTP/2 for the floor's clients, and its PKI (a P-256 CA, the server's and the
-//! controller's certificates).
+//! TLS and HTTP for the floor's clients (HTTP/2, or HTTP/1.1 when that is all a client
+//! offers), and its PKI (a P-256 CA, the server's and the controller's certificates).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -16,7 +16,15 @@ use tokio_rustls::TlsConnector;
 
 use super::server::{Body, full};
 
-pub(super) type Sender = hyper::client::conn::http2::SendRequest<Body>;
+/// ALPN offers: HTTP/2 first, as client-go; or HTTP/1.1 alone (`--http1`).
+pub(super) const H2_FIRST: &[&[u8]] = &[b"h2", b"http/1.1"];
+pub(super) const HTTP1_ONLY: &[&[u8]] = &[b"http/1.1"];
+
+/// A connection's request side, in the protocol ALPN chose.
+pub(super) enum Sender {
+    H2(hyper::client::conn::http2::SendRequest<Body>),
+    Http1(hyper::client::conn::http1::SendRequest<Body>),
+}
 
 pub(super) async fn connect(
     address: SocketAddr,
@@ -27,10 +35,16 @@ pub(super) async fn connect(
     let tls = TlsConnector::from(config)
         .connect(ServerName::IpAddress(address.ip().into()), tcp)
         .await?;
-    let (sender, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
-    tokio::spawn(connection);
-    Ok(sender)
+    if tls.get_ref().1.alpn_protocol() == Some(b"h2") {
+        let (sender, connection) =
+            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls)).await?;
+        tokio::spawn(connection);
+        Ok(Sender::H2(sender))
+    } else {
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
+        tokio::spawn(connection);
+        Ok(Sender::Http1(sender))
+    }
 }
 
 pub(super) async fn call(
@@ -39,10 +53,15 @@ pub(super) async fn call(
     path_and_query: &str,
     body: Bytes,
 ) -> anyhow::Result<Incoming> {
-    sender.ready().await?;
-    let request = http::Request::builder()
-        .method(method)
-        .uri(format!("https://127.0.0.1{path_and_query}"))
+    let request = http::Request::builder().method(method);
+    // HTTP/2 takes :scheme and :authority from the URI; HTTP/1.1 sends the path and a Host.
+    let request = match sender {
+        Sender::H2(_) => request.uri(format!("https://127.0.0.1{path_and_query}")),
+        Sender::Http1(_) => request
+            .uri(path_and_query)
+            .header(http::header::HOST, "127.0.0.1"),
+    };
+    let request = request
         .header(http::header::CONTENT_TYPE, "application/json")
         .header(http::header::ACCEPT, "application/json")
         .header(
@@ -50,7 +69,16 @@ pub(super) async fn call(
             "Bearer 07401b.f395accd246ae52d",
         )
         .body(full(body))?;
-    let response = sender.send_request(request).await?;
+    let response = match sender {
+        Sender::H2(h2) => {
+            h2.ready().await?;
+            h2.send_request(request).await?
+        }
+        Sender::Http1(http1) => {
+            http1.ready().await?;
+            http1.send_request(request).await?
+        }
+    };
     if !response.status().is_success() {
         bail!("{path_and_query}: HTTP {}", response.status());
     }
@@ -74,6 +102,8 @@ pub(super) struct Pki {
     pub(super) ca: pki::CertificateAuthority,
     pub(super) roots: Arc<rustls::RootCertStore>,
     pub(super) server: Arc<rustls::ServerConfig>,
+    /// What the kubelets offer by ALPN.
+    pub(super) kubelet_alpn: &'static [&'static [u8]],
     pub(super) bootstrap: Arc<rustls::ClientConfig>,
     pub(super) controller: Arc<rustls::ClientConfig>,
 }
@@ -91,6 +121,7 @@ fn chain_and_key(
 pub(super) fn client_config(
     roots: &Arc<rustls::RootCertStore>,
     identity: Option<(&str, &str)>,
+    alpn: &[&[u8]],
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let builder = rustls::ClientConfig::builder().with_root_certificates(roots.clone());
     let mut config = match identity {
@@ -100,12 +131,12 @@ pub(super) fn client_config(
         }
         None => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 
 impl Pki {
-    pub(super) fn new() -> anyhow::Result<Pki> {
+    pub(super) fn new(kubelet_alpn: &'static [&'static [u8]]) -> anyhow::Result<Pki> {
         let day = Duration::from_secs(86_400);
         let ca =
             pki::CertificateAuthority::generate("floor-ca", pki::KeyAlgorithm::EcdsaP256, day)?;
@@ -136,8 +167,9 @@ impl Pki {
         let (cm_cert, cm_key) = leaf("system:kube-controller-manager", pki::Usage::ClientAuth)?;
         Ok(Pki {
             server: Arc::new(server),
-            bootstrap: client_config(&roots, None)?,
-            controller: client_config(&roots, Some((&cm_cert, &cm_key)))?,
+            bootstrap: client_config(&roots, None, kubelet_alpn)?,
+            controller: client_config(&roots, Some((&cm_cert, &cm_key)), H2_FIRST)?,
+            kubelet_alpn,
             roots,
             ca,
         })
