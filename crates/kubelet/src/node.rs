@@ -536,25 +536,31 @@ impl Heartbeat {
     }
 
     fn new_lease(&self, now: MicroTime) -> Lease {
-        let mut metadata = ObjectMeta::namespaced(LEASE_NAMESPACE, self.identity.name.clone());
-        if let Some(uid) = &self.node_uid {
-            metadata.owner_references = vec![OwnerReference {
-                api_version: "v1".into(),
-                kind: "Node".into(),
-                name: self.identity.name.clone(),
-                uid: uid.clone(),
-                ..Default::default()
-            }];
-        }
-        Lease {
-            metadata,
-            spec: LeaseSpec {
-                holder_identity: Some(self.identity.name.clone()),
-                lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
-                renew_time: Some(now),
-                ..Default::default()
-            },
-        }
+        node_lease(&self.identity.name, self.node_uid.as_deref(), now)
+    }
+}
+
+/// The node's Lease as the kubelet writes it: held by the node, owned by its Node once the
+/// Node's uid is known (so the Lease goes when the Node is deleted).
+pub fn node_lease(node: &str, node_uid: Option<&str>, now: MicroTime) -> Lease {
+    let mut metadata = ObjectMeta::namespaced(LEASE_NAMESPACE, node.to_owned());
+    if let Some(uid) = node_uid {
+        metadata.owner_references = vec![OwnerReference {
+            api_version: "v1".into(),
+            kind: "Node".into(),
+            name: node.to_owned(),
+            uid: uid.to_owned(),
+            ..Default::default()
+        }];
+    }
+    Lease {
+        metadata,
+        spec: LeaseSpec {
+            holder_identity: Some(node.to_owned()),
+            lease_duration_seconds: Some(LEASE_DURATION_SECONDS),
+            renew_time: Some(now),
+            ..Default::default()
+        },
     }
 }
 

@@ -1,69 +1,36 @@
 //! The floor's kubelets: the storm's connections and requests, without files or kubeconfig.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
+use kubelet::node::{NodeIdentity, node_lease};
 use protocol::certificates::v1::CertificateSigningRequest;
+use protocol::meta::MicroTime;
 
 use super::transport::{Pki, call, call_whole, client_config, connect};
 use crate::signing::{kubelet_csr, pending_csr};
 
-/// A Node as a kubelet first creates it (labels, addresses, capacity, conditions, nodeInfo):
-/// ~2 KB of JSON, the size the storm's kubelets send.
-fn node_json(node: &str) -> Bytes {
-    let condition = |type_: &str, status: &str, reason: &str| {
-        serde_json::json!({"type": type_, "status": status, "reason": reason,
-            "message": "kubelet has sufficient resources available",
-            "lastHeartbeatTime": "2026-12-08T00:00:00Z",
-            "lastTransitionTime": "2026-12-08T00:00:00Z"})
-    };
-    let value = serde_json::json!({
-        "apiVersion": "v1", "kind": "Node",
-        "metadata": {"name": node, "labels": {
-            "kubernetes.io/hostname": node, "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": "amd64", "beta.kubernetes.io/os": "linux",
-            "beta.kubernetes.io/arch": "amd64"},
-            "annotations": {"node.alpha.kubernetes.io/ttl": "0",
-            "volumes.kubernetes.io/controller-managed-attach-detach": "true"}},
-        "spec": {},
-        "status": {
-            "capacity": {"cpu": "2", "memory": "24576Mi", "pods": "110", "ephemeral-storage": "100Gi"},
-            "allocatable": {"cpu": "2", "memory": "24476Mi", "pods": "110", "ephemeral-storage": "92Gi"},
-            "conditions": [
-                condition("MemoryPressure", "False", "KubeletHasSufficientMemory"),
-                condition("DiskPressure", "False", "KubeletHasNoDiskPressure"),
-                condition("PIDPressure", "False", "KubeletHasSufficientPID"),
-                condition("Ready", "True", "KubeletReady"),
-            ],
-            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                          {"type": "Hostname", "address": node}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {"machineID": "0123456789abcdef0123456789abcdef",
-                "systemUUID": "01234567-89ab-cdef-0123-456789abcdef",
-                "bootID": "01234567-89ab-cdef-0123-456789abcdef",
-                "kernelVersion": "6.1.0-41-cloud-amd64", "osImage": "Debian GNU/Linux 12 (bookworm)",
-                "containerRuntimeVersion": "none://0.0.0", "kubeletVersion": "v1.32.0",
-                "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": "amd64"}
-        }
-    });
-    serde_json::to_vec(&value).unwrap_or_default().into()
-}
+/// What the Node create returns as its uid in a real cluster; the Lease's owner reference
+/// carries it (the floor's server echoes bodies, so it returns none).
+const NODE_UID: &str = "01234567-89ab-cdef-0123-456789abcdef";
 
-fn lease_json(node: &str) -> Bytes {
-    serde_json::to_vec(&serde_json::json!({
-        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-        "metadata": {"name": node, "namespace": "kube-node-lease",
-            "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node,
-                "uid": "01234567-89ab-cdef-0123-456789abcdef"}]},
-        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40,
-            "renewTime": "2026-12-08T00:00:00.000000Z"}
-    }))
-    .unwrap_or_default()
-    .into()
+/// The Node and Lease bodies a kubelet-agent creates, from the kubelet crate itself.
+fn registration(node: &str, certificate_pem: &str) -> anyhow::Result<(Bytes, Bytes)> {
+    let identity = NodeIdentity {
+        name: node.to_owned(),
+        ips: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
+        labels: BTreeMap::new(),
+        port: 10250,
+    };
+    let credential = pki::Certificate::from_pem(certificate_pem.as_bytes())?.credential_id();
+    let node_body = serde_json::to_vec(&identity.node(Some(&credential), None))?;
+    let lease = node_lease(node, Some(NODE_UID), MicroTime::now());
+    Ok((node_body.into(), serde_json::to_vec(&lease)?.into()))
 }
 
 /// The handshakes of one kubelet and nothing else: TLS verifying the server, then mutual TLS
@@ -136,8 +103,9 @@ pub(super) async fn kubelet(
         Some((&certificate, &key.to_pem())),
         pki.kubelet_alpn,
     )?;
+    let (node_body, lease_body) = registration(&node, &certificate)?;
     let mut mutual = connect(address, config).await?;
-    call_whole(&mut mutual, http::Method::POST, "/node", node_json(&node)).await?;
-    call_whole(&mut mutual, http::Method::POST, "/lease", lease_json(&node)).await?;
+    call_whole(&mut mutual, http::Method::POST, "/node", node_body).await?;
+    call_whole(&mut mutual, http::Method::POST, "/lease", lease_body).await?;
     Ok(started.elapsed())
 }
